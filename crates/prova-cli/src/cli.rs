@@ -1,0 +1,216 @@
+//! Command-line definitions. Every command's help carries an example.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+const ABOUT: &str = "Runs end-to-end test jobs (ConTest descriptors) and tells you what they proved.";
+
+const AFTER_HELP: &str = "\
+Examples:
+  prova run examples/hello.yaml            run a job on this machine (SQLite, no server)
+  prova validate job.yaml other.json       check descriptors, print every error
+  prova jobs                               list recorded jobs
+  prova status 1                           the status tree of job 1
+  prova events 1 --name CmdStdout          events of job 1
+  prova coverage untested --spec swagger.json --audit audit.log
+
+Exit codes:
+  0    success: the job completed and every reporter said success
+  1    the job completed but a reporter said failure (tests failed)
+  2    bad usage or invalid descriptor: nothing ran
+  3    the job failed (targets could not be acquired, ...)
+  4    prova itself failed (store, I/O)
+  130  the job was cancelled (Ctrl-C)
+
+The store is a SQLite file at $XDG_DATA_HOME/prova/prova.db (or
+~/.local/share/prova/prova.db); --db or PROVA_DB choose another.";
+
+#[derive(Parser, Debug)]
+#[command(name = "prova", version, about = ABOUT, after_help = AFTER_HELP)]
+pub struct Cli {
+    /// More log output (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where the store is.
+#[derive(Args, Debug, Clone)]
+pub struct StoreArgs {
+    /// The store: a SQLite file path, or a sqlite:// or postgres:// URL.
+    #[arg(long, env = "PROVA_DB", value_name = "PATH|URL")]
+    pub db: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Validate and run a job in the foreground, then print its reports.
+    #[command(after_help = "\
+Examples:
+  prova run examples/hello.yaml
+  prova run job.json --junit results/junit.xml
+  prova run job.yaml --db /tmp/prova.db --json
+
+The first Ctrl-C cancels gracefully (steps stop, cleanup runs, targets are
+released, the job ends Cancelled); a second exits at once.
+Exit codes: 0 success, 1 tests failed, 2 invalid, 3 job failed, 130 cancelled.")]
+    Run(RunArgs),
+
+    /// Check descriptors (or test-steps files) and print every error.
+    #[command(after_help = "\
+Examples:
+  prova validate job.yaml
+  prova validate descriptors/*.json
+
+Exit code 2 when any file is invalid, 0 when all are valid.")]
+    Validate(ValidateArgs),
+
+    /// List the jobs in the store, newest first.
+    #[command(after_help = "\
+Examples:
+  prova jobs
+  prova jobs --state Completed --tag nightly --limit 5
+  prova jobs --json")]
+    Jobs(JobsArgs),
+
+    /// Print a job's status, rebuilt from its events, as a tree.
+    #[command(after_help = "\
+Examples:
+  prova status 3
+  prova status 3 --json")]
+    Status(StatusArgs),
+
+    /// Print a job's events, oldest first, optionally filtered.
+    #[command(after_help = "\
+Examples:
+  prova events 3
+  prova events 3 --run 1 --test 'Test 1' --step Step2
+  prova events 3 --name TargetErr --name TestError --json")]
+    Events(EventsArgs),
+
+    /// Kubernetes API coverage from audit logs (the APISnoop workflow).
+    #[command(subcommand)]
+    Coverage(prova_coverage::CoverageCommand),
+
+    /// Measure prova's own speed (the benchmarks behind the docs' figures).
+    #[command(after_help = "\
+Examples:
+  prova bench engine --targets 1000 --steps 3")]
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The job descriptor (JSON or YAML).
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Also write a JUnit XML file of the job's results.
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
+    /// Print the outcome as JSON (job id, state, reports) instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Who asked for the job (recorded with it).
+    #[arg(long, default_value_t = default_requestor())]
+    pub requestor: String,
+    /// Plain progress lines even on a terminal.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+pub fn default_requestor() -> String {
+    std::env::var("USER").map(|u| format!("{u} (prova run)")).unwrap_or_else(|_| "prova run".into())
+}
+
+#[derive(Args, Debug)]
+pub struct ValidateArgs {
+    /// Descriptor or test-steps files.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Also print warnings (unknown keys).
+    #[arg(long)]
+    pub warnings: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct JobsArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Only jobs in this state (Started, Completed, Failed, Cancelled, ...); repeatable.
+    #[arg(long = "state")]
+    pub states: Vec<String>,
+    /// Only jobs with this tag; repeatable (all must match).
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+    /// At most this many jobs.
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+    /// Machine output with ConTest's field names.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    /// The job id.
+    pub id: i64,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Machine output with ConTest's field names.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct EventsArgs {
+    /// The job id.
+    pub id: i64,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Only this run (1-based).
+    #[arg(long)]
+    pub run: Option<u32>,
+    /// Only this test (by name).
+    #[arg(long)]
+    pub test: Option<String>,
+    /// Only this test attempt (0 = first).
+    #[arg(long)]
+    pub attempt: Option<u32>,
+    /// Only this step (by label).
+    #[arg(long)]
+    pub step: Option<String>,
+    /// Only this target (by ID).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Only events with this name; repeatable.
+    #[arg(long = "name")]
+    pub names: Vec<String>,
+    /// Machine output, one JSON object per line, with ConTest's field names.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub what: BenchWhat,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BenchWhat {
+    /// A job of N targets × M `cmd` steps of /bin/true against spawning the
+    /// same processes directly, in one run.
+    Engine {
+        #[arg(long, default_value_t = 1000)]
+        targets: usize,
+        #[arg(long, default_value_t = 3)]
+        steps: usize,
+        /// Repeat each measurement this many times and keep the best.
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+    },
+}

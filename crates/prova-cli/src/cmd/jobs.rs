@@ -1,0 +1,70 @@
+//! `prova jobs`: the jobs in the store, newest first.
+
+use std::process::ExitCode;
+
+use prova_core::JobState;
+use prova_store::JobFilter;
+
+use crate::cli::JobsArgs;
+use crate::{exit, output, store};
+
+pub async fn run(args: JobsArgs) -> anyhow::Result<ExitCode> {
+    let mut states = Vec::new();
+    for s in &args.states {
+        match JobState::parse(s) {
+            Some(st) => states.push(st),
+            None => {
+                eprintln!(
+                    "prova: unknown state {s:?}: expected one of {}",
+                    JobState::ALL.map(|s| s.as_str()).join(", ")
+                );
+                return Ok(ExitCode::from(exit::INVALID));
+            }
+        }
+    }
+    let store = store::open(&args.store).await?;
+    let jobs = store
+        .list_jobs(&JobFilter {
+            states,
+            tags: args.tags.clone(),
+            requestor: None,
+            limit: Some(args.limit),
+            before_id: None,
+        })
+        .await?;
+    if args.json {
+        let v: Vec<_> = jobs
+            .iter()
+            .map(|j| {
+                serde_json::json!({
+                    "JobID": j.id,
+                    "JobName": j.name,
+                    "Tags": j.tags,
+                    "Requestor": j.requestor,
+                    "State": j.state.map(|s| s.event_name()),
+                    "CreatedAt": j.created_at,
+                    "StateTime": j.state_time,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if jobs.is_empty() {
+        println!("no jobs (store: {})", store::url(&args.store));
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{:>6}  {:<12} {:<19}  {:<19}  {:<30} TAGS", "ID", "STATE", "CREATED", "UPDATED", "NAME");
+    for j in jobs {
+        println!(
+            "{:>6}  {:<12} {:<19}  {:<19}  {:<30} {}",
+            j.id,
+            j.state.map(|s| s.as_str()).unwrap_or("-"),
+            output::time(j.created_at),
+            j.state_time.map(output::time).unwrap_or_else(|| "-".into()),
+            j.name,
+            j.tags.join(",")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,53 @@
+//! One module per command; [`dispatch`] runs the one asked for.
+
+mod bench;
+mod events;
+mod jobs;
+mod run;
+mod status;
+mod validate;
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command};
+
+pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Validate(args) => validate::run(args),
+        Command::Coverage(cmd) => {
+            let mut out = std::io::stdout().lock();
+            let outcome = prova_coverage::run(cmd, &mut out)?;
+            if let Some(attach) = outcome.attach {
+                runtime()?.block_on(attach_coverage(attach))?;
+            }
+            Ok(ExitCode::from(outcome.exit_code))
+        }
+        Command::Run(args) => runtime()?.block_on(run::run(args)),
+        Command::Jobs(args) => runtime()?.block_on(jobs::run(args)),
+        Command::Status(args) => runtime()?.block_on(status::run(args)),
+        Command::Events(args) => runtime()?.block_on(events::run(args)),
+        Command::Bench(args) => runtime()?.block_on(bench::run(args)),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+/// `prova coverage report --job ID`: the report is kept with the job.
+async fn attach_coverage(attach: prova_coverage::Attach) -> anyhow::Result<()> {
+    let store = crate::store::open(&crate::cli::StoreArgs { db: std::env::var("PROVA_DB").ok() }).await?;
+    if store.get_job(attach.job_id).await?.is_none() {
+        anyhow::bail!("job {} is not in the store; nothing attached", attach.job_id);
+    }
+    store
+        .save_coverage(&prova_store::CoverageRecord {
+            job_id: attach.job_id,
+            run_id: attach.run_id,
+            report: attach.report_json,
+            created_at: jiff::Timestamp::now(),
+        })
+        .await?;
+    eprintln!("coverage report saved with job {}", attach.job_id);
+    Ok(())
+}

@@ -1,0 +1,139 @@
+//! The three fields of an audit event that coverage needs.
+//!
+//! Only `verb`, `requestURI` and `userAgent` are deserialized; everything
+//! else — `requestObject`, `responseObject`, annotations — is skipped by the
+//! parser without building values. The same struct reads `audit.k8s.io/v1`,
+//! `v1beta1` and events without `apiVersion`, since all three spell these
+//! fields the same way. Strings are borrowed from the input unless they
+//! contain escapes (Go escapes `&` in query strings as `\u0026`).
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+
+/// One audit event, borrowing from the line it was read from.
+#[derive(Debug, Deserialize, PartialEq, Eq)]
+pub struct AuditEvent<'a> {
+    /// `verb` (`get`, `list`, `create`, …).
+    #[serde(borrow, default)]
+    pub verb: Option<Str<'a>>,
+    /// `requestURI`: path and query.
+    #[serde(borrow, default, rename = "requestURI")]
+    pub request_uri: Option<Str<'a>>,
+    /// `userAgent`.
+    #[serde(borrow, default, rename = "userAgent")]
+    pub user_agent: Option<Str<'a>>,
+}
+
+/// A string borrowed from the input when it has no escapes, owned otherwise.
+/// (serde's own `Cow<str>` always copies when wrapped in `Option`.)
+#[derive(Debug, PartialEq, Eq, Clone)]
+pub struct Str<'a>(pub Cow<'a, str>);
+
+impl std::ops::Deref for Str<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Str<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Str(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Str(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// Why a line is not an event.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EventError {
+    /// Not JSON / not an object.
+    #[error("invalid JSON: {0}")]
+    Json(String),
+    /// JSON object without `requestURI`.
+    #[error("not an audit event: no requestURI")]
+    NoRequestUri,
+    /// JSON object without `verb`.
+    #[error("not an audit event: no verb")]
+    NoVerb,
+}
+
+/// Parses one JSON line into an event: the fast top-level scanner
+/// ([`scan_event`](super::scan::scan_event)) first, the full parser when the
+/// scanner declines.
+pub fn parse_event(line: &[u8]) -> Result<AuditEvent<'_>, EventError> {
+    match super::scan::scan_event(line) {
+        Some(ev) => check(ev),
+        None => parse_event_strict(line),
+    }
+}
+
+fn check(ev: AuditEvent<'_>) -> Result<AuditEvent<'_>, EventError> {
+    if ev.request_uri.is_none() {
+        return Err(EventError::NoRequestUri);
+    }
+    if ev.verb.is_none() {
+        return Err(EventError::NoVerb);
+    }
+    Ok(ev)
+}
+
+/// Parses one JSON line with the full `sonic-rs` parser (validates the whole
+/// line, bodies included).
+pub fn parse_event_strict(line: &[u8]) -> Result<AuditEvent<'_>, EventError> {
+    let ev: AuditEvent<'_> =
+        sonic_rs::from_slice(line).map_err(|e| EventError::Json(short_error(&e.to_string())))?;
+    check(ev)
+}
+
+/// First line of a parser message, without the echo of the input.
+fn short_error(msg: &str) -> String {
+    let first = msg.lines().next().unwrap_or(msg);
+    let mut s: String = first.chars().take(200).collect();
+    if s.len() < first.len() {
+        s.push('…');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn borrowed_and_escaped() {
+        let line = br#"{"kind":"Event","verb":"get","requestURI":"/api/v1/pods?a=1\u0026b=2","userAgent":"e2e.test -- x","requestObject":{"verb":"nested","a":[1,2,{"b":"c"}]}}"#;
+        let ev = parse_event(line).unwrap();
+        assert_eq!(ev.verb.as_deref(), Some("get"));
+        assert!(matches!(ev.verb, Some(Str(Cow::Borrowed(_)))));
+        assert!(matches!(ev.request_uri, Some(Str(Cow::Owned(_)))));
+        assert_eq!(ev.request_uri.as_deref(), Some("/api/v1/pods?a=1&b=2"));
+        assert_eq!(ev.user_agent.as_deref(), Some("e2e.test -- x"));
+    }
+
+    #[test]
+    fn errors() {
+        assert!(matches!(parse_event(b"{\"kind\": 0}"), Err(EventError::NoRequestUri)));
+        assert!(matches!(parse_event(b"{\"requestURI\":\"/x\"}"), Err(EventError::NoVerb)));
+        assert!(matches!(parse_event(b"{\"verb\":"), Err(EventError::Json(_))));
+        assert!(matches!(parse_event(b"[1]"), Err(EventError::Json(_))));
+        let ev = parse_event(br#"{"verb":"","requestURI":"/x","userAgent":null}"#).unwrap();
+        assert_eq!(ev.user_agent, None);
+        assert_eq!(ev.verb.as_deref(), Some(""));
+    }
+}

@@ -1,0 +1,154 @@
+//! The event sink: every event the engine and its plugins emit goes through
+//! here, to observers (the live progress display) at once and to the store
+//! in batches.
+//!
+//! Batching is what makes the store keep up: one transaction per batch of
+//! whatever has queued up (up to [`MAX_BATCH`]) instead of one per event.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use prova_core::NewEvent;
+use prova_store::Store;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+/// Most events written in one transaction.
+pub const MAX_BATCH: usize = 4096;
+
+/// Called for every event as it is emitted (before it is stored).
+pub type Observer = Arc<dyn Fn(&NewEvent) + Send + Sync>;
+
+enum Msg {
+    Event(NewEvent),
+    Flush(oneshot::Sender<()>),
+}
+
+/// A cheap, cloneable handle to emit events.
+#[derive(Clone)]
+pub struct EventSink {
+    tx: mpsc::UnboundedSender<Msg>,
+    observer: Option<Observer>,
+    capture: Arc<Mutex<Option<Vec<NewEvent>>>>,
+}
+
+/// The background task that writes events to the store.
+pub struct EventWriter {
+    handle: JoinHandle<WriterStats>,
+}
+
+/// What the writer did, for the end of a job.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    pub written: u64,
+    /// Events that could not be stored after retries (logged).
+    pub lost: u64,
+}
+
+impl EventSink {
+    /// Starts a writer into `store`; events are written until every sink
+    /// clone is dropped and [`EventWriter::finish`] is awaited.
+    pub fn spawn(store: Arc<dyn Store>, observer: Option<Observer>) -> (EventSink, EventWriter) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let handle = tokio::spawn(write_loop(rx, store));
+        (
+            EventSink {
+                tx,
+                observer,
+                capture: Arc::new(Mutex::new(None)),
+            },
+            EventWriter { handle },
+        )
+    }
+
+    /// Emits one event. Never blocks; never fails (a closed writer means the
+    /// job is over and the event is logged instead).
+    pub fn emit(&self, ev: NewEvent) {
+        if let Some(obs) = &self.observer {
+            obs(&ev);
+        }
+        if let Some(buf) = self.capture.lock().expect("capture lock").as_mut() {
+            buf.push(ev.clone());
+        }
+        if self.tx.send(Msg::Event(ev)).is_err() {
+            tracing::warn!("event emitted after the event writer stopped");
+        }
+    }
+
+    /// Waits until every event emitted so far is stored.
+    pub async fn flush(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Msg::Flush(tx)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// Starts keeping a copy of every event (for reporters that read them).
+    pub fn start_capture(&self) {
+        *self.capture.lock().expect("capture lock") = Some(Vec::new());
+    }
+
+    /// Events captured since [`Self::start_capture`] (capturing goes on).
+    pub fn captured(&self) -> Vec<NewEvent> {
+        self.capture.lock().expect("capture lock").clone().unwrap_or_default()
+    }
+}
+
+impl EventWriter {
+    /// Waits for the writer to store everything (all sinks must be dropped).
+    pub async fn finish(self) -> WriterStats {
+        self.handle.await.unwrap_or_else(|e| {
+            tracing::error!("event writer task failed: {e}");
+            WriterStats::default()
+        })
+    }
+}
+
+async fn write_loop(mut rx: mpsc::UnboundedReceiver<Msg>, store: Arc<dyn Store>) -> WriterStats {
+    let mut stats = WriterStats::default();
+    let mut msgs = Vec::with_capacity(MAX_BATCH);
+    let mut batch: Vec<NewEvent> = Vec::with_capacity(MAX_BATCH);
+    let mut flushes = Vec::new();
+    while rx.recv_many(&mut msgs, MAX_BATCH).await > 0 {
+        for msg in msgs.drain(..) {
+            match msg {
+                Msg::Event(ev) => batch.push(ev),
+                Msg::Flush(tx) => flushes.push(tx),
+            }
+        }
+        write_batch(&*store, &mut batch, &mut stats).await;
+        for tx in flushes.drain(..) {
+            let _ = tx.send(());
+        }
+    }
+    write_batch(&*store, &mut batch, &mut stats).await;
+    stats
+}
+
+/// Writes a batch, retrying transient failures (a busy SQLite file) a few
+/// times; what still fails is logged and counted, never silently dropped.
+async fn write_batch(store: &dyn Store, batch: &mut Vec<NewEvent>, stats: &mut WriterStats) {
+    if batch.is_empty() {
+        return;
+    }
+    let mut delay = Duration::from_millis(20);
+    for attempt in 0..5 {
+        match store.append_events(batch).await {
+            Ok(()) => {
+                stats.written += batch.len() as u64;
+                batch.clear();
+                return;
+            }
+            Err(e) if attempt < 4 => {
+                tracing::warn!("storing {} events failed, retrying: {e}", batch.len());
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            Err(e) => {
+                tracing::error!("lost {} events: the store failed: {e}", batch.len());
+                stats.lost += batch.len() as u64;
+                batch.clear();
+            }
+        }
+    }
+}

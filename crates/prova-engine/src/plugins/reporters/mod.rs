@@ -1,0 +1,5 @@
+//! Reporters: judge each run and the whole job.
+
+pub mod junit;
+pub mod noop;
+pub mod target_success;

@@ -1,0 +1,203 @@
+//! `CSVFileTargetManager`: targets from a CSV inventory of `ID,FQDN,IPv4,IPv6`
+//! lines (`FileURI`, relative to the descriptor). `HostPrefixes` keeps
+//! targets whose FQDN starts with one of them; `Shuffle` picks at random;
+//! at least `MinNumberDevices` must be available and at most
+//! `MaxNumberDevices` are taken.
+//!
+//! The file is read when the job is prepared (so a bad inventory is a
+//! validation error) and again at each acquisition (so edits between runs
+//! are seen, as in ConTest).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use prova_core::descriptor::{check_keys, opt_u32, resolve_relative};
+use prova_core::diag::{Diagnostics, FieldPath};
+use prova_core::node::{Node, Value};
+use prova_core::{JobId, Target};
+use rand::seq::SliceRandom;
+use tokio_util::sync::CancellationToken;
+
+use crate::plugin::{PrepareCtx, TargetManager, TargetSource};
+
+pub struct CsvFileTargetManager;
+
+#[derive(Debug, Clone)]
+struct Config {
+    file: PathBuf,
+    min: u32,
+    max: u32,
+    host_prefixes: Vec<String>,
+    shuffle: bool,
+}
+
+impl TargetManager for CsvFileTargetManager {
+    fn prepare(
+        &self,
+        acquire: &Node,
+        path: &FieldPath,
+        _release: &Node,
+        ctx: &PrepareCtx<'_>,
+        diags: &mut Diagnostics,
+    ) -> Option<Arc<dyn TargetSource>> {
+        let Some(map) = acquire.as_map() else {
+            diags.error(path, acquire.pos, format!("expected {{FileURI, MinNumberDevices, MaxNumberDevices, HostPrefixes, Shuffle}}, found {}", acquire.type_name()));
+            return None;
+        };
+        check_keys(map, path, &["FileURI", "MinNumberDevices", "MaxNumberDevices", "HostPrefixes", "Shuffle"], diags);
+        let file = match acquire.get_ci("FileURI").and_then(Node::as_str) {
+            Some(f) if !f.trim().is_empty() => resolve_relative(ctx.descriptor_dir, f.strip_prefix("file://").unwrap_or(f)),
+            _ => {
+                diags.error(&path.key("FileURI"), acquire.pos, "missing: expected the path of a CSV file of ID,FQDN,IPv4,IPv6 lines");
+                return None;
+            }
+        };
+        let min = opt_u32(acquire, path, "MinNumberDevices", diags).unwrap_or(1);
+        let max = opt_u32(acquire, path, "MaxNumberDevices", diags).unwrap_or(u32::MAX);
+        if max < min {
+            diags.error(&path.key("MaxNumberDevices"), acquire.pos, format!("MaxNumberDevices ({max}) is less than MinNumberDevices ({min})"));
+        }
+        let shuffle = match acquire.get_ci("Shuffle").map(|n| &n.value) {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => {
+                diags.error(&path.key("Shuffle"), acquire.pos, "expected true or false");
+                false
+            }
+        };
+        let host_prefixes = match acquire.get_ci("HostPrefixes") {
+            None => Vec::new(),
+            Some(n) if n.is_null() => Vec::new(),
+            Some(n) => match n.as_seq() {
+                Some(items) => items.iter().map(Node::scalar_text).collect(),
+                None => {
+                    diags.error(&path.key("HostPrefixes"), n.pos, "expected a list of host name prefixes");
+                    Vec::new()
+                }
+            },
+        };
+        let cfg = Config { file, min, max, host_prefixes, shuffle };
+        match read_inventory(&cfg.file) {
+            Ok(targets) => {
+                let n = select(&cfg, targets).len();
+                if (n as u32) < cfg.min {
+                    diags.error(
+                        &path.key("MinNumberDevices"),
+                        acquire.pos,
+                        format!("{} has {n} matching targets, fewer than MinNumberDevices {}", cfg.file.display(), cfg.min),
+                    );
+                }
+            }
+            Err(e) => diags.error(&path.key("FileURI"), acquire.get_ci("FileURI").and_then(|n| n.pos), e),
+        }
+        Some(Arc::new(CsvSource(cfg)))
+    }
+}
+
+struct CsvSource(Config);
+
+#[async_trait]
+impl TargetSource for CsvSource {
+    async fn acquire(&self, _job: JobId, _cancel: &CancellationToken) -> Result<Vec<Target>, String> {
+        let cfg = self.0.clone();
+        let targets = tokio::task::spawn_blocking(move || read_inventory(&cfg.file).map(|t| select(&cfg, t)))
+            .await
+            .map_err(|e| e.to_string())??;
+        if (targets.len() as u32) < self.0.min {
+            return Err(format!(
+                "{} has {} matching targets, fewer than MinNumberDevices {}",
+                self.0.file.display(),
+                targets.len(),
+                self.0.min
+            ));
+        }
+        Ok(targets)
+    }
+    async fn release(&self, _job: JobId, _targets: &[Target]) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+fn select(cfg: &Config, mut targets: Vec<Target>) -> Vec<Target> {
+    if !cfg.host_prefixes.is_empty() {
+        targets.retain(|t| cfg.host_prefixes.iter().any(|p| t.fqdn.starts_with(p.as_str())));
+    }
+    if cfg.shuffle {
+        targets.shuffle(&mut rand::rng());
+    }
+    targets.truncate(cfg.max as usize);
+    targets
+}
+
+/// Reads `ID,FQDN,IPv4,IPv6` lines. Blank lines and `#` comments are
+/// skipped; errors name the file and line.
+fn read_inventory(file: &Path) -> Result<Vec<Target>, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    parse_inventory(&text).map_err(|e| format!("{}:{e}", file.display()))
+}
+
+pub(crate) fn parse_inventory(text: &str) -> Result<Vec<Target>, String> {
+    let mut out: Vec<Target> = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let n = i + 1;
+        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        if fields.len() != 4 {
+            return Err(format!("{n}: expected 4 fields ID,FQDN,IPv4,IPv6, found {}", fields.len()));
+        }
+        let t = Target {
+            id: fields[0].to_string(),
+            fqdn: fields[1].to_string(),
+            primary_ipv4: fields[2].to_string(),
+            primary_ipv6: fields[3].to_string(),
+        };
+        if t.id.is_empty() {
+            return Err(format!("{n}: empty ID"));
+        }
+        if !t.primary_ipv4.is_empty() && t.primary_ipv4.parse::<std::net::Ipv4Addr>().is_err() {
+            return Err(format!("{n}: invalid IPv4 address {:?}", t.primary_ipv4));
+        }
+        if !t.primary_ipv6.is_empty() && t.primary_ipv6.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(format!("{n}: invalid IPv6 address {:?}", t.primary_ipv6));
+        }
+        if out.iter().any(|o| o.id == t.id) {
+            return Err(format!("{n}: duplicate ID {:?}", t.id));
+        }
+        out.push(t);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_contest_inventory() {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus/contest/descriptors/hosts.csv")).unwrap();
+        let t = parse_inventory(&text).unwrap();
+        assert_eq!(t.len(), 6);
+        assert_eq!(t[0].id, "1234");
+        assert_eq!(t[0].fqdn, "compute1234");
+        assert_eq!(t[0].primary_ipv4, "172.16.5.6");
+    }
+
+    #[test]
+    fn rejects_bad_lines_with_their_number() {
+        assert_eq!(parse_inventory("1,a,,\n2,b\n").unwrap_err(), "2: expected 4 fields ID,FQDN,IPv4,IPv6, found 2");
+        assert!(parse_inventory("1,a,300.1.1.1,\n").unwrap_err().contains("invalid IPv4"));
+    }
+
+    #[test]
+    fn selects_by_prefix_and_max() {
+        let t = parse_inventory("1,uselesshost1,,\n2,compute2,,\n3,uselesshost3,,\n").unwrap();
+        let cfg = Config { file: PathBuf::new(), min: 1, max: 1, host_prefixes: vec!["useless".into()], shuffle: false };
+        let s = select(&cfg, t);
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].id, "1");
+    }
+}

@@ -1,0 +1,62 @@
+//! `TargetList`: the targets are listed in the descriptor
+//! (`TargetManagerAcquireParameters: {Targets: [{ID, FQDN, ...}]}`).
+//! Acquire returns them all; release does nothing.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use prova_core::diag::{Diagnostics, FieldPath};
+use prova_core::node::Node;
+use prova_core::{JobId, Target};
+use tokio_util::sync::CancellationToken;
+
+use super::decode_target;
+use crate::plugin::{PrepareCtx, TargetManager, TargetSource};
+
+pub struct TargetList;
+
+struct Listed(Vec<Target>);
+
+impl TargetManager for TargetList {
+    fn prepare(
+        &self,
+        acquire: &Node,
+        path: &FieldPath,
+        _release: &Node,
+        _ctx: &PrepareCtx<'_>,
+        diags: &mut Diagnostics,
+    ) -> Option<Arc<dyn TargetSource>> {
+        let tpath = path.key("Targets");
+        let Some(list) = acquire.get_ci("Targets") else {
+            diags.error(&tpath, acquire.pos, "missing: expected a list of targets [{ID, FQDN}]");
+            return None;
+        };
+        let Some(items) = list.as_seq() else {
+            diags.error(&tpath, list.pos, format!("expected a list of targets, found {}", list.type_name()));
+            return None;
+        };
+        if items.is_empty() {
+            diags.error(&tpath, list.pos, "expected at least one target");
+        }
+        let mut targets: Vec<Target> = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            if let Some(t) = decode_target(item, &tpath.index(i), diags) {
+                if targets.iter().any(|o| o.id == t.id) {
+                    diags.error(&tpath.index(i).key("ID"), item.pos, format!("duplicate target ID {:?}", t.id));
+                }
+                targets.push(t);
+            }
+        }
+        Some(Arc::new(Listed(targets)))
+    }
+}
+
+#[async_trait]
+impl TargetSource for Listed {
+    async fn acquire(&self, _job: JobId, _cancel: &CancellationToken) -> Result<Vec<Target>, String> {
+        Ok(self.0.clone())
+    }
+    async fn release(&self, _job: JobId, _targets: &[Target]) -> Result<(), String> {
+        Ok(())
+    }
+}

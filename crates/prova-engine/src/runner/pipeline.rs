@@ -1,0 +1,441 @@
+//! The step pipeline: targets flow through the steps of a test, each step a
+//! stage of its own, so a target enters step N+1 as soon as it leaves step N.
+//! A target that fails leaves the pipeline.
+//!
+//! Each stage watches its step: a step that panics, returns a target it was
+//! never given (or twice), ends while holding targets, or holds a target
+//! past its timeout fails that target — or, where the step as a whole is
+//! broken, the test — with an error that says so. The process never fails.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use prova_core::descriptor::{ParamValues, StepDescriptor, StepParams};
+use prova_core::event::names;
+use prova_core::template::Template;
+use prova_core::Target;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::emit::EventSink;
+use crate::plugin::{Step, StepError, StepPlugin};
+use crate::runner::step_ctx::{StepContext, TestScope};
+use crate::vars::StepVars;
+
+/// How long a cancelled step may take to return by itself before it is
+/// dropped (which kills what it started).
+const CANCEL_GRACE: Duration = Duration::from_secs(5);
+/// Extra time a batch step gets past its timeout before the stage gives up
+/// on a target (per-target steps are timed out precisely by their driver).
+const BATCH_TIMEOUT_GRACE: Duration = Duration::from_secs(1);
+
+/// A step ready to run.
+#[derive(Clone)]
+pub struct PreparedStep {
+    pub desc: Arc<StepDescriptor>,
+    pub plugin: StepPlugin,
+}
+
+/// How a target left the pipeline.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Exit {
+    Passed,
+    Failed { step: String, error: String },
+}
+
+/// The result of running targets through a pipeline.
+#[derive(Debug, Default)]
+pub struct PipelineOutcome {
+    /// Every target given, in the order they left.
+    pub targets: Vec<(Target, Exit)>,
+    /// A step misbehaved in a way that fails the whole test.
+    pub test_error: Option<String>,
+}
+
+/// Runs `targets` through `steps`.
+pub async fn run_pipeline(
+    steps: &[PreparedStep],
+    targets: Vec<Target>,
+    scope: &TestScope,
+    sink: &EventSink,
+    vars: &StepVars,
+    cancel: &CancellationToken,
+) -> PipelineOutcome {
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(Target, Exit)>();
+    if steps.is_empty() {
+        return PipelineOutcome {
+            targets: targets.into_iter().map(|t| (t, Exit::Passed)).collect(),
+            test_error: None,
+        };
+    }
+    let (first_tx, mut next_rx) = mpsc::unbounded_channel::<Target>();
+    let mut stages = JoinSet::new();
+    for (i, step) in steps.iter().enumerate() {
+        let (tx, rx) = if i + 1 < steps.len() {
+            let (tx, rx) = mpsc::unbounded_channel();
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
+        let input = std::mem::replace(&mut next_rx, rx.unwrap_or_else(|| mpsc::unbounded_channel().1));
+        let ctx = Arc::new(StepContext {
+            scope: scope.clone(),
+            step_label: step.desc.label.clone(),
+            step_name: step.desc.name.clone(),
+            cancel: cancel.clone(),
+            sink: sink.clone(),
+            vars: vars.clone(),
+        });
+        let stage = Stage {
+            step: step.clone(),
+            ctx,
+            input,
+            next: tx,
+            done: done_tx.clone(),
+        };
+        stages.spawn(stage.run());
+    }
+    drop(done_tx);
+    for t in targets {
+        let _ = first_tx.send(t);
+    }
+    drop(first_tx);
+
+    let mut outcome = PipelineOutcome::default();
+    while let Some(res) = stages.join_next().await {
+        match res {
+            Ok(Some(err)) => {
+                outcome.test_error.get_or_insert(err);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                outcome
+                    .test_error
+                    .get_or_insert(format!("internal error: a pipeline stage failed: {e}"));
+            }
+        }
+    }
+    while let Ok(item) = done_rx.try_recv() {
+        outcome.targets.push(item);
+    }
+    outcome
+}
+
+struct Stage {
+    step: PreparedStep,
+    ctx: Arc<StepContext>,
+    input: mpsc::UnboundedReceiver<Target>,
+    /// The next stage, or `None` for the last step.
+    next: Option<mpsc::UnboundedSender<Target>>,
+    done: mpsc::UnboundedSender<(Target, Exit)>,
+}
+
+#[derive(Default)]
+struct StageState {
+    in_flight: HashMap<String, InFlight>,
+    /// Targets failed by the stage's timeout; a late result is ignored.
+    timed_out: HashSet<String>,
+    returned: HashSet<String>,
+    /// Why the step is broken; later targets fail at once with this.
+    broken: Option<String>,
+}
+
+struct InFlight {
+    target: Target,
+    deadline: Option<Instant>,
+}
+
+impl Stage {
+    /// Runs the stage; returns a test error if the step misbehaved.
+    async fn run(mut self) -> Option<String> {
+        let label = self.step.desc.label.clone();
+        let (step_in_tx, step_in_rx) = mpsc::channel::<Target>(1 << 16);
+        let (step_out_tx, mut step_out_rx) = mpsc::channel::<(Target, Result<(), StepError>)>(1 << 16);
+        let mut step_in_tx = Some(step_in_tx);
+        let mut step_task = tokio::spawn(drive(self.step.clone(), self.ctx.clone(), step_in_rx, step_out_tx));
+        let batch_timeout = match self.step.plugin {
+            StepPlugin::Batch(_) => self.step.desc.timeout.map(|t| t + BATCH_TIMEOUT_GRACE),
+            StepPlugin::PerTarget(_) => None,
+        };
+
+        let mut st = StageState::default();
+        let mut input_open = true;
+        let mut out_open = true;
+        let mut step_done = false;
+
+        while input_open || !st.in_flight.is_empty() {
+            let next_deadline = st.in_flight.values().filter_map(|f| f.deadline).min();
+            tokio::select! {
+                t = self.input.recv(), if input_open => match t {
+                    Some(target) => {
+                        self.ctx.emit(&target, names::TARGET_IN, None);
+                        if let Some(err) = &st.broken {
+                            self.fail(&label, target, err.clone());
+                            continue;
+                        }
+                        let deadline = batch_timeout.map(|d| Instant::now() + d);
+                        st.in_flight.insert(target.id.clone(), InFlight { target: target.clone(), deadline });
+                        let sent = match &step_in_tx {
+                            Some(tx) => tx.send(target.clone()).await.is_ok(),
+                            None => false,
+                        };
+                        if !sent {
+                            st.in_flight.remove(&target.id);
+                            let err = st.broken.clone().unwrap_or_else(|| format!("step {label} stopped accepting targets"));
+                            self.fail(&label, target, err);
+                        }
+                    }
+                    None => {
+                        input_open = false;
+                        if st.in_flight.is_empty() {
+                            step_in_tx = None;
+                        }
+                    }
+                },
+                r = step_out_rx.recv(), if out_open => match r {
+                    Some((target, result)) => {
+                        self.on_result(&label, target, result, &mut st);
+                        if !input_open && st.in_flight.is_empty() {
+                            // Nothing more to give: let the step see its input close.
+                            step_in_tx = None;
+                        }
+                    }
+                    None => out_open = false,
+                },
+                res = &mut step_task, if !step_done => {
+                    step_done = true;
+                    step_in_tx = None;
+                    if let Some(err) = task_error(&label, res) {
+                        st.broken.get_or_insert(err);
+                    }
+                    while let Ok((target, result)) = step_out_rx.try_recv() {
+                        self.on_result(&label, target, result, &mut st);
+                    }
+                    let err = st.broken.clone().unwrap_or_else(|| format!("step {label} ended without returning the target"));
+                    self.fail_all(&label, &mut st.in_flight, err);
+                },
+                _ = sleep_until(next_deadline), if next_deadline.is_some() => {
+                    let now = Instant::now();
+                    let expired: Vec<String> = st.in_flight.iter()
+                        .filter(|(_, f)| f.deadline.is_some_and(|d| d <= now))
+                        .map(|(k, _)| k.clone())
+                        .collect();
+                    let timeout = self.step.desc.timeout.unwrap_or_default();
+                    for id in expired {
+                        if let Some(f) = st.in_flight.remove(&id) {
+                            self.fail(&label, f.target, format!("step {label} timed out after {timeout:?}"));
+                            st.timed_out.insert(id);
+                        }
+                    }
+                }
+            }
+        }
+        drop(step_in_tx);
+        if !step_done {
+            // Every target is out; give the step a moment to end by itself.
+            match tokio::time::timeout(CANCEL_GRACE, &mut step_task).await {
+                Ok(res) => {
+                    if let Some(err) = task_error(&label, res) {
+                        st.broken.get_or_insert(err);
+                    }
+                }
+                Err(_) => step_task.abort(),
+            }
+        }
+        // Late results (after a timeout) are ignored; anything else is a bug.
+        while let Ok((target, result)) = step_out_rx.try_recv() {
+            self.on_result(&label, target, result, &mut st);
+        }
+        st.broken
+    }
+
+    fn on_result(&self, label: &str, target: Target, result: Result<(), StepError>, st: &mut StageState) {
+        match st.in_flight.get(&target.id) {
+            Some(f) if f.target == target => {
+                st.in_flight.remove(&target.id);
+                st.returned.insert(target.id.clone());
+                match result {
+                    Ok(()) => self.pass(target),
+                    Err(e) => self.fail(label, target, e.to_string()),
+                }
+            }
+            _ if st.timed_out.contains(&target.id) => {
+                tracing::debug!("step {label} returned target {} after its timeout", target.id);
+            }
+            _ => {
+                let err = if st.returned.contains(&target.id) {
+                    format!("step {label} returned target {} twice", target.id)
+                } else {
+                    format!("step {label} returned target {} that it was never given", target.id)
+                };
+                tracing::warn!("{err}");
+                st.broken.get_or_insert(err);
+            }
+        }
+    }
+
+    fn pass(&self, target: Target) {
+        self.ctx.emit(&target, names::TARGET_OUT, None);
+        match &self.next {
+            Some(next) => {
+                let _ = next.send(target);
+            }
+            None => {
+                let _ = self.done.send((target, Exit::Passed));
+            }
+        }
+    }
+
+    fn fail(&self, label: &str, target: Target, error: String) {
+        self.ctx
+            .emit(&target, names::TARGET_ERR, Some(serde_json::json!({ "Error": error })));
+        let _ = self.done.send((
+            target,
+            Exit::Failed {
+                step: label.to_string(),
+                error,
+            },
+        ));
+    }
+
+    fn fail_all(&self, label: &str, in_flight: &mut HashMap<String, InFlight>, error: String) {
+        let mut left: Vec<InFlight> = in_flight.drain().map(|(_, f)| f).collect();
+        left.sort_by(|a, b| a.target.id.cmp(&b.target.id));
+        for f in left {
+            self.fail(label, f.target, error.clone());
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The error a finished step task stands for, if any.
+fn task_error(label: &str, res: Result<Result<(), StepError>, tokio::task::JoinError>) -> Option<String> {
+    match res {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(format!("step {label} failed: {e}")),
+        Err(e) if e.is_panic() => Some(format!("step {label} panicked: {}", panic_message(e.into_panic()))),
+        Err(_) => Some(format!("step {label} was aborted")),
+    }
+}
+
+pub(crate) fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".to_string()
+    }
+}
+
+/// Runs a step plugin over the stage's input.
+async fn drive(
+    step: PreparedStep,
+    ctx: Arc<StepContext>,
+    input: mpsc::Receiver<Target>,
+    output: mpsc::Sender<(Target, Result<(), StepError>)>,
+) -> Result<(), StepError> {
+    match &step.plugin {
+        StepPlugin::Batch(b) => b.run_batch(ctx, step.desc.parameters.clone(), input, output).await,
+        StepPlugin::PerTarget(s) => drive_per_target(s.clone(), step.desc.clone(), ctx, input, output).await,
+    }
+}
+
+/// Runs a per-target step on every target concurrently, catching panics and
+/// applying the step's timeout to each target.
+async fn drive_per_target(
+    step: Arc<dyn Step>,
+    desc: Arc<StepDescriptor>,
+    ctx: Arc<StepContext>,
+    mut input: mpsc::Receiver<Target>,
+    output: mpsc::Sender<(Target, Result<(), StepError>)>,
+) -> Result<(), StepError> {
+    let mut running = JoinSet::new();
+    let mut by_task: HashMap<tokio::task::Id, Target> = HashMap::new();
+    let mut input_open = true;
+    loop {
+        tokio::select! {
+            t = input.recv(), if input_open => match t {
+                Some(target) => {
+                    let (step, desc, ctx, t2) = (step.clone(), desc.clone(), ctx.clone(), target.clone());
+                    let handle = running.spawn(async move { run_one(&*step, &desc, &ctx, &t2).await });
+                    by_task.insert(handle.id(), target);
+                }
+                None => input_open = false,
+            },
+            Some(joined) = running.join_next_with_id(), if !running.is_empty() => {
+                let (id, result) = match joined {
+                    Ok((id, r)) => (id, r),
+                    Err(e) => {
+                        let id = e.id();
+                        let msg = if e.is_panic() {
+                            format!("step {} panicked: {}", desc.label, panic_message(e.into_panic()))
+                        } else {
+                            format!("step {} was aborted", desc.label)
+                        };
+                        (id, Err(StepError::Failed(msg)))
+                    }
+                };
+                if let Some(target) = by_task.remove(&id) {
+                    let _ = output.send((target, result)).await;
+                }
+            }
+            else => break,
+        }
+        if !input_open && running.is_empty() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// One target through one step: expand parameters, run with the timeout,
+/// and on cancellation allow a short grace before dropping the step.
+async fn run_one(step: &dyn Step, desc: &StepDescriptor, ctx: &StepContext, target: &Target) -> Result<(), StepError> {
+    let params = expand_params(&desc.parameters, target, &ctx.vars)?;
+    let run = step.run(ctx, target, &params);
+    let guarded = async {
+        tokio::select! {
+            r = run => r,
+            _ = async { ctx.cancel.cancelled().await; tokio::time::sleep(CANCEL_GRACE).await } => Err(StepError::Cancelled),
+        }
+    };
+    match desc.timeout {
+        Some(t) => tokio::time::timeout(t, guarded)
+            .await
+            .unwrap_or_else(|_| Err(StepError::Failed(format!("step {} timed out after {t:?}", desc.label)))),
+        None => guarded.await,
+    }
+}
+
+/// Expands every parameter value that is a template, for one target.
+pub fn expand_params(params: &StepParams, target: &Target, vars: &StepVars) -> Result<StepParams, StepError> {
+    let mut out = StepParams::default();
+    for p in params.iter() {
+        let mut values = Vec::with_capacity(p.values.len());
+        for v in &p.values {
+            if v.contains("{{") {
+                let t = Template::parse(v).map_err(|e| StepError::Params(format!("{}: {e}", p.path)))?;
+                values.push(vars.render(&t, target).map_err(|e| StepError::Params(format!("{}: {e}", p.path)))?);
+            } else {
+                values.push(v.clone());
+            }
+        }
+        out.insert(ParamValues {
+            key: p.key.clone(),
+            values,
+            path: p.path.clone(),
+            pos: p.pos,
+        });
+    }
+    Ok(out)
+}

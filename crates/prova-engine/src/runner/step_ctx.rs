@@ -1,0 +1,69 @@
+//! What a step sees while it runs: who it runs for, how to emit events and
+//! set variables, and the cancellation signal.
+
+use std::sync::Arc;
+
+use prova_core::event::EventKind;
+use prova_core::{JobId, NewEvent, Target};
+use tokio_util::sync::CancellationToken;
+
+use crate::emit::EventSink;
+use crate::vars::StepVars;
+
+/// Where in a job an event happens: job, run, test and attempt.
+#[derive(Debug, Clone)]
+pub struct TestScope {
+    pub job_id: JobId,
+    pub run_id: u32,
+    pub test_name: Arc<str>,
+    pub attempt: u32,
+}
+
+impl TestScope {
+    /// A test event in this scope, stamped now.
+    pub fn event(
+        &self,
+        step_label: Option<&str>,
+        target: Option<&Target>,
+        name: &str,
+        payload: Option<serde_json::Value>,
+    ) -> NewEvent {
+        NewEvent {
+            kind: EventKind::Test,
+            job_id: self.job_id,
+            run_id: self.run_id,
+            test_name: Some(self.test_name.to_string()),
+            test_attempt: Some(self.attempt),
+            step_label: step_label.map(str::to_string),
+            target: target.cloned(),
+            name: name.to_string(),
+            payload,
+            emit_time: jiff::Timestamp::now(),
+        }
+    }
+}
+
+/// The context of one step of one test attempt.
+pub struct StepContext {
+    pub scope: TestScope,
+    pub step_label: String,
+    /// The plugin name, as written in the descriptor.
+    pub step_name: String,
+    /// Cancelled when the job is cancelled; steps must return promptly.
+    pub cancel: CancellationToken,
+    pub(crate) sink: EventSink,
+    pub(crate) vars: StepVars,
+}
+
+impl StepContext {
+    /// Emits a step event about `target` (e.g. `CmdStdout`).
+    pub fn emit(&self, target: &Target, name: &str, payload: Option<serde_json::Value>) {
+        self.sink
+            .emit(self.scope.event(Some(&self.step_label), Some(target), name, payload));
+    }
+
+    /// Sets a variable that later steps read as `StringVar "label.name"`.
+    pub fn set_var(&self, target: &Target, name: &str, value: serde_json::Value) {
+        self.vars.set(target, &self.step_label, name, value);
+    }
+}

@@ -1,0 +1,59 @@
+//! Step variables: values a step sets for a target (the `variables` step,
+//! or any step through [`crate::runner::step_ctx::StepContext::set_var`]) and
+//! later steps read with `{{ StringVar "label.name" }}`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use prova_core::template::{Template, TemplateContext, TemplateError};
+use prova_core::Target;
+
+/// Variables of one test attempt, by (target, step label, name).
+#[derive(Debug, Clone, Default)]
+pub struct StepVars {
+    inner: Arc<Mutex<HashMap<(String, String, String), serde_json::Value>>>,
+}
+
+impl StepVars {
+    pub fn set(&self, target: &Target, label: &str, name: &str, value: serde_json::Value) {
+        self.inner
+            .lock()
+            .expect("vars lock")
+            .insert((target.id.clone(), label.to_string(), name.to_string()), value);
+    }
+
+    pub fn get(&self, target: &Target, label: &str, name: &str) -> Option<serde_json::Value> {
+        self.inner
+            .lock()
+            .expect("vars lock")
+            .get(&(target.id.clone(), label.to_string(), name.to_string()))
+            .cloned()
+    }
+
+    /// Renders a template for `target` over these variables.
+    pub fn render(&self, template: &Template, target: &Target) -> Result<String, TemplateError> {
+        let snapshot: HashMap<(String, String), serde_json::Value> = self
+            .inner
+            .lock()
+            .expect("vars lock")
+            .iter()
+            .filter(|((t, _, _), _)| *t == target.id)
+            .map(|((_, l, n), v)| ((l.clone(), n.clone()), v.clone()))
+            .collect();
+        template.render(&Ctx { target, vars: &snapshot })
+    }
+}
+
+struct Ctx<'a> {
+    target: &'a Target,
+    vars: &'a HashMap<(String, String), serde_json::Value>,
+}
+
+impl TemplateContext for Ctx<'_> {
+    fn target(&self) -> &Target {
+        self.target
+    }
+    fn var(&self, step_label: &str, name: &str) -> Option<&serde_json::Value> {
+        self.vars.get(&(step_label.to_string(), name.to_string()))
+    }
+}

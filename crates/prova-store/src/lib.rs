@@ -1,0 +1,136 @@
+//! prova's event store.
+//!
+//! Events are the source of truth: job state, status trees and reports are
+//! rebuilt from them. [`Store`] is the one trait the engine, CLI and server
+//! use; [`SqlStore`] implements it with sqlx's `Any` driver so SQLite (the
+//! embedded default, WAL mode) and PostgreSQL share one code path and one
+//! `migrations/` folder.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), prova_store::StoreError> {
+//! use prova_store::{SqlStore, Store, NewJob};
+//! let store = SqlStore::open("sqlite:///tmp/prova.db").await?;
+//! let id = store.create_job(NewJob { name: "hello".into(), ..Default::default() }).await?;
+//! let job = store.get_job(id).await?.expect("just created");
+//! assert_eq!(job.name, "hello");
+//! # Ok(()) }
+//! ```
+
+use async_trait::async_trait;
+use prova_core::{Event, EventQuery, JobId, JobState, NewEvent};
+use serde::{Deserialize, Serialize};
+
+mod sql;
+pub use sql::{Backend, SqlStore, default_sqlite_path};
+
+/// Errors from the store. The message names what was being done.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("cannot open the store at {url}")]
+    Open {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("cannot migrate the store schema")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+    #[error("store query failed: {what}")]
+    Query {
+        what: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("job {0} not found")]
+    JobNotFound(JobId),
+    #[error("corrupt row in the store: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A job to record before it runs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NewJob {
+    pub name: String,
+    pub tags: Vec<String>,
+    pub requestor: String,
+    /// The descriptor as submitted (JSON text).
+    pub descriptor: String,
+    /// The descriptor with fetched steps resolved (JSON text), so a retry or
+    /// resume does not depend on files that may have changed.
+    pub extended_descriptor: String,
+    /// Where the descriptor came from, if a file.
+    pub source_path: Option<String>,
+}
+
+/// A job as stored. `state` is its newest job-state event; `None` before
+/// the first one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRecord {
+    pub id: JobId,
+    pub name: String,
+    pub tags: Vec<String>,
+    pub requestor: String,
+    pub descriptor: String,
+    pub extended_descriptor: String,
+    pub source_path: Option<String>,
+    pub created_at: jiff::Timestamp,
+    pub state: Option<JobState>,
+    /// Time of the newest job-state event.
+    pub state_time: Option<jiff::Timestamp>,
+}
+
+/// Which jobs to list. Empty fields mean any; `tags` must all be present.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JobFilter {
+    pub states: Vec<JobState>,
+    pub tags: Vec<String>,
+    pub requestor: Option<String>,
+    /// Newest first; at most this many.
+    pub limit: Option<u32>,
+    /// Only jobs with id < this (pagination, newest first).
+    pub before_id: Option<JobId>,
+}
+
+/// A reporter's verdict, stored per run (`run_id` Some) or final (None).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReportRecord {
+    pub job_id: JobId,
+    pub run_id: Option<u32>,
+    pub reporter: String,
+    pub success: bool,
+    pub data: serde_json::Value,
+    pub report_time: jiff::Timestamp,
+}
+
+/// An API coverage report attached to a job (see `prova coverage --job`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CoverageRecord {
+    pub job_id: JobId,
+    pub run_id: Option<u32>,
+    /// The report in its JSON form.
+    pub report: String,
+    pub created_at: jiff::Timestamp,
+}
+
+/// The store. Implementations must be safe to share between tasks.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Records a job and returns its new id.
+    async fn create_job(&self, job: NewJob) -> Result<JobId>;
+    async fn get_job(&self, id: JobId) -> Result<Option<JobRecord>>;
+    async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<JobRecord>>;
+
+    /// Appends events in one transaction, in order. Job events whose name is
+    /// a job state (`JobStateCompleted`, ...) also move the job's state.
+    async fn append_events(&self, events: &[NewEvent]) -> Result<()>;
+    /// Events matching the query, ordered by sequence number.
+    async fn query_events(&self, query: &EventQuery) -> Result<Vec<Event>>;
+
+    async fn save_report(&self, report: &ReportRecord) -> Result<()>;
+    async fn reports(&self, job_id: JobId) -> Result<Vec<ReportRecord>>;
+
+    async fn save_coverage(&self, record: &CoverageRecord) -> Result<()>;
+    async fn coverage(&self, job_id: JobId) -> Result<Vec<CoverageRecord>>;
+}
