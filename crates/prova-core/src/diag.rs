@@ -91,7 +91,11 @@ impl Diagnostics {
         !self.errors.is_empty()
     }
 
-    pub fn into_result(self) -> Result<Vec<Diagnostic>, InvalidDescriptor> {
+    /// Ok with the warnings, or every error, in document order.
+    pub fn into_result(mut self) -> Result<Vec<Diagnostic>, InvalidDescriptor> {
+        let order = |d: &Diagnostic| (d.file.clone(), d.pos.map(|p| (p.line, p.col)).unwrap_or((u32::MAX, 0)));
+        self.errors.sort_by_key(order);
+        self.warnings.sort_by_key(order);
         if self.errors.is_empty() {
             Ok(self.warnings)
         } else {

@@ -4,7 +4,10 @@
 use clap::Parser;
 
 #[derive(Parser)]
-#[command(name = "prova-coverage", about = "Kubernetes API coverage from audit logs")]
+#[command(
+    name = "prova-coverage",
+    about = "Kubernetes API coverage from audit logs"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: prova_coverage::CoverageCommand,

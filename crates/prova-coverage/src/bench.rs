@@ -50,6 +50,9 @@ pub struct BenchArgs {
     /// Worker threads (0 = one per core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// Also measure with --strict-json (every line fully validated by sonic-rs).
+    #[arg(long)]
+    pub strict: bool,
     /// Random seed of the generator.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -119,7 +122,13 @@ const SYSTEM_AGENTS: [&str; 8] = [
 ];
 
 const SIGS: [&str; 8] = [
-    "sig-apps", "sig-node", "sig-network", "sig-storage", "sig-api-machinery", "sig-auth", "sig-cli",
+    "sig-apps",
+    "sig-node",
+    "sig-network",
+    "sig-storage",
+    "sig-api-machinery",
+    "sig-auth",
+    "sig-cli",
     "sig-scheduling",
 ];
 
@@ -143,7 +152,12 @@ fn targets(spec: &Spec) -> Vec<Target> {
     for op in &spec.operations {
         let collection = !op.path.trim_end_matches('/').ends_with('}');
         let verb = match op.method {
-            Method::Get if op.action.as_deref() == Some("watch") || op.action.as_deref() == Some("watchlist") => "watch",
+            Method::Get
+                if op.action.as_deref() == Some("watch")
+                    || op.action.as_deref() == Some("watchlist") =>
+            {
+                "watch"
+            }
             Method::Get if collection => "list",
             Method::Get => "get",
             Method::Post => "create",
@@ -167,7 +181,9 @@ fn fill_path(template: &str, rng: &mut Rng, out: &mut String) {
     let mut rest = template;
     while let Some(start) = rest.find('{') {
         out.push_str(&rest[..start]);
-        let end = rest[start..].find('}').map_or(rest.len(), |e| start + e + 1);
+        let end = rest[start..]
+            .find('}')
+            .map_or(rest.len(), |e| start + e + 1);
         match &rest[start..end] {
             "{namespace}" => {
                 let _ = write!(out, "e2e-tests-ns-{}", rng.below(500));
@@ -212,7 +228,12 @@ fn body(kind: &str, name: &str, size: usize, rng: &mut Rng, out: &mut String) {
 
 /// Generates a synthetic audit log of at least `size` bytes into `w`.
 /// Returns (bytes, events).
-pub fn generate(spec: &Spec, size: u64, seed: u64, w: &mut dyn Write) -> std::io::Result<(u64, u64)> {
+pub fn generate(
+    spec: &Spec,
+    size: u64,
+    seed: u64,
+    w: &mut dyn Write,
+) -> std::io::Result<(u64, u64)> {
     let targets = targets(spec);
     let mut rng = Rng::new(seed);
     let tests: Vec<String> = (0..300)
@@ -312,6 +333,7 @@ fn measure(
     spec: &Spec,
     file: &Path,
     threads: usize,
+    strict: bool,
     label: &str,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
@@ -321,6 +343,7 @@ fn measure(
         read: ReadOptions {
             threads,
             progress: false,
+            strict,
         },
         ..Default::default()
     };
@@ -369,7 +392,8 @@ pub fn run_bench(a: &BenchArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             (d.clone(), false)
         }
         None => {
-            let d = std::env::temp_dir().join(format!("prova-coverage-bench-{}", std::process::id()));
+            let d =
+                std::env::temp_dir().join(format!("prova-coverage-bench-{}", std::process::id()));
             std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
             (d, true)
         }
@@ -381,7 +405,10 @@ pub fn run_bench(a: &BenchArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             let size = parse_size(&a.size)?;
             let f = dir.join("audit.log");
             let t = Instant::now();
-            let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(&f).with_context(|| format!("creating {}", f.display()))?);
+            let mut w = BufWriter::with_capacity(
+                1 << 20,
+                std::fs::File::create(&f).with_context(|| format!("creating {}", f.display()))?,
+            );
             let (bytes, events) = generate(&spec, size, a.seed, &mut w)?;
             drop(w);
             writeln!(
@@ -402,29 +429,45 @@ pub fn run_bench(a: &BenchArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         let mut fh = std::fs::File::open(&file)?;
         std::io::copy(&mut fh, &mut std::io::sink())?;
     }
-    measure(&spec, &file, a.threads, "plain", out)?;
+    measure(&spec, &file, a.threads, false, "plain", out)?;
+    if a.strict {
+        measure(&spec, &file, a.threads, true, "strict", out)?;
+    }
     if a.gz {
         let gz = dir.join("audit.log.gz");
         let t = Instant::now();
         compress(&file, &gz, None)?;
-        writeln!(out, "gzip -6: {:.1} MB in {:.1} s", std::fs::metadata(&gz)?.len() as f64 / 1e6, t.elapsed().as_secs_f64())?;
+        writeln!(
+            out,
+            "gzip -6: {:.1} MB in {:.1} s",
+            std::fs::metadata(&gz)?.len() as f64 / 1e6,
+            t.elapsed().as_secs_f64()
+        )?;
         generated.push(gz.clone());
-        measure(&spec, &gz, a.threads, ".gz", out)?;
+        measure(&spec, &gz, a.threads, false, ".gz", out)?;
     }
     if a.zst {
         let zst = dir.join("audit.log.zst");
         compress(&file, &zst, Some(3))?;
         generated.push(zst.clone());
-        measure(&spec, &zst, a.threads, ".zst", out)?;
+        measure(&spec, &zst, a.threads, false, ".zst", out)?;
     }
     if let Some(rss) = peak_rss() {
         writeln!(out, "peak RSS of this process: {:.1} MB", rss as f64 / 1e6)?;
     }
     if a.python {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/json_loads.py");
-        match std::process::Command::new("python3").arg(&script).arg(&file).output() {
+        match std::process::Command::new("python3")
+            .arg(&script)
+            .arg(&file)
+            .output()
+        {
             Ok(o) => {
-                write!(out, "python json.loads: {}", String::from_utf8_lossy(&o.stdout))?;
+                write!(
+                    out,
+                    "python json.loads: {}",
+                    String::from_utf8_lossy(&o.stdout)
+                )?;
                 if !o.status.success() {
                     writeln!(out, "python failed: {}", String::from_utf8_lossy(&o.stderr))?;
                 }

@@ -18,22 +18,34 @@ use crate::spec::{Level, Spec};
 #[derive(clap::Subcommand, Debug)]
 pub enum CoverageCommand {
     /// List the API endpoints of an OpenAPI spec (one row per tagged operation).
-    #[command(after_help = "Example:\n  prova coverage endpoints --spec swagger.json --ineligible ineligible_endpoints.yaml --csv")]
+    #[command(
+        after_help = "Example:\n  prova coverage endpoints --spec swagger.json --ineligible ineligible_endpoints.yaml --csv"
+    )]
     Endpoints(EndpointsArgs),
     /// Compute endpoint coverage from audit logs (APISnoop's numbers).
-    #[command(after_help = "Example:\n  prova coverage report --spec swagger.json --audit audit.log.gz --conformance conformance.yaml --ineligible ineligible_endpoints.yaml --json > coverage.json")]
+    #[command(
+        after_help = "Example:\n  prova coverage report --spec swagger.json --audit audit.log.gz --conformance conformance.yaml --ineligible ineligible_endpoints.yaml --json > coverage.json"
+    )]
     Report(ReportArgs),
     /// List stable, conformance-eligible endpoints that no test hits.
-    #[command(after_help = "Example:\n  prova coverage untested --spec swagger.json --audit audit.log --endpoint '%JobStatus'")]
+    #[command(
+        after_help = "Example:\n  prova coverage untested --spec swagger.json --audit audit.log --endpoint '%JobStatus'"
+    )]
     Untested(UntestedArgs),
     /// Show which tests hit an endpoint.
-    #[command(after_help = "Example:\n  prova coverage tests --spec swagger.json --audit audit.log --endpoint 'readBatchV1NamespacedJobStatus'")]
+    #[command(
+        after_help = "Example:\n  prova coverage tests --spec swagger.json --audit audit.log --endpoint 'readBatchV1NamespacedJobStatus'"
+    )]
     Tests(TestsArgs),
     /// Compare coverage of two audit logs (or two saved JSON reports).
-    #[command(after_help = "Example:\n  prova coverage diff --spec swagger.json before.log after.log\n  prova coverage diff before.json after.json")]
+    #[command(
+        after_help = "Example:\n  prova coverage diff --spec swagger.json before.log after.log\n  prova coverage diff before.json after.json"
+    )]
     Diff(DiffArgs),
     /// Generate a large synthetic audit log and measure how fast it is read.
-    #[command(after_help = "Example:\n  prova coverage bench --spec swagger.json --size 1GB --gz --python")]
+    #[command(
+        after_help = "Example:\n  prova coverage bench --spec swagger.json --size 1GB --gz --python"
+    )]
     Bench(BenchArgs),
 }
 
@@ -103,6 +115,9 @@ pub struct SourceArgs {
     /// Worker threads for parsing (0 = one per core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// Validate every audit line completely (bodies included) instead of stopping after verb, requestURI and userAgent; slower.
+    #[arg(long = "strict-json")]
+    pub strict_json: bool,
 }
 
 /// `endpoints` arguments.
@@ -283,7 +298,15 @@ fn cmd_endpoints(a: EndpointsArgs, out: &mut dyn Write) -> anyhow::Result<Covera
     Ok(ok())
 }
 
-fn analyze_opts(spec: &Path, audit: Vec<String>, meta: &MetaArgs, ua: &[String], release: Option<String>, threads: usize) -> AnalyzeOptions {
+fn analyze_opts(
+    spec: &Path,
+    audit: Vec<String>,
+    meta: &MetaArgs,
+    ua: &[String],
+    release: Option<String>,
+    threads: usize,
+    strict: bool,
+) -> AnalyzeOptions {
     AnalyzeOptions {
         spec: spec.to_path_buf(),
         audit,
@@ -295,6 +318,7 @@ fn analyze_opts(spec: &Path, audit: Vec<String>, meta: &MetaArgs, ua: &[String],
         read: ReadOptions {
             threads,
             progress: true,
+            strict,
         },
     }
 }
@@ -316,6 +340,7 @@ fn load(source: &SourceArgs) -> anyhow::Result<Report> {
         &source.user_agent,
         source.release.clone(),
         source.threads,
+        source.strict_json,
     );
     let (report, summary) = analyze(&opts)?;
     for e in &summary.input_errors {
@@ -350,11 +375,17 @@ fn cmd_untested(a: UntestedArgs, out: &mut dyn Write) -> anyhow::Result<Coverage
         .filter(|e| if a.conf { !e.conf_tested } else { !e.tested })
         .filter(|e| pat.as_ref().is_none_or(|p| p.matches(&e.endpoint)))
         .filter(|e| {
-            a.kind
-                .as_deref()
-                .is_none_or(|k| e.kind.as_deref().is_some_and(|ek| ek.eq_ignore_ascii_case(k)))
+            a.kind.as_deref().is_none_or(|k| {
+                e.kind
+                    .as_deref()
+                    .is_some_and(|ek| ek.eq_ignore_ascii_case(k))
+            })
         })
-        .filter(|e| a.category.as_deref().is_none_or(|c| e.category.eq_ignore_ascii_case(c)))
+        .filter(|e| {
+            a.category
+                .as_deref()
+                .is_none_or(|c| e.category.eq_ignore_ascii_case(c))
+        })
         .collect();
     render::untested(out, &rows, a.format.format())?;
     Ok(ok())
@@ -421,7 +452,15 @@ fn cmd_diff(a: DiffArgs, out: &mut dyn Write) -> anyhow::Result<CoverageOutcome>
         let Some(spec) = &a.spec else {
             bail!("{input} is not a saved JSON report; reading an audit log needs --spec SWAGGER");
         };
-        let opts = analyze_opts(spec, vec![input.to_string()], &a.meta, &a.user_agent, None, 0);
+        let opts = analyze_opts(
+            spec,
+            vec![input.to_string()],
+            &a.meta,
+            &a.user_agent,
+            None,
+            0,
+            false,
+        );
         let (r, _) = analyze(&opts).with_context(|| format!("reading {input}"))?;
         Ok(r)
     };
@@ -430,7 +469,11 @@ fn cmd_diff(a: DiffArgs, out: &mut dyn Write) -> anyhow::Result<CoverageOutcome>
     let d = diff(&before, &after);
     render::diff(out, &d, a.format.format())?;
     Ok(CoverageOutcome {
-        exit_code: if a.fail_on_decrease && d.decreased() { 1 } else { 0 },
+        exit_code: if a.fail_on_decrease && d.decreased() {
+            1
+        } else {
+            0
+        },
         attach: None,
     })
 }

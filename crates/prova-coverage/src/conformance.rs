@@ -82,10 +82,7 @@ pub struct ConformanceData {
     pub pending: BTreeSet<String>,
 }
 
-fn with_yaml<T>(
-    path: &Path,
-    f: impl FnOnce(&[Yaml<'_>]) -> T,
-) -> Result<T, ConformanceError> {
+fn with_yaml<T>(path: &Path, f: impl FnOnce(&[Yaml<'_>]) -> T) -> Result<T, ConformanceError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConformanceError::Io {
         path: path.display().to_string(),
         source,
@@ -170,8 +167,7 @@ impl ConformanceData {
                         codename: get(item, "codename")?,
                         testname: get(item, "testname").unwrap_or_default(),
                         file: get(item, "file"),
-                        promotion_release: get(item, "release")
-                            .and_then(|r| promotion_release(&r)),
+                        promotion_release: get(item, "release").and_then(|r| promotion_release(&r)),
                     })
                 })
                 .collect::<Vec<_>>()
@@ -244,7 +240,10 @@ mod tests {
     #[test]
     fn releases() {
         assert_eq!(promotion_release("v1.29").as_deref(), Some("1.29.0"));
-        assert_eq!(promotion_release("v1.17, v1.21, v1.27").as_deref(), Some("1.17.0"));
+        assert_eq!(
+            promotion_release("v1.17, v1.21, v1.27").as_deref(),
+            Some("1.17.0")
+        );
         assert_eq!(promotion_release("1.25").as_deref(), Some("1.25.0"));
         assert_eq!(promotion_release("v1.9.1").as_deref(), Some("1.9.1"));
         assert_eq!(promotion_release(""), None);

@@ -102,7 +102,10 @@ pub fn diff(before: &Report, after: &Report) -> Diff {
     let mut cats: BTreeMap<&str, GroupChange> = BTreeMap::new();
     let mut levels: BTreeMap<std::cmp::Reverse<Level>, GroupChange> = BTreeMap::new();
     for e in &after.endpoints {
-        let (ot, oc) = old.get(e.endpoint.as_str()).copied().unwrap_or((false, false));
+        let (ot, oc) = old
+            .get(e.endpoint.as_str())
+            .copied()
+            .unwrap_or((false, false));
         if e.tested && !ot {
             d.newly_tested.push(e.endpoint.clone());
         }
@@ -115,10 +118,12 @@ pub fn diff(before: &Report, after: &Report) -> Diff {
         if !e.conf_tested && oc {
             d.no_longer_conf_tested.push(e.endpoint.clone());
         }
-        let cat = cats.entry(e.category.as_str()).or_insert_with(|| GroupChange {
-            group: e.category.clone(),
-            ..Default::default()
-        });
+        let cat = cats
+            .entry(e.category.as_str())
+            .or_insert_with(|| GroupChange {
+                group: e.category.clone(),
+                ..Default::default()
+            });
         let lvl = levels
             .entry(std::cmp::Reverse(e.level))
             .or_insert_with(|| GroupChange {

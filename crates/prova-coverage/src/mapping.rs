@@ -33,11 +33,11 @@
 //!
 //! Who gets the credit is decided by [`Attributor`].
 
-use std::collections::HashMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::fxhash::FxHashMap;
 use crate::like::LikePattern;
 
 /// HTTP method of an operation (or of an audit event, after [`verb_to_method`]).
@@ -211,6 +211,22 @@ pub const DUMMY_SEGMENTS: [&str; 9] = [
     "wardle.k8s.io",
 ];
 
+/// Whether `s` is one of [`DUMMY_SEGMENTS`] (length first: this runs for
+/// every segment of every event).
+#[inline]
+pub fn is_dummy_segment(s: &str) -> bool {
+    match s.len() {
+        5 => s == "livez",
+        6 => s == "readyz",
+        7 => s == "metrics" || s == "healthz" || s == "kope.io",
+        11 => s == "example.com",
+        13 => s == "wardle.k8s.io",
+        14 => s == "metrics.k8s.io",
+        23 => s == "snapshot.storage.k8s.io",
+        _ => false,
+    }
+}
+
 /// The most segments a request path may have before it is "too high" anyway.
 const MAX_PARTS: usize = 64;
 
@@ -224,13 +240,11 @@ pub fn uri_parts(request_uri: &str) -> Option<Vec<&str>> {
 }
 
 fn url_path(request_uri: &str) -> &str {
-    let end = request_uri
-        .find(['?', '#'])
-        .unwrap_or(request_uri.len());
+    let end = memchr::memchr2(b'?', b'#', request_uri.as_bytes()).unwrap_or(request_uri.len());
     let path = &request_uri[..end];
     // urlparse: `;params` of the last segment are not part of the path.
-    let last = path.rfind('/').map_or(0, |i| i + 1);
-    match path[last..].find(';') {
+    let last = memchr::memrchr(b'/', path.as_bytes()).map_or(0, |i| i + 1);
+    match memchr::memchr(b';', &path.as_bytes()[last..]) {
         Some(i) => &path[..last + i],
         None => path,
     }
@@ -241,7 +255,7 @@ fn uri_parts_into<'a>(request_uri: &'a str, buf: &mut [&'a str; MAX_PARTS]) -> O
     let mut n = 0;
     let mut rest = path;
     loop {
-        let (seg, tail) = match rest.find('/') {
+        let (seg, tail) = match memchr::memchr(b'/', rest.as_bytes()) {
             Some(i) => (&rest[..i], Some(&rest[i + 1..])),
             None => (rest, None),
         };
@@ -275,7 +289,7 @@ fn uri_parts_into<'a>(request_uri: &'a str, buf: &mut [&'a str; MAX_PARTS]) -> O
 
 #[derive(Debug, Default)]
 struct Node {
-    children: HashMap<Box<str>, u32>,
+    children: FxHashMap<Box<str>, u32>,
     first_param: Option<u32>,
     ops: [Option<u32>; Method::COUNT],
 }
@@ -342,7 +356,7 @@ impl Router {
             .copied()
             .flatten()
             .ok_or(Unmapped::PartCountTooHigh)?;
-        if parts.iter().any(|p| DUMMY_SEGMENTS.contains(p)) || parts == ["openapi", "v2"] {
+        if parts.iter().any(|p| is_dummy_segment(p)) || parts == ["openapi", "v2"] {
             return Err(Unmapped::KnownDummyEndpoint);
         }
         for part in parts {
@@ -369,7 +383,8 @@ pub struct Credit<'a> {
 }
 
 /// The test APISnoop credits with scheduler pod bindings.
-pub const POD_BINDING_TEST: &str = "[sig-node] Pods should delete a collection of pods [Conformance]";
+pub const POD_BINDING_TEST: &str =
+    "[sig-node] Pods should delete a collection of pods [Conformance]";
 
 /// Decides which test (if any) an event counts for.
 ///
@@ -490,13 +505,22 @@ mod tests {
             ("/api/v1/namespaces/{name}", Method::Get),           // 2
             ("/api/v1/namespaces/{name}/status", Method::Get),    // 3
             ("/api/v1/namespaces/{name}/finalize", Method::Put),  // 4
-            ("/api/v1/namespaces/{namespace}/pods/{name}/proxy/{path}", Method::Get), // 5
-            ("/api/v1/namespaces/{namespace}/pods/{name}/proxy", Method::Options), // 6
+            (
+                "/api/v1/namespaces/{namespace}/pods/{name}/proxy/{path}",
+                Method::Get,
+            ), // 5
+            (
+                "/api/v1/namespaces/{namespace}/pods/{name}/proxy",
+                Method::Options,
+            ), // 6
             ("/api/v1/nodes/{name}", Method::Get),                // 7
             ("/api/v1/nodes/{name}", Method::Head),               // 8
             ("/openapi/v2", Method::Get),                         // 9
             ("/apis/", Method::Get),                              // 10
-            ("/api/v1/namespaces/{namespace}/pods/{name}/status", Method::Patch), // 11
+            (
+                "/api/v1/namespaces/{namespace}/pods/{name}/status",
+                Method::Patch,
+            ), // 11
             ("/api/v1/nodes/{name}/status", Method::Get),         // 12
             ("/apis/metrics.k8s.io/v1/x", Method::Get),           // 13
             ("/api/v1/namespaces/{namespace}/pods/{name}", Method::Delete), // 14
@@ -523,8 +547,14 @@ mod tests {
         assert_eq!(verb_to_method("put", "/x"), Some(Method::Put));
         assert_eq!(verb_to_method("patch", "/x"), Some(Method::Patch));
         assert_eq!(verb_to_method("delete", "/x"), Some(Method::Delete));
-        assert_eq!(verb_to_method("deletecollection", "/x"), Some(Method::Delete));
-        assert_eq!(verb_to_method("delete_collection", "/x"), Some(Method::Delete));
+        assert_eq!(
+            verb_to_method("deletecollection", "/x"),
+            Some(Method::Delete)
+        );
+        assert_eq!(
+            verb_to_method("delete_collection", "/x"),
+            Some(Method::Delete)
+        );
         assert_eq!(verb_to_method("proxy", "/x"), Some(Method::Proxy));
         assert_eq!(verb_to_method("connect", "/x"), Some(Method::Connect));
         assert_eq!(verb_to_method("", "/x"), Some(Method::Options));
@@ -533,15 +563,36 @@ mod tests {
     }
 
     #[test]
+    fn dummy_segments() {
+        for s in DUMMY_SEGMENTS {
+            assert!(is_dummy_segment(s), "{s}");
+        }
+        assert!(!is_dummy_segment("metricz"));
+        assert!(!is_dummy_segment("v1"));
+    }
+
+    #[test]
     fn parts() {
-        assert_eq!(uri_parts("/api/v1/pods?x=/a/b").unwrap(), ["api", "v1", "pods"]);
+        assert_eq!(
+            uri_parts("/api/v1/pods?x=/a/b").unwrap(),
+            ["api", "v1", "pods"]
+        );
         assert_eq!(uri_parts("/api/v1/pods/").unwrap(), ["api", "v1", "pods"]);
         assert_eq!(uri_parts("/").unwrap(), [""]);
         assert_eq!(uri_parts("/a/b;p=1").unwrap(), ["a", "b"]);
         assert_eq!(uri_parts("/a/b#frag").unwrap(), ["a", "b"]);
         assert_eq!(
             uri_parts("/api/v1/namespaces/ns/pods/p/proxy/a/b/c?q").unwrap(),
-            ["api", "v1", "namespaces", "ns", "pods", "p", "proxy", "a/b/c"]
+            [
+                "api",
+                "v1",
+                "namespaces",
+                "ns",
+                "pods",
+                "p",
+                "proxy",
+                "a/b/c"
+            ]
         );
         assert_eq!(
             uri_parts("/api/v1/namespaces/ns/pods/p/proxy/").unwrap(),
@@ -569,7 +620,10 @@ mod tests {
         // literal and first-parameter walking
         assert_eq!(r.map("list", "/api/v1/namespaces/default/pods"), Ok(0));
         assert_eq!(r.map("get", "/api/v1/namespaces/default/pods/p1"), Ok(1));
-        assert_eq!(r.map("delete", "/api/v1/namespaces/default/pods/p1"), Ok(14));
+        assert_eq!(
+            r.map("delete", "/api/v1/namespaces/default/pods/p1"),
+            Ok(14)
+        );
         assert_eq!(r.map("create", "/api/v1/namespaces/default/pods"), Ok(15));
         assert_eq!(r.map("update", "/api/v1/namespaces/default/pods"), Ok(16));
         assert_eq!(r.map("patch", "/api/v1/namespaces/default/pods"), Ok(17));
@@ -577,9 +631,15 @@ mod tests {
         assert_eq!(r.map("get", "/api/v1/namespaces/default"), Ok(2));
         // namespace status / finalize rewrite
         assert_eq!(r.map("get", "/api/v1/namespaces/default/status"), Ok(3));
-        assert_eq!(r.map("update", "/api/v1/namespaces/default/finalize"), Ok(4));
+        assert_eq!(
+            r.map("update", "/api/v1/namespaces/default/finalize"),
+            Ok(4)
+        );
         // proxy tail is one segment
-        assert_eq!(r.map("get", "/api/v1/namespaces/d/pods/p/proxy/a/b/c"), Ok(5));
+        assert_eq!(
+            r.map("get", "/api/v1/namespaces/d/pods/p/proxy/a/b/c"),
+            Ok(5)
+        );
         assert_eq!(r.map("", "/api/v1/namespaces/d/pods/p/proxy"), Ok(6));
         assert_eq!(
             r.map("proxy", "/api/v1/namespaces/d/pods/p/proxy/x"),
@@ -591,17 +651,29 @@ mod tests {
         // trailing slash in spec and request
         assert_eq!(r.map("get", "/apis"), Ok(10));
         // bad verb
-        assert_eq!(r.map("calebiscool", "/api/v1/nodes/n"), Err(Unmapped::BadVerb));
+        assert_eq!(
+            r.map("calebiscool", "/api/v1/nodes/n"),
+            Err(Unmapped::BadVerb)
+        );
         // part count
         assert_eq!(
             r.map("get", "/api/v1/nodes/n/a/b/c/d/e/f/g/h/i/j"),
             Err(Unmapped::PartCountTooHigh)
         );
         // dummy endpoints (checked after part count)
-        assert_eq!(r.map("get", "/openapi/v2"), Err(Unmapped::KnownDummyEndpoint));
-        assert_eq!(r.map("get", "/apis/metrics.k8s.io/v1/x"), Err(Unmapped::KnownDummyEndpoint));
+        assert_eq!(
+            r.map("get", "/openapi/v2"),
+            Err(Unmapped::KnownDummyEndpoint)
+        );
+        assert_eq!(
+            r.map("get", "/apis/metrics.k8s.io/v1/x"),
+            Err(Unmapped::KnownDummyEndpoint)
+        );
         assert_eq!(r.map("get", "/healthz"), Err(Unmapped::KnownDummyEndpoint));
-        assert_eq!(r.map("get", "/example.com/v1/nodes/x"), Err(Unmapped::KnownDummyEndpoint));
+        assert_eq!(
+            r.map("get", "/example.com/v1/nodes/x"),
+            Err(Unmapped::KnownDummyEndpoint)
+        );
         // not in spec
         assert_eq!(r.map("get", "/api/v2/nodes/x"), Err(Unmapped::NotInSpec));
         // no operation for method

@@ -22,6 +22,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::audit::{AuditEvent, EventError, EventSink, Loc, ReadSummary};
 use crate::conformance::ConformanceData;
+use crate::fxhash::FxHashMap;
 use crate::mapping::{Attributor, Router, Unmapped};
 use crate::spec::{Level, Spec};
 
@@ -91,10 +92,10 @@ pub struct Tally<'a> {
     op_hits: Vec<u64>,
     op_test_hits: Vec<u64>,
     op_conf_hits: Vec<u64>,
-    test_ids: HashMap<Box<str>, u32>,
+    test_ids: FxHashMap<Box<str>, u32>,
     test_names: Vec<Box<str>>,
     test_conf: Vec<bool>,
-    test_ops: HashMap<(u32, u32), u64>,
+    test_ops: FxHashMap<(u32, u32), u64>,
     reasons: [ReasonTally; 6],
     events: u64,
 }
@@ -107,10 +108,10 @@ impl<'a> Tally<'a> {
             op_hits: vec![0; ctx.operations],
             op_test_hits: vec![0; ctx.operations],
             op_conf_hits: vec![0; ctx.operations],
-            test_ids: HashMap::new(),
+            test_ids: FxHashMap::default(),
             test_names: Vec::new(),
             test_conf: Vec::new(),
-            test_ops: HashMap::new(),
+            test_ops: FxHashMap::default(),
             reasons: Default::default(),
             events: 0,
         }
@@ -330,7 +331,11 @@ pub struct UnmappedExample {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub verb: String,
     /// The event's requestURI.
-    #[serde(rename = "requestURI", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "requestURI",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub request_uri: String,
     /// The event's userAgent.
     #[serde(rename = "userAgent", default, skip_serializing_if = "Option::is_none")]
@@ -576,7 +581,8 @@ pub fn build_report(
     let unmapped_total: u64 = tally.reasons.iter().map(|r| r.count).sum();
     let mapped: u64 = tally.op_hits.iter().sum();
     let in_coverage: u64 = spec.endpoint_indices().map(|i| tally.op_hits[i]).sum();
-    let count = |f: &dyn Fn(&EndpointCoverage) -> bool| endpoints.iter().filter(|e| f(e)).count() as u64;
+    let count =
+        |f: &dyn Fn(&EndpointCoverage) -> bool| endpoints.iter().filter(|e| f(e)).count() as u64;
     Report {
         release,
         spec: spec.source.clone(),

@@ -189,7 +189,10 @@ impl Spec {
 
     /// Operation ids of all operations, for validating yaml lists.
     pub fn operation_ids(&self) -> HashSet<&str> {
-        self.operations.iter().map(|o| o.endpoint.as_str()).collect()
+        self.operations
+            .iter()
+            .map(|o| o.endpoint.as_str())
+            .collect()
     }
 }
 
@@ -289,7 +292,10 @@ mod tests {
             ),
             Level::Beta
         );
-        assert_eq!(level_of("/api/v1/pods", "listCoreV1PodForAllNamespaces"), Level::Stable);
+        assert_eq!(
+            level_of("/api/v1/pods", "listCoreV1PodForAllNamespaces"),
+            Level::Stable
+        );
     }
 
     #[test]

@@ -128,9 +128,18 @@ mod tests {
 
     #[test]
     fn errors() {
-        assert!(matches!(parse_event(b"{\"kind\": 0}"), Err(EventError::NoRequestUri)));
-        assert!(matches!(parse_event(b"{\"requestURI\":\"/x\"}"), Err(EventError::NoVerb)));
-        assert!(matches!(parse_event(b"{\"verb\":"), Err(EventError::Json(_))));
+        assert!(matches!(
+            parse_event(b"{\"kind\": 0}"),
+            Err(EventError::NoRequestUri)
+        ));
+        assert!(matches!(
+            parse_event(b"{\"requestURI\":\"/x\"}"),
+            Err(EventError::NoVerb)
+        ));
+        assert!(matches!(
+            parse_event(b"{\"verb\":"),
+            Err(EventError::Json(_))
+        ));
         assert!(matches!(parse_event(b"[1]"), Err(EventError::Json(_))));
         let ev = parse_event(br#"{"verb":"","requestURI":"/x","userAgent":null}"#).unwrap();
         assert_eq!(ev.user_agent, None);

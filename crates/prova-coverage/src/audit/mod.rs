@@ -157,6 +157,7 @@ impl ReadSummary {
 struct Chunk {
     seq: u32,
     data: Vec<u8>,
+    len: usize,
 }
 
 /// Options for [`read_events`].
@@ -251,8 +252,12 @@ where
 }
 
 fn process_chunk<S: EventSink>(sink: &mut S, chunk: &Chunk, strict: bool) -> u64 {
-    let parse = if strict { parse_event_strict } else { parse_event };
-    let data = &chunk.data;
+    let parse = if strict {
+        parse_event_strict
+    } else {
+        parse_event
+    };
+    let data = &chunk.data[..chunk.len];
     let mut start = 0usize;
     let mut line_no = 0u32;
     let mut newlines = 0u64;
@@ -282,6 +287,19 @@ fn process_chunk<S: EventSink>(sink: &mut S, chunk: &Chunk, strict: bool) -> u64
     newlines
 }
 
+/// A reusable byte buffer whose `data` stays initialized (so refilling it
+/// never zeroes memory again); `filled` bytes are valid input.
+struct Buf {
+    data: Vec<u8>,
+    filled: usize,
+}
+
+impl Buf {
+    fn bytes(&self) -> &[u8] {
+        &self.data[..self.filled]
+    }
+}
+
 struct Producer<'a> {
     tx: &'a SyncSender<Chunk>,
     free: &'a Receiver<Vec<u8>>,
@@ -291,21 +309,18 @@ struct Producer<'a> {
 }
 
 impl Producer<'_> {
-    fn buffer(&self) -> Vec<u8> {
-        match self.free.try_recv() {
-            Ok(mut b) => {
-                b.clear();
-                b
-            }
-            Err(_) => Vec::with_capacity(CHUNK_SIZE + (64 << 10)),
+    fn buffer(&self) -> Buf {
+        Buf {
+            data: self.free.try_recv().unwrap_or_default(),
+            filled: 0,
         }
     }
 
-    fn send(&mut self, data: Vec<u8>, file: u32, items: bool) {
-        if data.is_empty() {
+    fn send(&mut self, buf: Buf, file: u32, items: bool) {
+        if buf.filled == 0 {
             return;
         }
-        self.bytes += data.len() as u64;
+        self.bytes += buf.filled as u64;
         if let Ok(mut m) = self.meta.lock() {
             m.push(ChunkMeta {
                 file,
@@ -315,7 +330,8 @@ impl Producer<'_> {
         }
         let _ = self.tx.send(Chunk {
             seq: self.seq,
-            data,
+            data: buf.data,
+            len: buf.filled,
         });
         self.seq += 1;
     }
@@ -364,10 +380,21 @@ fn produce(
     Ok(())
 }
 
-/// Fills `buf` with up to `want` more bytes; returns true at end of input.
-fn fill(reader: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> std::io::Result<bool> {
-    let n = reader.take(want as u64).read_to_end(buf)?;
-    Ok(n < want)
+/// Reads up to `want` more bytes into `buf`; returns true at end of input.
+fn fill(reader: &mut dyn Read, buf: &mut Buf, want: usize) -> std::io::Result<bool> {
+    let target = buf.filled + want;
+    if buf.data.len() < target {
+        buf.data.resize(target.max(CHUNK_SIZE + (64 << 10)), 0);
+    }
+    while buf.filled < target {
+        match reader.read(&mut buf.data[buf.filled..target]) {
+            Ok(0) => return Ok(true),
+            Ok(n) => buf.filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(false)
 }
 
 fn read_one(
@@ -379,19 +406,19 @@ fn read_one(
     let mut buf = p.buffer();
     let mut eof = fill(reader, &mut buf, CHUNK_SIZE)?;
     // Decide between JSON lines and one JSON document.
-    let first = buf.iter().position(|b| !b.is_ascii_whitespace());
-    let document = match first.map(|i| buf[i]) {
+    let first = buf.bytes().iter().position(|b| !b.is_ascii_whitespace());
+    let document = match first.map(|i| buf.bytes()[i]) {
         Some(b'[') => true,
         Some(b'{') => loop {
             let start = first.unwrap_or(0);
-            if let Some(nl) = memchr::memchr(b'\n', &buf[start..]) {
-                let line = &buf[start..start + nl];
+            if let Some(nl) = memchr::memchr(b'\n', &buf.bytes()[start..]) {
+                let line = &buf.bytes()[start..start + nl];
                 break sonic_rs::from_slice::<serde::de::IgnoredAny>(line).is_err();
             }
             if eof {
                 break false;
             }
-            let len = buf.len();
+            let len = buf.filled;
             eof = fill(reader, &mut buf, len.max(CHUNK_SIZE))?;
         },
         _ => false,
@@ -399,33 +426,41 @@ fn read_one(
     if document && !eof {
         // Read the rest of the document, up to a limit: a big file whose
         // first line is broken is JSON lines with a bad line, not a document.
-        let limit = DOCUMENT_LIMIT.saturating_sub(buf.len());
+        let limit = DOCUMENT_LIMIT.saturating_sub(buf.filled);
         eof = fill(reader, &mut buf, limit)?;
     }
-    if document && eof {
-        if let Some(items) = document_items(&buf) {
-            let mut out = p.buffer();
-            for item in items {
-                if let Ok(line) = serde_json::to_vec(&item) {
-                    out.extend_from_slice(&line);
-                }
-                out.push(b'\n');
-                if out.len() >= CHUNK_SIZE {
-                    p.send(std::mem::take(&mut out), file, true);
-                    out = p.buffer();
-                }
+    if document
+        && eof
+        && let Some(items) = document_items(buf.bytes())
+    {
+        let mut out = Vec::new();
+        for item in items {
+            if let Ok(line) = serde_json::to_vec(&item) {
+                out.extend_from_slice(&line);
             }
-            p.send(out, file, true);
-            tick(p.bytes);
-            return Ok(());
+            out.push(b'\n');
+            if out.len() >= CHUNK_SIZE {
+                let filled = out.len();
+                p.send(
+                    Buf {
+                        data: std::mem::take(&mut out),
+                        filled,
+                    },
+                    file,
+                    true,
+                );
+            }
         }
-        // Not one valid document after all: fall through to JSON lines,
-        // which reports the bad lines.
+        let filled = out.len();
+        p.send(Buf { data: out, filled }, file, true);
+        tick(p.bytes);
+        return Ok(());
     }
+    // Not one valid document after all: JSON lines, which reports the bad lines.
     let mut target = CHUNK_SIZE;
     loop {
-        while !eof && buf.len() < target {
-            let want = target - buf.len();
+        while !eof && buf.filled < target {
+            let want = target - buf.filled;
             eof = fill(reader, &mut buf, want)?;
         }
         if eof {
@@ -433,18 +468,23 @@ fn read_one(
             tick(p.bytes);
             return Ok(());
         }
-        match memchr::memrchr(b'\n', &buf) {
+        match memchr::memrchr(b'\n', buf.bytes()) {
             Some(i) => {
+                let rest = buf.filled - (i + 1);
                 let mut next = p.buffer();
-                next.extend_from_slice(&buf[i + 1..]);
-                buf.truncate(i + 1);
+                if next.data.len() < rest.max(CHUNK_SIZE) {
+                    next.data.resize(rest.max(CHUNK_SIZE + (64 << 10)), 0);
+                }
+                next.data[..rest].copy_from_slice(&buf.data[i + 1..buf.filled]);
+                next.filled = rest;
+                buf.filled = i + 1;
                 p.send(buf, file, false);
                 buf = next;
                 target = CHUNK_SIZE;
                 tick(p.bytes);
             }
             // A line longer than the chunk: read more.
-            None => target = buf.len() * 2,
+            None => target = buf.filled * 2,
         }
     }
 }
@@ -531,7 +571,8 @@ mod tests {
         let lines = b"{\"verb\":\"get\",\"requestURI\":\"/a\"}\n\nnot json\r\n{\"verb\":\"get\",\"requestURI\":\"/b\"}";
         let pretty = b" {\n  \"verb\": \"get\",\n  \"requestURI\": \"/c\"\n }\n";
         let array = b"[{\"verb\":\"get\",\"requestURI\":\"/d\"},{\"kind\":0}]";
-        let list = b"{\"kind\":\"EventList\",\n\"items\":[{\"verb\":\"get\",\"requestURI\":\"/e\"}]}";
+        let list =
+            b"{\"kind\":\"EventList\",\n\"items\":[{\"verb\":\"get\",\"requestURI\":\"/e\"}]}";
         let (ev, bad) = read(&[
             ("l.log", lines),
             ("p.json", pretty),

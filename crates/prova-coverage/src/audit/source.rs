@@ -44,7 +44,10 @@ impl<R: Read> Read for Counting<R> {
 
 /// Opens `name` (`-` = stdin) and wraps it in a decompressor if needed.
 /// `raw_bytes` is increased by every byte read from the file itself.
-pub fn open(name: &str, raw_bytes: std::sync::Arc<std::sync::atomic::AtomicU64>) -> io::Result<Source> {
+pub fn open(
+    name: &str,
+    raw_bytes: std::sync::Arc<std::sync::atomic::AtomicU64>,
+) -> io::Result<Source> {
     let inner: Box<dyn Read + Send> = if name == "-" {
         Box::new(io::stdin())
     } else {
@@ -64,10 +67,9 @@ pub fn open(name: &str, raw_bytes: std::sync::Arc<std::sync::atomic::AtomicU64>)
     let chained = io::Cursor::new(magic).chain(inner);
     let reader: Box<dyn Read + Send> = match compression {
         Compression::None => Box::new(chained),
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(io::BufReader::with_capacity(
-            1 << 20,
-            chained,
-        ))),
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(
+            io::BufReader::with_capacity(1 << 20, chained),
+        )),
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(chained)?),
     };
     Ok(Source {

@@ -47,7 +47,11 @@ fn head(out: &mut dyn Write, title: &str) -> io::Result<()> {
 }
 
 fn pct(a: u64, b: u64) -> f64 {
-    if b == 0 { 0.0 } else { a as f64 * 100.0 / b as f64 }
+    if b == 0 {
+        0.0
+    } else {
+        a as f64 * 100.0 / b as f64
+    }
 }
 
 fn bar(tested: u64, conf: u64, total: u64) -> String {
@@ -59,7 +63,12 @@ fn bar(tested: u64, conf: u64, total: u64) -> String {
 }
 
 fn stats_table(out: &mut dyn Write, title: &str, rows: &[GroupStats]) -> io::Result<()> {
-    writeln!(out, "<h2>{}</h2>\n<table><tr><th>{}</th><th>endpoints</th><th>tested</th><th>conformance</th><th>eligible conf. tested</th><th>coverage</th></tr>", esc(title), esc(title))?;
+    writeln!(
+        out,
+        "<h2>{}</h2>\n<table><tr><th>{}</th><th>endpoints</th><th>tested</th><th>conformance</th><th>eligible conf. tested</th><th>coverage</th></tr>",
+        esc(title),
+        esc(title)
+    )?;
     for g in rows {
         writeln!(
             out,
@@ -124,14 +133,22 @@ pub fn report(out: &mut dyn Write, r: &Report) -> io::Result<()> {
             out,
             "<tr><td><code>{}</code>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
             esc(&e.endpoint),
-            if e.pending { " <span class=muted>(pending)</span>" } else { "" },
+            if e.pending {
+                " <span class=muted>(pending)</span>"
+            } else {
+                ""
+            },
             esc(e.kind.as_deref().unwrap_or("")),
             esc(&e.category),
             esc(&e.path)
         )?;
     }
     writeln!(out, "</table>")?;
-    writeln!(out, "<h2>Unmapped events ({})</h2><table><tr><th>reason</th><th>count</th><th>first examples</th></tr>", r.unmapped.total)?;
+    writeln!(
+        out,
+        "<h2>Unmapped events ({})</h2><table><tr><th>reason</th><th>count</th><th>first examples</th></tr>",
+        r.unmapped.total
+    )?;
     for reason in &r.unmapped.reasons {
         let ex: Vec<String> = reason
             .examples
@@ -143,7 +160,10 @@ pub fn report(out: &mut dyn Write, r: &Report) -> io::Result<()> {
                     e.line,
                     esc(&e.verb),
                     esc(&e.request_uri),
-                    e.error.as_deref().map(|x| format!(" {}", esc(x))).unwrap_or_default()
+                    e.error
+                        .as_deref()
+                        .map(|x| format!(" {}", esc(x)))
+                        .unwrap_or_default()
                 )
             })
             .collect();
@@ -160,7 +180,12 @@ pub fn report(out: &mut dyn Write, r: &Report) -> io::Result<()> {
 }
 
 /// A plain table as a page.
-pub fn table_page(out: &mut dyn Write, title: &str, heads: &[&str], rows: &[Vec<String>]) -> io::Result<()> {
+pub fn table_page(
+    out: &mut dyn Write,
+    title: &str,
+    heads: &[&str],
+    rows: &[Vec<String>],
+) -> io::Result<()> {
     head(out, title)?;
     write!(out, "<table><tr>")?;
     for h in heads {
@@ -174,7 +199,11 @@ pub fn table_page(out: &mut dyn Write, title: &str, heads: &[&str], rows: &[Vec<
         }
         writeln!(out, "</tr>")?;
     }
-    writeln!(out, "</table>\n<p class=muted>{} rows</p></body></html>", rows.len())
+    writeln!(
+        out,
+        "</table>\n<p class=muted>{} rows</p></body></html>",
+        rows.len()
+    )
 }
 
 fn change_row(out: &mut dyn Write, g: &GroupChange) -> io::Result<()> {
@@ -186,7 +215,13 @@ fn change_row(out: &mut dyn Write, g: &GroupChange) -> io::Result<()> {
         g.total,
         g.old_tested,
         g.new_tested,
-        if c > 0 { "up" } else if c < 0 { "down" } else { "muted" },
+        if c > 0 {
+            "up"
+        } else if c < 0 {
+            "down"
+        } else {
+            "muted"
+        },
         if c > 0 { "+" } else { "" },
         c,
         bar(g.old_tested, g.old_conf_tested, g.total),
@@ -197,9 +232,21 @@ fn change_row(out: &mut dyn Write, g: &GroupChange) -> io::Result<()> {
 /// The diff as a page.
 pub fn diff(out: &mut dyn Write, d: &Diff) -> io::Result<()> {
     head(out, "Kubernetes API coverage change")?;
-    writeln!(out, "<p><b>{}</b></p>", esc(&d.change_line()).replace('\n', "<br>"))?;
-    writeln!(out, "<table><tr><th>group</th><th>endpoints</th><th>old</th><th>new</th><th>change</th><th>before</th><th>after</th></tr>")?;
-    for g in d.categories.iter().chain(&d.levels).chain(std::iter::once(&d.total)) {
+    writeln!(
+        out,
+        "<p><b>{}</b></p>",
+        esc(&d.change_line()).replace('\n', "<br>")
+    )?;
+    writeln!(
+        out,
+        "<table><tr><th>group</th><th>endpoints</th><th>old</th><th>new</th><th>change</th><th>before</th><th>after</th></tr>"
+    )?;
+    for g in d
+        .categories
+        .iter()
+        .chain(&d.levels)
+        .chain(std::iter::once(&d.total))
+    {
         change_row(out, g)?;
     }
     writeln!(out, "</table></body></html>")

@@ -144,7 +144,11 @@ pub fn report(out: &mut dyn Write, r: &Report, format: Format) -> io::Result<()>
                 r.events.malformed
             )?;
             let rows = vec![
-                vec!["total endpoints".into(), r.total_endpoints.to_string(), String::new()],
+                vec![
+                    "total endpoints".into(),
+                    r.total_endpoints.to_string(),
+                    String::new(),
+                ],
                 vec![
                     "tested endpoints".into(),
                     r.tested_endpoints.to_string(),
@@ -183,7 +187,14 @@ pub fn report(out: &mut dyn Write, r: &Report, format: Format) -> io::Result<()>
                     ratio(g.eligible_conf_tested, g.eligible),
                 ]
             };
-            let heads = ["", "endpoints", "tested", "%", "conf tested", "eligible conf tested"];
+            let heads = [
+                "",
+                "endpoints",
+                "tested",
+                "%",
+                "conf tested",
+                "eligible conf tested",
+            ];
             writeln!(out)?;
             let mut h = heads;
             h[0] = "level";
@@ -297,7 +308,9 @@ pub fn endpoints(out: &mut dyn Write, rows: &[EndpointRow<'_>], format: Format) 
 
 /// `untested`: endpoints nobody tests.
 pub fn untested(out: &mut dyn Write, rows: &[&EndpointCoverage], format: Format) -> io::Result<()> {
-    let heads = ["endpoint", "kind", "category", "action", "path", "pending", "eligible"];
+    let heads = [
+        "endpoint", "kind", "category", "action", "path", "pending", "eligible",
+    ];
     let table: Vec<Vec<String>> = rows
         .iter()
         .map(|e| {
@@ -349,7 +362,11 @@ pub fn tests(
         .map(|h| {
             vec![
                 h.endpoint.clone(),
-                if h.test.is_empty() { "(unnamed e2e test)".into() } else { h.test.clone() },
+                if h.test.is_empty() {
+                    "(unnamed e2e test)".into()
+                } else {
+                    h.test.clone()
+                },
                 (h.conformance_test || h.conformance_agent).to_string(),
             ]
         })
@@ -381,7 +398,11 @@ pub fn tests(
 }
 
 fn change(n: i64) -> String {
-    if n > 0 { format!("+{n}") } else { n.to_string() }
+    if n > 0 {
+        format!("+{n}")
+    } else {
+        n.to_string()
+    }
 }
 
 /// `diff`: coverage before and after.
@@ -437,11 +458,19 @@ pub fn diff(out: &mut dyn Write, d: &Diff, format: Format) -> io::Result<()> {
                     out,
                     "conformance: +{}{}{}",
                     d.newly_conf_tested.len(),
-                    if d.newly_conf_tested.is_empty() { String::new() } else { format!(": {}", d.newly_conf_tested.join(", ")) },
+                    if d.newly_conf_tested.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", d.newly_conf_tested.join(", "))
+                    },
                     if d.no_longer_conf_tested.is_empty() {
                         String::new()
                     } else {
-                        format!("\nconformance: -{}: {}", d.no_longer_conf_tested.len(), d.no_longer_conf_tested.join(", "))
+                        format!(
+                            "\nconformance: -{}: {}",
+                            d.no_longer_conf_tested.len(),
+                            d.no_longer_conf_tested.join(", ")
+                        )
                     }
                 )?;
             }

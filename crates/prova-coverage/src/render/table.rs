@@ -106,7 +106,10 @@ mod tests {
         write_table(
             &mut out,
             &["name", "n"],
-            &[vec!["a".into(), "1".into()], vec!["bbb".into(), "22".into()]],
+            &[
+                vec!["a".into(), "1".into()],
+                vec!["bbb".into(), "22".into()],
+            ],
         )
         .unwrap();
         let s = String::from_utf8(out).unwrap();

@@ -2,7 +2,7 @@
 //! target. A non-zero exit fails the target with the exit code and the tail
 //! of stderr.
 //!
-//! Events: `CmdStart {Path, Args, Dir}`, `CmdStdout {Msg}` and
+//! Events: `CmdStart {Path, Args, Dir, Pid}`, `CmdStdout {Msg}` and
 //! `CmdStderr {Msg}` (whole output, when `emit_stdout` / `emit_stderr`,
 //! default true; the last [`MAX_OUTPUT`] bytes), `CmdEnd {ExitCode,
 //! DurationMs}`.
@@ -66,11 +66,11 @@ impl Step for Cmd {
         if let Some(d) = dir {
             cmd.current_dir(d);
         }
-        ctx.emit(target, "CmdStart", Some(json!({ "Path": exe, "Args": args, "Dir": dir })));
         let started = Instant::now();
         let mut child = cmd
             .spawn()
             .map_err(|e| StepError::Failed(format!("cannot start {exe:?}: {e}")))?;
+        ctx.emit(target, "CmdStart", Some(json!({ "Path": exe, "Args": args, "Dir": dir, "Pid": child.id() })));
         let guard = GroupGuard(child.id().and_then(|p| i32::try_from(p).ok()));
         if let Some(pid) = guard.0 {
             track(pid);

@@ -1,0 +1,386 @@
+//! The real `prova` binary on the examples and the ConTest corpus: output,
+//! exit codes and stored events.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::CommandCargoExt;
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn corpus(name: &str) -> PathBuf {
+    root().join("../shared/corpus/contest/descriptors").join(name)
+}
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        Env { dir: tempfile::tempdir().unwrap() }
+    }
+    fn db(&self) -> PathBuf {
+        self.dir.path().join("prova.db")
+    }
+    fn cmd(&self) -> Command {
+        let mut c = Command::cargo_bin("prova").unwrap();
+        c.env("PROVA_DB", self.db()).env_remove("RUST_LOG").current_dir(self.dir.path());
+        c
+    }
+    fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let out = self.cmd().args(args).output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+    fn events(&self, job: i64, extra: &[&str]) -> Vec<Value> {
+        let id = job.to_string();
+        let mut args = vec!["events", id.as_str(), "--json"];
+        args.extend_from_slice(extra);
+        let (code, out, err) = self.run(&args);
+        assert_eq!(code, 0, "{err}");
+        out.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    }
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+}
+
+fn example(name: &str) -> String {
+    root().join("examples").join(name).display().to_string()
+}
+
+fn job_id(stderr: &str) -> i64 {
+    stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("job ").and_then(|r| r.strip_suffix(" started")))
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("no job id in {stderr}"))
+}
+
+#[test]
+fn examples_run_with_the_documented_exit_codes() {
+    let env = Env::new();
+    for (file, want) in [
+        ("hello.yaml", 0),
+        ("csv-inventory.json", 0),
+        ("retry.yaml", 0),
+        ("variables.yaml", 0),
+        ("cleanup.yaml", 1),
+    ] {
+        let (code, out, err) = env.run(&["run", &example(file)]);
+        assert_eq!(code, want, "{file}\n{out}\n{err}");
+        assert!(out.contains("Completed"), "{file}: {out}");
+    }
+    let (code, out, _) = env.run(&["jobs", "--json"]);
+    assert_eq!(code, 0);
+    let jobs: Vec<Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(jobs.len(), 5);
+    assert!(jobs.iter().all(|j| j["State"] == "JobStateCompleted"));
+}
+
+#[test]
+fn hello_world_stores_every_event_and_rebuilds_status() {
+    let env = Env::new();
+    let (code, _, err) = env.run(&["run", &example("hello.yaml")]);
+    assert_eq!(code, 0, "{err}");
+    let id = job_id(&err);
+    let out = env.events(id, &["--name", "CmdStdout"]);
+    let mut msgs: Vec<String> = out.iter().map(|e| e["Payload"]["Msg"].as_str().unwrap().to_string()).collect();
+    msgs.sort();
+    assert_eq!(msgs[0], "hello from alpha (ALPHA.EXAMPLE.ORG)\n");
+    for e in &out {
+        for field in ["JobID", "RunID", "TestName", "TestAttempt", "TestStepLabel", "Target", "EventName", "EmitTime"] {
+            assert!(e.get(field).is_some(), "{field} missing in {e}");
+        }
+    }
+    let (code, st, _) = env.run(&["status", &id.to_string(), "--json"]);
+    assert_eq!(code, 0);
+    let st: Value = serde_json::from_str(&st).unwrap();
+    assert_eq!(st["State"], "Completed");
+    assert_eq!(st["RunStatuses"][0]["TestStatuses"][0]["TargetStatuses"].as_array().unwrap().len(), 3);
+    assert_eq!(st["JobReport"]["RunReports"][0][0]["Success"], true);
+    let (_, tree, _) = env.run(&["status", &id.to_string()]);
+    assert!(tree.contains("step hello: 3 ok, 0 failed"), "{tree}");
+    // Filters narrow.
+    let only = env.events(id, &["--target", "beta", "--step", "hello"]);
+    assert!(!only.is_empty());
+    assert!(only.iter().all(|e| e["Target"]["ID"] == "beta" && e["TestStepLabel"] == "hello"));
+}
+
+#[test]
+fn invalid_descriptors_report_every_error_with_file_path_and_line() {
+    let env = Env::new();
+    let bad = env.write(
+        "bad.yaml",
+        "JobName: x\nTags: [ok, _reserved, ok]\nTestDescriptors:\n  - TargetManagerName: Nope\n    TestFetcherName: literal\n    TestFetcherFetchParameters:\n      TestName: t\n      Steps:\n        - name: cmd\n          label: 1bad\n        - name: sleep\n          label: s\n          parameters: {duration: [soon]}\nReporting: {}\n",
+    );
+    let (code, out, _) = env.run(&["validate", bad.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    for want in [
+        "bad.yaml:2:12: Tags[1]: invalid tag \"_reserved\"",
+        "bad.yaml:2:23: Tags[2]: duplicate tag \"ok\"",
+        "bad.yaml:4:24: TestDescriptors[0].TargetManagerName: unknown target manager \"Nope\"",
+        "TestDescriptors[0].TestFetcherFetchParameters.Steps[0].label: invalid step label \"1bad\"",
+        "TestDescriptors[0].TestFetcherFetchParameters.Steps[0].parameters.executable: missing",
+        "Steps[1].parameters.duration[0]: invalid duration \"soon\"",
+        "Reporting: expected at least one run or final reporter",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in\n{out}");
+    }
+    // `run` refuses it too, with exit 2, before anything runs.
+    let (code, _, err) = env.run(&["run", bad.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("invalid job descriptor (7 errors)"), "{err}");
+    assert!(!env.db().exists(), "nothing recorded for an invalid job");
+}
+
+#[test]
+fn corpus_descriptors_contest_accepts_are_accepted() {
+    let env = Env::new();
+    for f in ["start-literal.json", "start-literal.yaml", "start-literal-with-cleanup.json", "test-simple.yaml", "test-variables.yaml", "randecho.json"] {
+        let (code, out, _) = env.run(&["validate", corpus(f).to_str().unwrap()]);
+        assert_eq!(code, 0, "{f}: {out}");
+    }
+    // start.json expects ConTest's server layout: test_samples/ beside it.
+    let dir = env.dir.path().join("contest");
+    std::fs::create_dir_all(dir.join("test_samples")).unwrap();
+    std::fs::copy(corpus("start.json"), dir.join("start.json")).unwrap();
+    std::fs::copy(corpus("hosts.csv"), dir.join("hosts.csv")).unwrap();
+    std::fs::copy(corpus("randecho.json"), dir.join("test_samples/randecho.json")).unwrap();
+    let (code, out, _) = env.run(&["validate", dir.join("start.json").to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn corpus_descriptors_contest_rejects_get_clear_errors() {
+    let env = Env::new();
+    for (f, want) in [
+        ("lspci.json", "Steps[0].label: missing: every step needs a label"),
+        ("sleep.json", "invalid step label \"sleeping...\""),
+        ("debug.json", "steps[0].parameters.text: missing"),
+        ("sshhostname.json", "invalid step label \"some label\""),
+        ("terminalexpect.json", "unknown step \"terminalexpect\""),
+        ("slowecho.json", "unknown step \"slowecho\""),
+        ("test-resume.yaml", "unknown target manager \"TargetListWithState\""),
+    ] {
+        let (code, out, _) = env.run(&["validate", corpus(f).to_str().unwrap()]);
+        assert_eq!(code, 2, "{f}: {out}");
+        assert!(out.contains(want), "{f}: missing {want:?} in {out}");
+        assert!(out.contains(&format!("{f}:")), "{f}: errors name the file: {out}");
+    }
+}
+
+/// ConTest's e2e expectation for test-simple.yaml: per run and test,
+/// TargetAcquired, then CmdStdout of each step in order, then TargetReleased.
+#[test]
+fn test_simple_yields_contests_event_order() {
+    let env = Env::new();
+    let (code, out, err) = env.run(&["run", corpus("test-simple.yaml").to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    let id = job_id(&err);
+    let events = env.events(id, &["--name", "TargetAcquired", "--name", "CmdStdout", "--name", "TargetReleased"]);
+    let got: Vec<String> = events
+        .iter()
+        .map(|e| {
+            let msg = e["Payload"]["Msg"].as_str().map(|m| format!(" {}", m.trim())).unwrap_or_default();
+            format!("{} {} {}{msg}", e["RunID"], e["TestName"].as_str().unwrap(), e["EventName"].as_str().unwrap())
+        })
+        .collect();
+    let mut want = Vec::new();
+    for run in 1..=2 {
+        for t in 1..=2 {
+            want.push(format!("{run} Test {t} TargetAcquired"));
+            for s in 1..=2 {
+                want.push(format!("{run} Test {t} CmdStdout Test {t}, Step {s}, target T{t}"));
+            }
+            want.push(format!("{run} Test {t} TargetReleased"));
+        }
+    }
+    assert_eq!(got, want);
+}
+
+#[test]
+fn test_variables_prints_hello() {
+    let env = Env::new();
+    let (code, _, err) = env.run(&["run", corpus("test-variables.yaml").to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let events = env.events(job_id(&err), &["--name", "CmdStdout"]);
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["Payload"]["Msg"], "Hello\n");
+}
+
+/// ConTest's e2e retry test: the waited-for port opens only after the first
+/// attempt failed.
+#[test]
+fn test_retry_fails_then_passes_on_the_second_attempt() {
+    let env = Env::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let text = std::fs::read_to_string(corpus("test-retry.yaml"))
+        .unwrap()
+        .replace("[[ .WaitPort]]", &port.to_string())
+        .replace("TargetListWithState", "TargetList");
+    let file = env.write("test-retry.yaml", &text);
+    let opener = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(3));
+        let l = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        // Keep it open until the job is surely done.
+        std::thread::sleep(Duration::from_secs(15));
+        drop(l);
+    });
+    let (code, out, err) = env.run(&["run", file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    let events = env.events(
+        job_id(&err),
+        &["--name", "TargetAcquired", "--name", "CmdStdout", "--name", "TargetOut", "--name", "TargetErr", "--name", "TargetReleased"],
+    );
+    let got: Vec<String> = events
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {} {}",
+                e["TestAttempt"],
+                e["EventName"].as_str().unwrap(),
+                e["TestStepLabel"].as_str().unwrap_or("-")
+            )
+        })
+        .collect();
+    let want = [
+        "0 TargetAcquired -",
+        "0 CmdStdout Step1",
+        "0 TargetOut Step1",
+        "0 TargetErr Step2",
+        "0 TargetReleased -",
+        "1 TargetAcquired -",
+        "1 CmdStdout Step1",
+        "1 TargetOut Step1",
+        "1 TargetOut Step2",
+        "1 CmdStdout Step3",
+        "1 TargetOut Step3",
+        "1 TargetReleased -",
+    ];
+    assert_eq!(got, want);
+    drop(opener);
+}
+
+#[test]
+fn junit_output_has_a_suite_per_test_and_run_and_a_case_per_target_and_step() {
+    let env = Env::new();
+    let junit = env.dir.path().join("out/junit.xml");
+    let (code, _, err) = env.run(&["run", &example("cleanup.yaml"), "--junit", junit.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("<testsuite name=\"provision and fail (run 1)\""), "{xml}");
+    assert!(xml.contains("testcase name=\"provision [box1]\""), "{xml}");
+    assert!(xml.contains("testcase name=\"failOnPurpose [box2]\""), "{xml}");
+    assert!(xml.contains("<failure"), "{xml}");
+    assert!(xml.contains("exit status 1"), "{xml}");
+    assert!(xml.contains("provisioning box1"), "step output is kept: {xml}");
+    assert!(xml.contains("testcase name=\"teardown [box1]\""), "{xml}");
+}
+
+/// Alive and not a zombie (an orphan may wait for a reaper that a
+/// container's init does not provide).
+fn running(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat.rsplit(')').next().and_then(|r| r.split_whitespace().next()) != Some("Z"),
+        Err(_) => false,
+    }
+}
+
+fn sigint(child: &std::process::Child) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+}
+
+fn long_job(env: &Env, cleanup_secs: u32) -> PathBuf {
+    env.write(
+        "long.yaml",
+        &format!(
+            "JobName: long\nTestDescriptors:\n  - TargetManagerName: TargetList\n    TargetManagerAcquireParameters: {{Targets: [{{ID: a}}]}}\n    TestFetcherName: literal\n    TestFetcherFetchParameters:\n      TestName: t\n      Steps:\n        - {{name: cmd, label: wait, parameters: {{executable: [sleep], args: [\"60\"]}}}}\n    CleanupFetcherName: literal\n    CleanupFetcherFetchParameters:\n      Steps:\n        - {{name: cmd, label: tidy, parameters: {{executable: [sleep], args: [\"{cleanup_secs}\"]}}}}\nReporting:\n  RunReporters: [{{name: noop}}]\n"
+        ),
+    )
+}
+
+fn wait_for_step(env: &Env, label: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if env.db().exists() {
+            let (_, out, _) = env.run(&["events", "1", "--json", "--name", "CmdStart", "--step", label]);
+            if !out.trim().is_empty() {
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("step {label} never started");
+}
+
+#[test]
+fn first_ctrl_c_cancels_gracefully() {
+    let env = Env::new();
+    let file = long_job(&env, 0);
+    let child = env.cmd().args(["run", file.to_str().unwrap()]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    wait_for_step(&env, "wait");
+    let start = Instant::now();
+    sigint(&child);
+    let out = child.wait_with_output().unwrap();
+    assert!(start.elapsed() < Duration::from_secs(10));
+    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
+    let (_, st, _) = env.run(&["status", "1", "--json"]);
+    let st: Value = serde_json::from_str(&st).unwrap();
+    assert_eq!(st["State"], "Cancelled");
+    let names: Vec<String> = env.events(1, &[]).iter().map(|e| e["EventName"].as_str().unwrap().to_string()).collect();
+    assert!(names.contains(&"JobStateCancelling".to_string()));
+    assert!(names.contains(&"TargetReleased".to_string()));
+    let tidy = env.events(1, &["--step", "tidy", "--name", "TargetOut"]);
+    assert_eq!(tidy.len(), 1, "cleanup ran");
+}
+
+#[test]
+fn second_ctrl_c_exits_at_once_and_kills_children() {
+    let env = Env::new();
+    let file = long_job(&env, 60);
+    let child = env.cmd().args(["run", file.to_str().unwrap()]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    wait_for_step(&env, "wait");
+    sigint(&child);
+    wait_for_step(&env, "tidy");
+    let start = Instant::now();
+    sigint(&child);
+    let out = child.wait_with_output().unwrap();
+    assert!(start.elapsed() < Duration::from_secs(3));
+    assert_eq!(out.status.code(), Some(130));
+    let ev = env.events(1, &["--step", "tidy", "--name", "CmdStart"]);
+    let pid = ev[0]["Payload"]["Pid"].as_i64().unwrap() as i32;
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!running(pid), "cleanup's sleep (pid {pid}) still runs");
+}
+
+#[test]
+fn every_command_help_has_an_example() {
+    let env = Env::new();
+    for cmd in ["run", "validate", "jobs", "status", "events"] {
+        let (code, out, _) = env.run(&[cmd, "--help"]);
+        assert_eq!(code, 0);
+        assert!(out.contains("Example"), "{cmd} --help has no example:\n{out}");
+    }
+    let (_, out, _) = env.run(&["--help"]);
+    assert!(out.contains("Exit codes"), "{out}");
+}
+
+#[test]
+fn status_of_an_unknown_job_is_a_clear_error() {
+    let env = Env::new();
+    let (code, _, err) = env.run(&["status", "42"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("job 42 not found"), "{err}");
+}

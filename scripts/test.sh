@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs and starts what the
+# tests need, then runs formatting, lint and every test of the workspace.
+#
+#   ./scripts/test.sh            everything
+#   ./scripts/test.sh -p prova-core   extra args go to `cargo test`
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n==> %s\n' "$*" >&2; }
+
+log "toolchain: $(cargo --version)"
+# Tests read real data from ../shared/corpus; say so early if it is missing.
+if [ ! -d ../shared/corpus ]; then
+  echo "error: ../shared/corpus not found beside the repository (tests read real data from it)" >&2
+  exit 2
+fi
+
+log "cargo fmt --check"
+cargo fmt --all --check
+
+log "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+log "cargo test"
+cargo test --workspace --locked "$@"
+
+log "benchmarks compile"
+cargo bench --workspace --locked --no-run
+
+log "all tests passed"
