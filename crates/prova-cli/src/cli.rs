@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-const ABOUT: &str = "Runs end-to-end test jobs (ConTest descriptors) and tells you what they proved.";
+const ABOUT: &str =
+    "Runs end-to-end test jobs (ConTest descriptors) and tells you what they proved.";
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -123,7 +124,9 @@ pub struct RunArgs {
 }
 
 pub fn default_requestor() -> String {
-    std::env::var("USER").map(|u| format!("{u} (prova run)")).unwrap_or_else(|_| "prova run".into())
+    std::env::var("USER")
+        .map(|u| format!("{u} (prova run)"))
+        .unwrap_or_else(|_| "prova run".into())
 }
 
 #[derive(Args, Debug)]

@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use prova_core::NewEvent;
 use prova_core::event::names;
 use prova_core::status::{FINAL_REPORT, RUN_REPORT};
-use prova_core::NewEvent;
 use prova_engine::emit::Observer;
 
 #[derive(Default)]
@@ -34,8 +34,12 @@ struct State {
 
 /// Builds the observer. `live` selects the redrawn terminal view.
 pub fn observer(live: bool) -> Observer {
-    let multi = live.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10)));
-    let state = Arc::new(Mutex::new(State { multi, tests: BTreeMap::new() }));
+    let multi =
+        live.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10)));
+    let state = Arc::new(Mutex::new(State {
+        multi,
+        tests: BTreeMap::new(),
+    }));
     Arc::new(move |ev: &NewEvent| {
         let mut st = state.lock().expect("progress lock");
         if st.multi.is_some() {
@@ -48,10 +52,11 @@ pub fn observer(live: bool) -> Observer {
 
 fn live_update(st: &mut State, ev: &NewEvent) {
     let Some(test) = ev.test_name.clone() else {
-        if ev.name == RUN_REPORT || ev.name == FINAL_REPORT || ev.name.starts_with("JobState") {
-            if let Some(m) = &st.multi {
-                let _ = m.println(plain_text(ev).unwrap_or_default());
-            }
+        if (ev.name == RUN_REPORT || ev.name == FINAL_REPORT || ev.name.starts_with("JobState"))
+            && let Some(m) = &st.multi
+            && let Some(line) = plain_text(ev)
+        {
+            let _ = m.println(line);
         }
         return;
     };
@@ -61,7 +66,10 @@ fn live_update(st: &mut State, ev: &NewEvent) {
         let bar = multi.add(ProgressBar::new_spinner());
         bar.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("template"));
         bar.enable_steady_tick(Duration::from_millis(120));
-        TestView { bar: Some(bar), ..Default::default() }
+        TestView {
+            bar: Some(bar),
+            ..Default::default()
+        }
     });
     match ev.name.as_str() {
         names::TARGET_ACQUIRED => view.acquired += 1,
@@ -84,13 +92,30 @@ fn live_update(st: &mut State, ev: &NewEvent) {
         _ => {}
     }
     let attempt = ev.test_attempt.unwrap_or(0);
-    let mut msg = format!("run {} · {test}{} · {} targets", ev.run_id, if attempt > 0 { format!(" (attempt {})", attempt + 1) } else { String::new() }, view.acquired);
+    let mut msg = format!(
+        "run {} · {test}{} · {} targets",
+        ev.run_id,
+        if attempt > 0 {
+            format!(" (attempt {})", attempt + 1)
+        } else {
+            String::new()
+        },
+        view.acquired
+    );
     for (label, c) in &view.steps {
-        msg.push_str(&format!(" │ {label}: {} in, {} ok, {} failed", c.inn, c.out, c.err));
+        msg.push_str(&format!(
+            " │ {label}: {} in, {} ok, {} failed",
+            c.inn, c.out, c.err
+        ));
     }
     if let Some(bar) = &view.bar {
         if ev.name == names::TEST_FINISHED {
-            let ok = ev.payload.as_ref().and_then(|p| p.get("Success")).and_then(|s| s.as_bool()) == Some(true);
+            let ok = ev
+                .payload
+                .as_ref()
+                .and_then(|p| p.get("Success"))
+                .and_then(|s| s.as_bool())
+                == Some(true);
             bar.finish_with_message(format!("{} {msg}", if ok { "✔" } else { "✘" }));
         } else {
             bar.set_message(msg);
@@ -107,7 +132,16 @@ fn plain_line(ev: &NewEvent) {
 /// The line printed for an event in plain mode, if it is worth one.
 fn plain_text(ev: &NewEvent) -> Option<String> {
     let test = ev.test_name.as_deref().unwrap_or("");
-    let attempt = ev.test_attempt.map(|a| if a > 0 { format!(" (attempt {})", a + 1) } else { String::new() }).unwrap_or_default();
+    let attempt = ev
+        .test_attempt
+        .map(|a| {
+            if a > 0 {
+                format!(" (attempt {})", a + 1)
+            } else {
+                String::new()
+            }
+        })
+        .unwrap_or_default();
     let target = ev.target.as_ref().map(|t| t.id.as_str()).unwrap_or("");
     let err = || {
         ev.payload
@@ -121,10 +155,21 @@ fn plain_text(ev: &NewEvent) -> Option<String> {
         ev.payload
             .as_ref()
             .and_then(|p| p.get("Data"))
-            .map(|d| d.get("Message").and_then(|m| m.as_str()).map(str::to_string).unwrap_or_else(|| d.to_string()))
+            .map(|d| {
+                d.get("Message")
+                    .and_then(|m| m.as_str())
+                    .map(str::to_string)
+                    .unwrap_or_else(|| d.to_string())
+            })
             .unwrap_or_default()
     };
-    let success = || ev.payload.as_ref().and_then(|p| p.get("Success")).and_then(|s| s.as_bool()) == Some(true);
+    let success = || {
+        ev.payload
+            .as_ref()
+            .and_then(|p| p.get("Success"))
+            .and_then(|s| s.as_bool())
+            == Some(true)
+    };
     Some(match ev.name.as_str() {
         names::RUN_STARTED => format!("run {} started", ev.run_id),
         names::TEST_STARTED => format!("run {} · {test}{attempt}: started", ev.run_id),
@@ -137,14 +182,37 @@ fn plain_text(ev: &NewEvent) -> Option<String> {
         names::TEST_ERROR => format!("run {} · {test}{attempt}: error: {}", ev.run_id, err()),
         names::TEST_FINISHED => {
             let p = ev.payload.as_ref();
-            let ok = p.and_then(|p| p.get("PassedTargets")).and_then(|v| v.as_u64()).unwrap_or(0);
-            let total = p.and_then(|p| p.get("TotalTargets")).and_then(|v| v.as_u64()).unwrap_or(0);
-            format!("run {} · {test}{attempt}: {} ({ok}/{total} targets passed)", ev.run_id, if success() { "passed" } else { "FAILED" })
+            let ok = p
+                .and_then(|p| p.get("PassedTargets"))
+                .and_then(|v| v.as_u64())
+                .unwrap_or(0);
+            let total = p
+                .and_then(|p| p.get("TotalTargets"))
+                .and_then(|v| v.as_u64())
+                .unwrap_or(0);
+            format!(
+                "run {} · {test}{attempt}: {} ({ok}/{total} targets passed)",
+                ev.run_id,
+                if success() { "passed" } else { "FAILED" }
+            )
         }
         RUN_REPORT | FINAL_REPORT => {
-            let who = ev.payload.as_ref().and_then(|p| p.get("ReporterName")).and_then(|n| n.as_str()).unwrap_or("?");
-            let when = if ev.name == RUN_REPORT { format!("run {} report", ev.run_id) } else { "final report".to_string() };
-            format!("{when} · {who}: {} {}", if success() { "success" } else { "FAILURE" }, msg())
+            let who = ev
+                .payload
+                .as_ref()
+                .and_then(|p| p.get("ReporterName"))
+                .and_then(|n| n.as_str())
+                .unwrap_or("?");
+            let when = if ev.name == RUN_REPORT {
+                format!("run {} report", ev.run_id)
+            } else {
+                "final report".to_string()
+            };
+            format!(
+                "{when} · {who}: {} {}",
+                if success() { "success" } else { "FAILURE" },
+                msg()
+            )
         }
         "JobStateCancelling" => "cancelling…".to_string(),
         _ => return None,

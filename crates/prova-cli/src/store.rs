@@ -18,6 +18,8 @@ pub fn url(args: &StoreArgs) -> String {
 
 pub async fn open(args: &StoreArgs) -> anyhow::Result<Arc<dyn Store>> {
     let url = url(args);
-    let store = SqlStore::open(&url).await.with_context(|| format!("opening the store {url}"))?;
+    let store = SqlStore::open(&url)
+        .await
+        .with_context(|| format!("opening the store {url}"))?;
     Ok(Arc::new(store))
 }

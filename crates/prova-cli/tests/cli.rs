@@ -13,7 +13,9 @@ fn root() -> PathBuf {
 }
 
 fn corpus(name: &str) -> PathBuf {
-    root().join("../shared/corpus/contest/descriptors").join(name)
+    root()
+        .join("../shared/corpus/contest/descriptors")
+        .join(name)
 }
 
 struct Env {
@@ -22,14 +24,18 @@ struct Env {
 
 impl Env {
     fn new() -> Env {
-        Env { dir: tempfile::tempdir().unwrap() }
+        Env {
+            dir: tempfile::tempdir().unwrap(),
+        }
     }
     fn db(&self) -> PathBuf {
         self.dir.path().join("prova.db")
     }
     fn cmd(&self) -> Command {
         let mut c = Command::cargo_bin("prova").unwrap();
-        c.env("PROVA_DB", self.db()).env_remove("RUST_LOG").current_dir(self.dir.path());
+        c.env("PROVA_DB", self.db())
+            .env_remove("RUST_LOG")
+            .current_dir(self.dir.path());
         c
     }
     fn run(&self, args: &[&str]) -> (i32, String, String) {
@@ -46,7 +52,9 @@ impl Env {
         args.extend_from_slice(extra);
         let (code, out, err) = self.run(&args);
         assert_eq!(code, 0, "{err}");
-        out.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+        out.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
     }
     fn write(&self, name: &str, text: &str) -> PathBuf {
         let p = self.dir.path().join(name);
@@ -63,7 +71,10 @@ fn example(name: &str) -> String {
 fn job_id(stderr: &str) -> i64 {
     stderr
         .lines()
-        .find_map(|l| l.strip_prefix("job ").and_then(|r| r.strip_suffix(" started")))
+        .find_map(|l| {
+            l.strip_prefix("job ")
+                .and_then(|r| r.strip_suffix(" started"))
+        })
         .and_then(|id| id.parse().ok())
         .unwrap_or_else(|| panic!("no job id in {stderr}"))
 }
@@ -96,11 +107,23 @@ fn hello_world_stores_every_event_and_rebuilds_status() {
     assert_eq!(code, 0, "{err}");
     let id = job_id(&err);
     let out = env.events(id, &["--name", "CmdStdout"]);
-    let mut msgs: Vec<String> = out.iter().map(|e| e["Payload"]["Msg"].as_str().unwrap().to_string()).collect();
+    let mut msgs: Vec<String> = out
+        .iter()
+        .map(|e| e["Payload"]["Msg"].as_str().unwrap().to_string())
+        .collect();
     msgs.sort();
     assert_eq!(msgs[0], "hello from alpha (ALPHA.EXAMPLE.ORG)\n");
     for e in &out {
-        for field in ["JobID", "RunID", "TestName", "TestAttempt", "TestStepLabel", "Target", "EventName", "EmitTime"] {
+        for field in [
+            "JobID",
+            "RunID",
+            "TestName",
+            "TestAttempt",
+            "TestStepLabel",
+            "Target",
+            "EventName",
+            "EmitTime",
+        ] {
             assert!(e.get(field).is_some(), "{field} missing in {e}");
         }
     }
@@ -108,14 +131,23 @@ fn hello_world_stores_every_event_and_rebuilds_status() {
     assert_eq!(code, 0);
     let st: Value = serde_json::from_str(&st).unwrap();
     assert_eq!(st["State"], "Completed");
-    assert_eq!(st["RunStatuses"][0]["TestStatuses"][0]["TargetStatuses"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        st["RunStatuses"][0]["TestStatuses"][0]["TargetStatuses"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
     assert_eq!(st["JobReport"]["RunReports"][0][0]["Success"], true);
     let (_, tree, _) = env.run(&["status", &id.to_string()]);
     assert!(tree.contains("step hello: 3 ok, 0 failed"), "{tree}");
     // Filters narrow.
     let only = env.events(id, &["--target", "beta", "--step", "hello"]);
     assert!(!only.is_empty());
-    assert!(only.iter().all(|e| e["Target"]["ID"] == "beta" && e["TestStepLabel"] == "hello"));
+    assert!(
+        only.iter()
+            .all(|e| e["Target"]["ID"] == "beta" && e["TestStepLabel"] == "hello")
+    );
 }
 
 #[test]
@@ -148,7 +180,14 @@ fn invalid_descriptors_report_every_error_with_file_path_and_line() {
 #[test]
 fn corpus_descriptors_contest_accepts_are_accepted() {
     let env = Env::new();
-    for f in ["start-literal.json", "start-literal.yaml", "start-literal-with-cleanup.json", "test-simple.yaml", "test-variables.yaml", "randecho.json"] {
+    for f in [
+        "start-literal.json",
+        "start-literal.yaml",
+        "start-literal-with-cleanup.json",
+        "test-simple.yaml",
+        "test-variables.yaml",
+        "randecho.json",
+    ] {
         let (code, out, _) = env.run(&["validate", corpus(f).to_str().unwrap()]);
         assert_eq!(code, 0, "{f}: {out}");
     }
@@ -157,7 +196,11 @@ fn corpus_descriptors_contest_accepts_are_accepted() {
     std::fs::create_dir_all(dir.join("test_samples")).unwrap();
     std::fs::copy(corpus("start.json"), dir.join("start.json")).unwrap();
     std::fs::copy(corpus("hosts.csv"), dir.join("hosts.csv")).unwrap();
-    std::fs::copy(corpus("randecho.json"), dir.join("test_samples/randecho.json")).unwrap();
+    std::fs::copy(
+        corpus("randecho.json"),
+        dir.join("test_samples/randecho.json"),
+    )
+    .unwrap();
     let (code, out, _) = env.run(&["validate", dir.join("start.json").to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
 }
@@ -166,18 +209,27 @@ fn corpus_descriptors_contest_accepts_are_accepted() {
 fn corpus_descriptors_contest_rejects_get_clear_errors() {
     let env = Env::new();
     for (f, want) in [
-        ("lspci.json", "Steps[0].label: missing: every step needs a label"),
+        (
+            "lspci.json",
+            "Steps[0].label: missing: every step needs a label",
+        ),
         ("sleep.json", "invalid step label \"sleeping...\""),
         ("debug.json", "steps[0].parameters.text: missing"),
         ("sshhostname.json", "invalid step label \"some label\""),
         ("terminalexpect.json", "unknown step \"terminalexpect\""),
         ("slowecho.json", "unknown step \"slowecho\""),
-        ("test-resume.yaml", "unknown target manager \"TargetListWithState\""),
+        (
+            "test-resume.yaml",
+            "unknown target manager \"TargetListWithState\"",
+        ),
     ] {
         let (code, out, _) = env.run(&["validate", corpus(f).to_str().unwrap()]);
         assert_eq!(code, 2, "{f}: {out}");
         assert!(out.contains(want), "{f}: missing {want:?} in {out}");
-        assert!(out.contains(&format!("{f}:")), "{f}: errors name the file: {out}");
+        assert!(
+            out.contains(&format!("{f}:")),
+            "{f}: errors name the file: {out}"
+        );
     }
 }
 
@@ -189,12 +241,30 @@ fn test_simple_yields_contests_event_order() {
     let (code, out, err) = env.run(&["run", corpus("test-simple.yaml").to_str().unwrap()]);
     assert_eq!(code, 0, "{out}{err}");
     let id = job_id(&err);
-    let events = env.events(id, &["--name", "TargetAcquired", "--name", "CmdStdout", "--name", "TargetReleased"]);
+    let events = env.events(
+        id,
+        &[
+            "--name",
+            "TargetAcquired",
+            "--name",
+            "CmdStdout",
+            "--name",
+            "TargetReleased",
+        ],
+    );
     let got: Vec<String> = events
         .iter()
         .map(|e| {
-            let msg = e["Payload"]["Msg"].as_str().map(|m| format!(" {}", m.trim())).unwrap_or_default();
-            format!("{} {} {}{msg}", e["RunID"], e["TestName"].as_str().unwrap(), e["EventName"].as_str().unwrap())
+            let msg = e["Payload"]["Msg"]
+                .as_str()
+                .map(|m| format!(" {}", m.trim()))
+                .unwrap_or_default();
+            format!(
+                "{} {} {}{msg}",
+                e["RunID"],
+                e["TestName"].as_str().unwrap(),
+                e["EventName"].as_str().unwrap()
+            )
         })
         .collect();
     let mut want = Vec::new();
@@ -202,7 +272,9 @@ fn test_simple_yields_contests_event_order() {
         for t in 1..=2 {
             want.push(format!("{run} Test {t} TargetAcquired"));
             for s in 1..=2 {
-                want.push(format!("{run} Test {t} CmdStdout Test {t}, Step {s}, target T{t}"));
+                want.push(format!(
+                    "{run} Test {t} CmdStdout Test {t}, Step {s}, target T{t}"
+                ));
             }
             want.push(format!("{run} Test {t} TargetReleased"));
         }
@@ -225,7 +297,11 @@ fn test_variables_prints_hello() {
 #[test]
 fn test_retry_fails_then_passes_on_the_second_attempt() {
     let env = Env::new();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let text = std::fs::read_to_string(corpus("test-retry.yaml"))
         .unwrap()
         .replace("[[ .WaitPort]]", &port.to_string())
@@ -242,7 +318,18 @@ fn test_retry_fails_then_passes_on_the_second_attempt() {
     assert_eq!(code, 0, "{out}{err}");
     let events = env.events(
         job_id(&err),
-        &["--name", "TargetAcquired", "--name", "CmdStdout", "--name", "TargetOut", "--name", "TargetErr", "--name", "TargetReleased"],
+        &[
+            "--name",
+            "TargetAcquired",
+            "--name",
+            "CmdStdout",
+            "--name",
+            "TargetOut",
+            "--name",
+            "TargetErr",
+            "--name",
+            "TargetReleased",
+        ],
     );
     let got: Vec<String> = events
         .iter()
@@ -277,15 +364,29 @@ fn test_retry_fails_then_passes_on_the_second_attempt() {
 fn junit_output_has_a_suite_per_test_and_run_and_a_case_per_target_and_step() {
     let env = Env::new();
     let junit = env.dir.path().join("out/junit.xml");
-    let (code, _, err) = env.run(&["run", &example("cleanup.yaml"), "--junit", junit.to_str().unwrap()]);
+    let (code, _, err) = env.run(&[
+        "run",
+        &example("cleanup.yaml"),
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
     assert_eq!(code, 1, "{err}");
     let xml = std::fs::read_to_string(&junit).unwrap();
-    assert!(xml.contains("<testsuite name=\"provision and fail (run 1)\""), "{xml}");
+    assert!(
+        xml.contains("<testsuite name=\"provision and fail (run 1)\""),
+        "{xml}"
+    );
     assert!(xml.contains("testcase name=\"provision [box1]\""), "{xml}");
-    assert!(xml.contains("testcase name=\"failOnPurpose [box2]\""), "{xml}");
+    assert!(
+        xml.contains("testcase name=\"failOnPurpose [box2]\""),
+        "{xml}"
+    );
     assert!(xml.contains("<failure"), "{xml}");
     assert!(xml.contains("exit status 1"), "{xml}");
-    assert!(xml.contains("provisioning box1"), "step output is kept: {xml}");
+    assert!(
+        xml.contains("provisioning box1"),
+        "step output is kept: {xml}"
+    );
     assert!(xml.contains("testcase name=\"teardown [box1]\""), "{xml}");
 }
 
@@ -293,13 +394,22 @@ fn junit_output_has_a_suite_per_test_and_run_and_a_case_per_target_and_step() {
 /// container's init does not provide).
 fn running(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat.rsplit(')').next().and_then(|r| r.split_whitespace().next()) != Some("Z"),
+        Ok(stat) => {
+            stat.rsplit(')')
+                .next()
+                .and_then(|r| r.split_whitespace().next())
+                != Some("Z")
+        }
         Err(_) => false,
     }
 }
 
 fn sigint(child: &std::process::Child) {
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
 }
 
 fn long_job(env: &Env, cleanup_secs: u32) -> PathBuf {
@@ -315,7 +425,9 @@ fn wait_for_step(env: &Env, label: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         if env.db().exists() {
-            let (_, out, _) = env.run(&["events", "1", "--json", "--name", "CmdStart", "--step", label]);
+            let (_, out, _) = env.run(&[
+                "events", "1", "--json", "--name", "CmdStart", "--step", label,
+            ]);
             if !out.trim().is_empty() {
                 return;
             }
@@ -329,17 +441,32 @@ fn wait_for_step(env: &Env, label: &str) {
 fn first_ctrl_c_cancels_gracefully() {
     let env = Env::new();
     let file = long_job(&env, 0);
-    let child = env.cmd().args(["run", file.to_str().unwrap()]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let child = env
+        .cmd()
+        .args(["run", file.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     wait_for_step(&env, "wait");
     let start = Instant::now();
     sigint(&child);
     let out = child.wait_with_output().unwrap();
     assert!(start.elapsed() < Duration::from_secs(10));
-    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let (_, st, _) = env.run(&["status", "1", "--json"]);
     let st: Value = serde_json::from_str(&st).unwrap();
     assert_eq!(st["State"], "Cancelled");
-    let names: Vec<String> = env.events(1, &[]).iter().map(|e| e["EventName"].as_str().unwrap().to_string()).collect();
+    let names: Vec<String> = env
+        .events(1, &[])
+        .iter()
+        .map(|e| e["EventName"].as_str().unwrap().to_string())
+        .collect();
     assert!(names.contains(&"JobStateCancelling".to_string()));
     assert!(names.contains(&"TargetReleased".to_string()));
     let tidy = env.events(1, &["--step", "tidy", "--name", "TargetOut"]);
@@ -350,7 +477,13 @@ fn first_ctrl_c_cancels_gracefully() {
 fn second_ctrl_c_exits_at_once_and_kills_children() {
     let env = Env::new();
     let file = long_job(&env, 60);
-    let child = env.cmd().args(["run", file.to_str().unwrap()]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let child = env
+        .cmd()
+        .args(["run", file.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     wait_for_step(&env, "wait");
     sigint(&child);
     wait_for_step(&env, "tidy");
@@ -371,7 +504,10 @@ fn every_command_help_has_an_example() {
     for cmd in ["run", "validate", "jobs", "status", "events"] {
         let (code, out, _) = env.run(&[cmd, "--help"]);
         assert_eq!(code, 0);
-        assert!(out.contains("Example"), "{cmd} --help has no example:\n{out}");
+        assert!(
+            out.contains("Example"),
+            "{cmd} --help has no example:\n{out}"
+        );
     }
     let (_, out, _) = env.run(&["--help"]);
     assert!(out.contains("Exit codes"), "{out}");

@@ -119,7 +119,9 @@ impl StepParams {
 
     /// The single value of `key`, if present.
     pub fn one(&self, key: &str) -> Option<&str> {
-        self.get(key).and_then(|v| v.values.first()).map(String::as_str)
+        self.get(key)
+            .and_then(|v| v.values.first())
+            .map(String::as_str)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &ParamValues> {
@@ -218,31 +220,48 @@ pub fn decode_job(root: &Node, diags: &mut Diagnostics) -> Option<JobDescriptor>
             ),
         );
     } else if root.entry_ci("JobName").is_some() && job_name.trim().is_empty() {
-        diags.error(&path.key("JobName"), root.get_ci("JobName").and_then(|n| n.pos), "expected a non-empty job name");
+        diags.error(
+            &path.key("JobName"),
+            root.get_ci("JobName").and_then(|n| n.pos),
+            "expected a non-empty job name",
+        );
     }
 
     let tags = decode_tags(root, &path, diags);
     let runs = opt_u32(root, &path, "Runs", diags).unwrap_or(1);
     let run_interval = opt_duration(root, &path, "RunInterval", diags).unwrap_or_default();
-    let job_acquire =
-        opt_duration(root, &path, "TargetManagerAcquireTimeout", diags).unwrap_or(defaults::ACQUIRE_TIMEOUT);
-    let job_release =
-        opt_duration(root, &path, "TargetManagerReleaseTimeout", diags).unwrap_or(defaults::RELEASE_TIMEOUT);
+    let job_acquire = opt_duration(root, &path, "TargetManagerAcquireTimeout", diags)
+        .unwrap_or(defaults::ACQUIRE_TIMEOUT);
+    let job_release = opt_duration(root, &path, "TargetManagerReleaseTimeout", diags)
+        .unwrap_or(defaults::RELEASE_TIMEOUT);
 
     let tests_path = path.key("TestDescriptors");
     let mut tests = Vec::new();
     match root.get_ci("TestDescriptors") {
-        None => diags.error(&tests_path, root.pos, "missing: expected a list of test descriptors"),
+        None => diags.error(
+            &tests_path,
+            root.pos,
+            "missing: expected a list of test descriptors",
+        ),
         Some(n) => match n.as_seq() {
             Some([]) => diags.error(&tests_path, n.pos, "expected at least one test descriptor"),
             Some(items) => {
                 for (i, item) in items.iter().enumerate() {
-                    if let Some(t) = decode_test(item, &tests_path.index(i), job_acquire, job_release, diags) {
+                    if let Some(t) =
+                        decode_test(item, &tests_path.index(i), job_acquire, job_release, diags)
+                    {
                         tests.push(t);
                     }
                 }
             }
-            None => diags.error(&tests_path, n.pos, format!("expected a list of test descriptors, found {}", n.type_name())),
+            None => diags.error(
+                &tests_path,
+                n.pos,
+                format!(
+                    "expected a list of test descriptors, found {}",
+                    n.type_name()
+                ),
+            ),
         },
     }
 
@@ -276,20 +295,36 @@ fn decode_tags(root: &Node, path: &FieldPath, diags: &mut Diagnostics) -> Vec<St
         return Vec::new();
     }
     let Some(items) = n.as_seq() else {
-        diags.error(&tags_path, n.pos, format!("expected a list of tags, found {}", n.type_name()));
+        diags.error(
+            &tags_path,
+            n.pos,
+            format!("expected a list of tags, found {}", n.type_name()),
+        );
         return Vec::new();
     };
     let mut tags: Vec<String> = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let p = tags_path.index(i);
         let Some(tag) = item.as_str() else {
-            diags.error(&p, item.pos, format!("expected a tag string, found {}", item.type_name()));
+            diags.error(
+                &p,
+                item.pos,
+                format!("expected a tag string, found {}", item.type_name()),
+            );
             continue;
         };
         if !TAG_RE.is_match(tag) {
-            diags.error(&p, item.pos, format!("invalid tag {tag:?}: expected letters, digits, '_' and '-' only"));
+            diags.error(
+                &p,
+                item.pos,
+                format!("invalid tag {tag:?}: expected letters, digits, '_' and '-' only"),
+            );
         } else if tag.starts_with('_') {
-            diags.error(&p, item.pos, format!("invalid tag {tag:?}: tags starting with '_' are reserved"));
+            diags.error(
+                &p,
+                item.pos,
+                format!("invalid tag {tag:?}: tags starting with '_' are reserved"),
+            );
         }
         if tags.iter().any(|t| t == tag) {
             diags.error(&p, item.pos, format!("duplicate tag {tag:?}"));
@@ -307,7 +342,14 @@ fn decode_test(
     diags: &mut Diagnostics,
 ) -> Option<TestDescriptor> {
     let Some(map) = node.as_map() else {
-        diags.error(path, node.pos, format!("expected a test descriptor (a map), found {}", node.type_name()));
+        diags.error(
+            path,
+            node.pos,
+            format!(
+                "expected a test descriptor (a map), found {}",
+                node.type_name()
+            ),
+        );
         return None;
     };
     check_keys(
@@ -328,13 +370,39 @@ fn decode_test(
         ],
         diags,
     );
-    let target_manager = plugin_ref(node, path, "TargetManagerName", "TargetManagerAcquireParameters", true, diags);
-    let test_fetcher = plugin_ref(node, path, "TestFetcherName", "TestFetcherFetchParameters", true, diags);
-    let cleanup_fetcher = if node.get_ci("CleanupFetcherName").is_some_and(|n| !n.is_null()) {
-        Some(plugin_ref(node, path, "CleanupFetcherName", "CleanupFetcherFetchParameters", false, diags))
+    let target_manager = plugin_ref(
+        node,
+        path,
+        "TargetManagerName",
+        "TargetManagerAcquireParameters",
+        true,
+        diags,
+    );
+    let test_fetcher = plugin_ref(
+        node,
+        path,
+        "TestFetcherName",
+        "TestFetcherFetchParameters",
+        true,
+        diags,
+    );
+    let cleanup_fetcher = if node
+        .get_ci("CleanupFetcherName")
+        .is_some_and(|n| !n.is_null())
+    {
+        Some(plugin_ref(
+            node,
+            path,
+            "CleanupFetcherName",
+            "CleanupFetcherFetchParameters",
+            false,
+            diags,
+        ))
     } else {
         if let Some((k, _)) = node.entry_ci("CleanupFetcherFetchParameters")
-            && !node.get_ci("CleanupFetcherFetchParameters").is_some_and(Node::is_null)
+            && !node
+                .get_ci("CleanupFetcherFetchParameters")
+                .is_some_and(Node::is_null)
         {
             diags.error(
                 &path.key("CleanupFetcherName"),
@@ -350,7 +418,11 @@ fn decode_test(
             Value::Bool(b) => b,
             Value::Null => false,
             _ => {
-                diags.error(&path.key("Disabled"), n.pos, format!("expected true or false, found {}", n.type_name()));
+                diags.error(
+                    &path.key("Disabled"),
+                    n.pos,
+                    format!("expected true or false, found {}", n.type_name()),
+                );
                 false
             }
         },
@@ -364,10 +436,18 @@ fn decode_test(
                 check_keys(m, &rp, &["NumRetries", "RetryInterval"], diags);
                 RetryParameters {
                     num_retries: opt_u32(n, &rp, "NumRetries", diags).unwrap_or(0),
-                    retry_interval: opt_duration(n, &rp, "RetryInterval", diags).unwrap_or_default(),
+                    retry_interval: opt_duration(n, &rp, "RetryInterval", diags)
+                        .unwrap_or_default(),
                 }
             } else {
-                diags.error(&rp, n.pos, format!("expected a map {{NumRetries, RetryInterval}}, found {}", n.type_name()));
+                diags.error(
+                    &rp,
+                    n.pos,
+                    format!(
+                        "expected a map {{NumRetries, RetryInterval}}, found {}",
+                        n.type_name()
+                    ),
+                );
                 RetryParameters::default()
             }
         }
@@ -383,8 +463,10 @@ fn decode_test(
         cleanup_fetcher,
         disabled,
         retry,
-        acquire_timeout: opt_duration(node, path, "TargetManagerAcquireTimeout", diags).unwrap_or(job_acquire),
-        release_timeout: opt_duration(node, path, "TargetManagerReleaseTimeout", diags).unwrap_or(job_release),
+        acquire_timeout: opt_duration(node, path, "TargetManagerAcquireTimeout", diags)
+            .unwrap_or(job_acquire),
+        release_timeout: opt_duration(node, path, "TargetManagerReleaseTimeout", diags)
+            .unwrap_or(job_release),
     })
 }
 
@@ -401,7 +483,11 @@ fn plugin_ref(
         Some(n) => match n.as_str() {
             Some(s) if !s.trim().is_empty() => (s.to_string(), n.pos),
             _ => {
-                diags.error(&name_path, n.pos, format!("expected a plugin name, found {}", n.type_name()));
+                diags.error(
+                    &name_path,
+                    n.pos,
+                    format!("expected a plugin name, found {}", n.type_name()),
+                );
                 (String::new(), n.pos)
             }
         },
@@ -416,7 +502,10 @@ fn plugin_ref(
         name,
         name_path,
         name_pos,
-        params: node.get_ci(params_key).cloned().unwrap_or(Node::new(Value::Null)),
+        params: node
+            .get_ci(params_key)
+            .cloned()
+            .unwrap_or(Node::new(Value::Null)),
         params_path: path.key(params_key),
     }
 }
@@ -424,11 +513,22 @@ fn plugin_ref(
 fn decode_reporting(root: &Node, path: &FieldPath, diags: &mut Diagnostics) -> Reporting {
     let rpath = path.key("Reporting");
     let Some(n) = root.get_ci("Reporting") else {
-        diags.error(&rpath, root.pos, "missing: expected at least one run or final reporter");
+        diags.error(
+            &rpath,
+            root.pos,
+            "missing: expected at least one run or final reporter",
+        );
         return Reporting::default();
     };
     let Some(map) = n.as_map() else {
-        diags.error(&rpath, n.pos, format!("expected a map {{RunReporters, FinalReporters}}, found {}", n.type_name()));
+        diags.error(
+            &rpath,
+            n.pos,
+            format!(
+                "expected a map {{RunReporters, FinalReporters}}, found {}",
+                n.type_name()
+            ),
+        );
         return Reporting::default();
     };
     check_keys(map, &rpath, &["RunReporters", "FinalReporters"], diags);
@@ -442,7 +542,12 @@ fn decode_reporting(root: &Node, path: &FieldPath, diags: &mut Diagnostics) -> R
     reporting
 }
 
-fn decode_reporters(n: &Node, path: &FieldPath, key: &str, diags: &mut Diagnostics) -> Vec<PluginRef> {
+fn decode_reporters(
+    n: &Node,
+    path: &FieldPath,
+    key: &str,
+    diags: &mut Diagnostics,
+) -> Vec<PluginRef> {
     let p = path.key(key);
     let Some(list) = n.get_ci(key) else {
         return Vec::new();
@@ -451,7 +556,11 @@ fn decode_reporters(n: &Node, path: &FieldPath, key: &str, diags: &mut Diagnosti
         return Vec::new();
     }
     let Some(items) = list.as_seq() else {
-        diags.error(&p, list.pos, format!("expected a list of reporters, found {}", list.type_name()));
+        diags.error(
+            &p,
+            list.pos,
+            format!("expected a list of reporters, found {}", list.type_name()),
+        );
         return Vec::new();
     };
     items
@@ -460,7 +569,14 @@ fn decode_reporters(n: &Node, path: &FieldPath, key: &str, diags: &mut Diagnosti
         .filter_map(|(i, item)| {
             let ip = p.index(i);
             let Some(m) = item.as_map() else {
-                diags.error(&ip, item.pos, format!("expected a reporter {{Name, Parameters}}, found {}", item.type_name()));
+                diags.error(
+                    &ip,
+                    item.pos,
+                    format!(
+                        "expected a reporter {{Name, Parameters}}, found {}",
+                        item.type_name()
+                    ),
+                );
                 return None;
             };
             check_keys(m, &ip, &["Name", "Parameters"], diags);
@@ -473,7 +589,11 @@ fn decode_reporters(n: &Node, path: &FieldPath, key: &str, diags: &mut Diagnosti
 /// URI-fetched document).
 pub fn decode_steps(node: &Node, path: &FieldPath, diags: &mut Diagnostics) -> Vec<StepDescriptor> {
     let Some(items) = node.as_seq() else {
-        diags.error(path, node.pos, format!("expected a list of steps, found {}", node.type_name()));
+        diags.error(
+            path,
+            node.pos,
+            format!("expected a list of steps, found {}", node.type_name()),
+        );
         return Vec::new();
     };
     items
@@ -485,14 +605,30 @@ pub fn decode_steps(node: &Node, path: &FieldPath, diags: &mut Diagnostics) -> V
 
 fn decode_step(node: &Node, path: &FieldPath, diags: &mut Diagnostics) -> Option<StepDescriptor> {
     let Some(map) = node.as_map() else {
-        diags.error(path, node.pos, format!("expected a step {{name, label, parameters}}, found {}", node.type_name()));
+        diags.error(
+            path,
+            node.pos,
+            format!(
+                "expected a step {{name, label, parameters}}, found {}",
+                node.type_name()
+            ),
+        );
         return None;
     };
-    check_keys(map, path, &["name", "label", "parameters", "timeout"], diags);
+    check_keys(
+        map,
+        path,
+        &["name", "label", "parameters", "timeout"],
+        diags,
+    );
     let name = req_string(node, path, "name", diags).unwrap_or_default();
     let label = match node.get_ci("label") {
         None => {
-            diags.error(&path.key("label"), node.pos, "missing: every step needs a label matching ^[a-zA-Z]\\w*$");
+            diags.error(
+                &path.key("label"),
+                node.pos,
+                "missing: every step needs a label matching ^[a-zA-Z]\\w*$",
+            );
             String::new()
         }
         Some(n) => {
@@ -521,7 +657,11 @@ fn decode_step(node: &Node, path: &FieldPath, diags: &mut Diagnostics) -> Option
                             .enumerate()
                             .map(|(i, item)| {
                                 if matches!(item.value, Value::Map(_) | Value::Seq(_)) {
-                                    diags.warn(&vp.index(i), item.pos, "a structured value is passed to the step as JSON text");
+                                    diags.warn(
+                                        &vp.index(i),
+                                        item.pos,
+                                        "a structured value is passed to the step as JSON text",
+                                    );
                                 }
                                 item.scalar_text()
                             })
@@ -538,7 +678,14 @@ fn decode_step(node: &Node, path: &FieldPath, diags: &mut Diagnostics) -> Option
                     });
                 }
             }
-            _ => diags.error(&ppath, pn.pos, format!("expected a map of parameters {{key: [values]}}, found {}", pn.type_name())),
+            _ => diags.error(
+                &ppath,
+                pn.pos,
+                format!(
+                    "expected a map of parameters {{key: [values]}}, found {}",
+                    pn.type_name()
+                ),
+            ),
         }
     }
     let timeout = opt_duration(node, path, "timeout", diags);
@@ -554,7 +701,10 @@ fn decode_step(node: &Node, path: &FieldPath, diags: &mut Diagnostics) -> Option
 
 /// ConTest's rule: step labels are unique across a test's steps and its
 /// cleanup steps.
-pub fn check_unique_labels<'a>(steps: impl IntoIterator<Item = &'a StepDescriptor>, diags: &mut Diagnostics) {
+pub fn check_unique_labels<'a>(
+    steps: impl IntoIterator<Item = &'a StepDescriptor>,
+    diags: &mut Diagnostics,
+) {
     let mut seen: HashMap<&str, &FieldPath> = HashMap::new();
     for s in steps {
         if s.label.is_empty() {
@@ -574,10 +724,23 @@ pub fn check_unique_labels<'a>(steps: impl IntoIterator<Item = &'a StepDescripto
 
 /// Unknown keys are warnings: ConTest ignores them, but a typo should not
 /// pass silently.
-pub fn check_keys(map: &[(crate::node::Key, Node)], path: &FieldPath, known: &[&str], diags: &mut Diagnostics) {
+pub fn check_keys(
+    map: &[(crate::node::Key, Node)],
+    path: &FieldPath,
+    known: &[&str],
+    diags: &mut Diagnostics,
+) {
     for (k, _) in map {
         if !known.iter().any(|n| n.eq_ignore_ascii_case(&k.name)) {
-            diags.warn(&path.key(&k.name), k.pos, format!("unknown key {:?} ignored; known keys: {}", k.name, known.join(", ")));
+            diags.warn(
+                &path.key(&k.name),
+                k.pos,
+                format!(
+                    "unknown key {:?} ignored; known keys: {}",
+                    k.name,
+                    known.join(", ")
+                ),
+            );
         }
     }
 }
@@ -592,7 +755,11 @@ fn req_string(node: &Node, path: &FieldPath, key: &str, diags: &mut Diagnostics)
             Value::Str(s) => Some(s.clone()),
             Value::Int(_) | Value::Float(_) | Value::Bool(_) => Some(n.scalar_text()),
             _ => {
-                diags.error(&path.key(key), n.pos, format!("expected a string, found {}", n.type_name()));
+                diags.error(
+                    &path.key(key),
+                    n.pos,
+                    format!("expected a string, found {}", n.type_name()),
+                );
                 None
             }
         },
@@ -607,7 +774,11 @@ pub fn opt_u32(node: &Node, path: &FieldPath, key: &str, diags: &mut Diagnostics
         Value::Int(i) if *i >= 0 && *i <= u32::MAX as i64 => Some(*i as u32),
         Value::Str(s) if s.trim().parse::<u32>().is_ok() => s.trim().parse().ok(),
         _ => {
-            diags.error(&path.key(key), n.pos, format!("expected a non-negative integer, found {}", describe(n)));
+            diags.error(
+                &path.key(key),
+                n.pos,
+                format!("expected a non-negative integer, found {}", describe(n)),
+            );
             None
         }
     }
@@ -615,20 +786,33 @@ pub fn opt_u32(node: &Node, path: &FieldPath, key: &str, diags: &mut Diagnostics
 
 /// An optional Go duration field (`"5s"`); an integer is read as
 /// nanoseconds, as Go's `time.Duration` unmarshals it.
-pub fn opt_duration(node: &Node, path: &FieldPath, key: &str, diags: &mut Diagnostics) -> Option<Duration> {
+pub fn opt_duration(
+    node: &Node,
+    path: &FieldPath,
+    key: &str,
+    diags: &mut Diagnostics,
+) -> Option<Duration> {
     let n = node.get_ci(key)?;
     match &n.value {
         Value::Null => None,
         Value::Str(s) => match parse_go_duration(s) {
             Ok(d) => Some(d),
             Err(e) => {
-                diags.error(&path.key(key), n.pos, format!("{e}: expected a duration such as \"500ms\", \"5s\" or \"1m30s\""));
+                diags.error(
+                    &path.key(key),
+                    n.pos,
+                    format!("{e}: expected a duration such as \"500ms\", \"5s\" or \"1m30s\""),
+                );
                 None
             }
         },
         Value::Int(i) if *i >= 0 => Some(Duration::from_nanos(*i as u64)),
         _ => {
-            diags.error(&path.key(key), n.pos, format!("expected a duration such as \"5s\", found {}", describe(n)));
+            diags.error(
+                &path.key(key),
+                n.pos,
+                format!("expected a duration such as \"5s\", found {}", describe(n)),
+            );
             None
         }
     }
@@ -648,8 +832,9 @@ fn describe(n: &Node) -> String {
 /// Returns whether `root` looks like one (a map whose only key is `steps`),
 /// so `prova validate` can check such files on their own.
 pub fn is_steps_document(root: &Node) -> bool {
-    root.as_map()
-        .is_some_and(|m| !m.is_empty() && m.iter().all(|(k, _)| k.name.eq_ignore_ascii_case("steps")))
+    root.as_map().is_some_and(|m| {
+        !m.is_empty() && m.iter().all(|(k, _)| k.name.eq_ignore_ascii_case("steps"))
+    })
 }
 
 /// Decodes a test-steps document.
@@ -662,7 +847,11 @@ pub fn decode_steps_document(root: &Node, diags: &mut Diagnostics) -> Vec<StepDe
             s
         }
         None => {
-            diags.error(&path.key("steps"), root.pos, "missing: expected a list of steps");
+            diags.error(
+                &path.key("steps"),
+                root.pos,
+                "missing: expected a list of steps",
+            );
             Vec::new()
         }
     }

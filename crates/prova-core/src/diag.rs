@@ -93,7 +93,12 @@ impl Diagnostics {
 
     /// Ok with the warnings, or every error, in document order.
     pub fn into_result(mut self) -> Result<Vec<Diagnostic>, InvalidDescriptor> {
-        let order = |d: &Diagnostic| (d.file.clone(), d.pos.map(|p| (p.line, p.col)).unwrap_or((u32::MAX, 0)));
+        let order = |d: &Diagnostic| {
+            (
+                d.file.clone(),
+                d.pos.map(|p| (p.line, p.col)).unwrap_or((u32::MAX, 0)),
+            )
+        };
         self.errors.sort_by_key(order);
         self.warnings.sort_by_key(order);
         if self.errors.is_empty() {
@@ -169,13 +174,20 @@ mod tests {
     #[test]
     fn diagnostic_names_file_line_path_and_message() {
         let mut d = Diagnostics::new(Some(Path::new("job.yaml")));
-        let p = FieldPath::root().key("TestDescriptors").index(0).key("Steps").index(2);
+        let p = FieldPath::root()
+            .key("TestDescriptors")
+            .index(0)
+            .key("Steps")
+            .index(2);
         d.error(&p, Some(Pos { line: 7, col: 3 }), "expected a label");
         let err = d.into_result().unwrap_err();
         assert_eq!(
             err.errors[0].to_string(),
             "job.yaml:7:3: TestDescriptors[0].Steps[2]: expected a label"
         );
-        assert!(err.to_string().starts_with("invalid job descriptor (1 error)"));
+        assert!(
+            err.to_string()
+                .starts_with("invalid job descriptor (1 error)")
+        );
     }
 }

@@ -45,7 +45,11 @@ pub fn parse_go_duration(s: &str) -> Result<Duration, String> {
             "s" => 1.0,
             "m" => 60.0,
             "h" => 3600.0,
-            "" => return Err(format!("invalid duration {s:?}: missing unit (ns, us, ms, s, m, h)")),
+            "" => {
+                return Err(format!(
+                    "invalid duration {s:?}: missing unit (ns, us, ms, s, m, h)"
+                ));
+            }
             other => return Err(format!("invalid duration {s:?}: unknown unit {other:?}")),
         };
         total += num * secs;
@@ -61,9 +65,15 @@ mod tests {
     #[test]
     fn parses_go_forms() {
         assert_eq!(parse_go_duration("3s").unwrap(), Duration::from_secs(3));
-        assert_eq!(parse_go_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(
+            parse_go_duration("500ms").unwrap(),
+            Duration::from_millis(500)
+        );
         assert_eq!(parse_go_duration("1m30s").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_go_duration("1.5h").unwrap(), Duration::from_secs(5400));
+        assert_eq!(
+            parse_go_duration("1.5h").unwrap(),
+            Duration::from_secs(5400)
+        );
         assert_eq!(parse_go_duration("0").unwrap(), Duration::ZERO);
         assert_eq!(parse_go_duration("2us").unwrap(), Duration::from_micros(2));
     }

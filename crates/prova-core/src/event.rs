@@ -59,9 +59,17 @@ pub struct NewEvent {
     #[serde(rename = "TestName", default, skip_serializing_if = "Option::is_none")]
     pub test_name: Option<String>,
     /// 0 for the first attempt, 1 for the first retry, ...
-    #[serde(rename = "TestAttempt", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "TestAttempt",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub test_attempt: Option<u32>,
-    #[serde(rename = "TestStepLabel", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "TestStepLabel",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub step_label: Option<String>,
     #[serde(rename = "Target", default, skip_serializing_if = "Option::is_none")]
     pub target: Option<Target>,

@@ -91,7 +91,11 @@ impl Node {
         entries
             .iter()
             .find(|(k, _)| k.name == key)
-            .or_else(|| entries.iter().find(|(k, _)| k.name.eq_ignore_ascii_case(key)))
+            .or_else(|| {
+                entries
+                    .iter()
+                    .find(|(k, _)| k.name.eq_ignore_ascii_case(key))
+            })
             .map(|(k, n)| (k, n))
     }
 

@@ -85,7 +85,10 @@ mod tests {
     fn parses_both_forms_any_case() {
         assert_eq!(JobState::parse("completed"), Some(JobState::Completed));
         assert_eq!(JobState::parse("JobStatePaused"), Some(JobState::Paused));
-        assert_eq!(JobState::parse("jobstatecancelled"), Some(JobState::Cancelled));
+        assert_eq!(
+            JobState::parse("jobstatecancelled"),
+            Some(JobState::Cancelled)
+        );
         assert_eq!(JobState::parse("running"), None);
         for st in JobState::ALL {
             assert_eq!(JobState::parse(st.event_name()), Some(st));

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::event::{names, Event, EventKind, JobId};
+use crate::event::{Event, EventKind, JobId, names};
 use crate::state::JobState;
 use crate::target::Target;
 
@@ -94,7 +94,11 @@ pub struct TargetStatus {
     #[serde(rename = "ReleasedTime")]
     pub released_time: Option<jiff::Timestamp>,
     /// The step the target failed at, if it failed.
-    #[serde(rename = "FailedStep", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "FailedStep",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub failed_step: Option<String>,
     #[serde(rename = "Error", default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -119,7 +123,11 @@ pub struct Report {
     pub success: bool,
     #[serde(rename = "Data")]
     pub data: serde_json::Value,
-    #[serde(rename = "ReportTime", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ReportTime",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub report_time: Option<jiff::Timestamp>,
 }
 
@@ -280,16 +288,25 @@ impl Builder {
             }
             names::TARGET_RELEASED => {
                 if let Some(t) = &ev.target
-                    && let Some(ts) = test.target_statuses.iter_mut().rev().find(|s| s.target.id == t.id)
+                    && let Some(ts) = test
+                        .target_statuses
+                        .iter_mut()
+                        .rev()
+                        .find(|s| s.target.id == t.id)
                 {
                     ts.released_time = Some(ev.emit_time);
                 }
             }
             names::TARGET_IN | names::TARGET_OUT | names::TARGET_ERR => {
-                let (Some(label), Some(target)) = (ev.step_label.as_deref(), ev.target.as_ref()) else {
+                let (Some(label), Some(target)) = (ev.step_label.as_deref(), ev.target.as_ref())
+                else {
                     return;
                 };
-                let step_idx = match test.step_statuses.iter().position(|s| s.step_label == label) {
+                let step_idx = match test
+                    .step_statuses
+                    .iter()
+                    .position(|s| s.step_label == label)
+                {
                     Some(i) => i,
                     None => {
                         test.step_statuses.push(TestStepStatus {
@@ -308,13 +325,23 @@ impl Builder {
                     });
                     return;
                 }
-                let error = (name == names::TARGET_ERR).then(|| payload_error(ev).unwrap_or_else(|| "failed".into()));
-                if let Some(st) = step.target_statuses.iter_mut().rev().find(|s| s.target.id == target.id) {
+                let error = (name == names::TARGET_ERR)
+                    .then(|| payload_error(ev).unwrap_or_else(|| "failed".into()));
+                if let Some(st) = step
+                    .target_statuses
+                    .iter_mut()
+                    .rev()
+                    .find(|s| s.target.id == target.id)
+                {
                     st.out_time = Some(ev.emit_time);
                     st.error.clone_from(&error);
                 }
                 if let Some(err) = error
-                    && let Some(ts) = test.target_statuses.iter_mut().rev().find(|s| s.target.id == target.id)
+                    && let Some(ts) = test
+                        .target_statuses
+                        .iter_mut()
+                        .rev()
+                        .find(|s| s.target.id == target.id)
                 {
                     ts.failed_step = Some(label.to_string());
                     ts.error = Some(err);
@@ -330,7 +357,17 @@ mod tests {
     use super::*;
     use crate::event::NewEvent;
 
-    fn ev(seq: i64, kind: EventKind, run: u32, test: Option<&str>, step: Option<&str>, target: Option<&str>, name: &str, payload: Option<serde_json::Value>) -> Event {
+    #[allow(clippy::too_many_arguments)]
+    fn ev(
+        seq: i64,
+        kind: EventKind,
+        run: u32,
+        test: Option<&str>,
+        step: Option<&str>,
+        target: Option<&str>,
+        name: &str,
+        payload: Option<serde_json::Value>,
+    ) -> Event {
         Event {
             seq,
             event: NewEvent {
@@ -354,13 +391,78 @@ mod tests {
         let events = vec![
             ev(1, Job, 0, None, None, None, "JobStateStarted", None),
             ev(2, Job, 1, None, None, None, names::RUN_STARTED, None),
-            ev(3, Test, 1, Some("T"), None, Some("a"), names::TARGET_ACQUIRED, None),
-            ev(4, Test, 1, Some("T"), Some("s1"), Some("a"), names::TARGET_IN, None),
-            ev(5, Test, 1, Some("T"), Some("s1"), Some("a"), names::TARGET_ERR, Some(serde_json::json!({"Error": "exit 3"}))),
-            ev(6, Test, 1, Some("T"), None, Some("a"), names::TARGET_RELEASED, None),
-            ev(7, Test, 1, Some("T"), None, None, names::TEST_FINISHED, Some(serde_json::json!({"Success": false}))),
-            ev(8, Job, 1, None, None, None, RUN_REPORT, Some(serde_json::json!({"ReporterName": "TargetSuccess", "Success": false, "Data": "0/1"}))),
-            ev(9, Job, 0, None, None, None, "JobStateFailed", Some(serde_json::json!({"Error": "boom"}))),
+            ev(
+                3,
+                Test,
+                1,
+                Some("T"),
+                None,
+                Some("a"),
+                names::TARGET_ACQUIRED,
+                None,
+            ),
+            ev(
+                4,
+                Test,
+                1,
+                Some("T"),
+                Some("s1"),
+                Some("a"),
+                names::TARGET_IN,
+                None,
+            ),
+            ev(
+                5,
+                Test,
+                1,
+                Some("T"),
+                Some("s1"),
+                Some("a"),
+                names::TARGET_ERR,
+                Some(serde_json::json!({"Error": "exit 3"})),
+            ),
+            ev(
+                6,
+                Test,
+                1,
+                Some("T"),
+                None,
+                Some("a"),
+                names::TARGET_RELEASED,
+                None,
+            ),
+            ev(
+                7,
+                Test,
+                1,
+                Some("T"),
+                None,
+                None,
+                names::TEST_FINISHED,
+                Some(serde_json::json!({"Success": false})),
+            ),
+            ev(
+                8,
+                Job,
+                1,
+                None,
+                None,
+                None,
+                RUN_REPORT,
+                Some(
+                    serde_json::json!({"ReporterName": "TargetSuccess", "Success": false, "Data": "0/1"}),
+                ),
+            ),
+            ev(
+                9,
+                Job,
+                0,
+                None,
+                None,
+                None,
+                "JobStateFailed",
+                Some(serde_json::json!({"Error": "boom"})),
+            ),
         ];
         let st = rebuild(1, "job", &events);
         assert_eq!(st.state, Some(JobState::Failed));
@@ -371,8 +473,14 @@ mod tests {
         assert_eq!(test.target_statuses[0].failed_step.as_deref(), Some("s1"));
         assert_eq!(test.target_statuses[0].error.as_deref(), Some("exit 3"));
         assert!(test.target_statuses[0].released_time.is_some());
-        assert_eq!(test.step_statuses[0].target_statuses[0].error.as_deref(), Some("exit 3"));
-        assert_eq!(st.job_report.run_reports[0][0].reporter_name, "TargetSuccess");
+        assert_eq!(
+            test.step_statuses[0].target_statuses[0].error.as_deref(),
+            Some("exit 3")
+        );
+        assert_eq!(
+            st.job_report.run_reports[0][0].reporter_name,
+            "TargetSuccess"
+        );
         assert!(!st.job_report.run_reports[0][0].success);
     }
 }

@@ -10,9 +10,17 @@ pub struct Target {
     pub id: String,
     #[serde(rename = "FQDN", default, skip_serializing_if = "String::is_empty")]
     pub fqdn: String,
-    #[serde(rename = "PrimaryIPv4", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "PrimaryIPv4",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub primary_ipv4: String,
-    #[serde(rename = "PrimaryIPv6", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "PrimaryIPv6",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub primary_ipv6: String,
 }
 

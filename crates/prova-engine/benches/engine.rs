@@ -2,7 +2,7 @@
 //! benchmark (a job of 1,000 targets × 3 `cmd` steps against spawning the
 //! processes directly) is `prova bench engine`, which needs the binary.
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{Criterion, criterion_group, criterion_main};
 use prova_core::status::rebuild;
 use prova_core::{Event, EventKind, NewEvent, Target};
 
@@ -18,7 +18,15 @@ fn events(n: usize) -> Vec<Event> {
                 test_attempt: Some(0),
                 step_label: Some(format!("s{}", i % 3)),
                 target: Some(Target::with_id(format!("target{}", (i / 6) % 1000))),
-                name: ["TargetIn", "CmdStart", "CmdEnd", "TargetOut", "CmdStdout", "TargetIn"][i % 6].into(),
+                name: [
+                    "TargetIn",
+                    "CmdStart",
+                    "CmdEnd",
+                    "TargetOut",
+                    "CmdStdout",
+                    "TargetIn",
+                ][i % 6]
+                    .into(),
                 payload: None,
                 emit_time: jiff::Timestamp::now(),
             },
@@ -28,7 +36,9 @@ fn events(n: usize) -> Vec<Event> {
 
 fn bench_rebuild(c: &mut Criterion) {
     let evs = events(100_000);
-    c.bench_function("status rebuild of 100k events (in memory)", |b| b.iter(|| rebuild(1, "job", &evs)));
+    c.bench_function("status rebuild of 100k events (in memory)", |b| {
+        b.iter(|| rebuild(1, "job", &evs))
+    });
 }
 
 criterion_group!(benches, bench_rebuild);

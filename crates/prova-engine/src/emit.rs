@@ -19,6 +19,8 @@ pub const MAX_BATCH: usize = 4096;
 /// Called for every event as it is emitted (before it is stored).
 pub type Observer = Arc<dyn Fn(&NewEvent) + Send + Sync>;
 
+// Events are the hot path; boxing them would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
 enum Msg {
     Event(NewEvent),
     Flush(oneshot::Sender<()>),
@@ -90,7 +92,11 @@ impl EventSink {
 
     /// Events captured since [`Self::start_capture`] (capturing goes on).
     pub fn captured(&self) -> Vec<NewEvent> {
-        self.capture.lock().expect("capture lock").clone().unwrap_or_default()
+        self.capture
+            .lock()
+            .expect("capture lock")
+            .clone()
+            .unwrap_or_default()
     }
 }
 

@@ -56,7 +56,12 @@ pub trait Step: Send + Sync + 'static {
 
     /// Runs the step for one target. `params` are already expanded for this
     /// target. Must return promptly once `ctx.cancel` is cancelled.
-    async fn run(&self, ctx: &StepContext, target: &Target, params: &StepParams) -> Result<(), StepError>;
+    async fn run(
+        &self,
+        ctx: &StepContext,
+        target: &Target,
+        params: &StepParams,
+    ) -> Result<(), StepError>;
 
     /// Whether the step can stop mid-way and resume later (server pause).
     fn resumable(&self) -> bool {
@@ -103,7 +108,11 @@ impl StepPlugin {
 #[async_trait]
 pub trait TargetSource: Send + Sync {
     /// Acquires targets for a test of `job_id`. Must honour `cancel`.
-    async fn acquire(&self, job_id: JobId, cancel: &CancellationToken) -> Result<Vec<Target>, String>;
+    async fn acquire(
+        &self,
+        job_id: JobId,
+        cancel: &CancellationToken,
+    ) -> Result<Vec<Target>, String>;
     /// Releases targets acquired before.
     async fn release(&self, job_id: JobId, targets: &[Target]) -> Result<(), String>;
 }
@@ -132,7 +141,13 @@ pub struct FetchedSteps {
 /// A test (or cleanup) fetcher plugin. Fetching happens while the job is
 /// prepared, as in ConTest, so a job never starts with steps it cannot run.
 pub trait TestFetcher: Send + Sync {
-    fn fetch(&self, params: &Node, path: &FieldPath, ctx: &PrepareCtx<'_>, diags: &mut Diagnostics) -> Option<FetchedSteps>;
+    fn fetch(
+        &self,
+        params: &Node,
+        path: &FieldPath,
+        ctx: &PrepareCtx<'_>,
+        diags: &mut Diagnostics,
+    ) -> Option<FetchedSteps>;
 }
 
 /// What a reporter sees of a finished run.
@@ -202,13 +217,17 @@ pub struct Registry {
 
 impl Registry {
     pub fn step(&mut self, name: &str, step: impl Step) -> &mut Self {
-        self.steps
-            .insert(name.to_ascii_lowercase(), (name.to_string(), StepPlugin::PerTarget(Arc::new(step))));
+        self.steps.insert(
+            name.to_ascii_lowercase(),
+            (name.to_string(), StepPlugin::PerTarget(Arc::new(step))),
+        );
         self
     }
     pub fn batch_step(&mut self, name: &str, step: impl BatchStep) -> &mut Self {
-        self.steps
-            .insert(name.to_ascii_lowercase(), (name.to_string(), StepPlugin::Batch(Arc::new(step))));
+        self.steps.insert(
+            name.to_ascii_lowercase(),
+            (name.to_string(), StepPlugin::Batch(Arc::new(step))),
+        );
         self
     }
     pub fn target_manager(&mut self, name: &str, tm: impl TargetManager + 'static) -> &mut Self {
@@ -217,11 +236,13 @@ impl Registry {
         self
     }
     pub fn fetcher(&mut self, name: &str, f: impl TestFetcher + 'static) -> &mut Self {
-        self.fetchers.insert(name.to_ascii_lowercase(), (name.to_string(), Arc::new(f)));
+        self.fetchers
+            .insert(name.to_ascii_lowercase(), (name.to_string(), Arc::new(f)));
         self
     }
     pub fn reporter(&mut self, name: &str, r: impl Reporter + 'static) -> &mut Self {
-        self.reporters.insert(name.to_ascii_lowercase(), (name.to_string(), Arc::new(r)));
+        self.reporters
+            .insert(name.to_ascii_lowercase(), (name.to_string(), Arc::new(r)));
         self
     }
 
@@ -229,20 +250,29 @@ impl Registry {
         self.steps.get(&name.to_ascii_lowercase()).map(|(_, s)| s)
     }
     pub fn find_target_manager(&self, name: &str) -> Option<&Arc<dyn TargetManager>> {
-        self.target_managers.get(&name.to_ascii_lowercase()).map(|(_, s)| s)
+        self.target_managers
+            .get(&name.to_ascii_lowercase())
+            .map(|(_, s)| s)
     }
     pub fn find_fetcher(&self, name: &str) -> Option<&Arc<dyn TestFetcher>> {
-        self.fetchers.get(&name.to_ascii_lowercase()).map(|(_, s)| s)
+        self.fetchers
+            .get(&name.to_ascii_lowercase())
+            .map(|(_, s)| s)
     }
     pub fn find_reporter(&self, name: &str) -> Option<&Arc<dyn Reporter>> {
-        self.reporters.get(&name.to_ascii_lowercase()).map(|(_, s)| s)
+        self.reporters
+            .get(&name.to_ascii_lowercase())
+            .map(|(_, s)| s)
     }
 
     pub fn step_names(&self) -> Vec<&str> {
         self.steps.values().map(|(n, _)| n.as_str()).collect()
     }
     pub fn target_manager_names(&self) -> Vec<&str> {
-        self.target_managers.values().map(|(n, _)| n.as_str()).collect()
+        self.target_managers
+            .values()
+            .map(|(n, _)| n.as_str())
+            .collect()
     }
     pub fn fetcher_names(&self) -> Vec<&str> {
         self.fetchers.values().map(|(n, _)| n.as_str()).collect()

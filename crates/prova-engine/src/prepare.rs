@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use prova_core::descriptor::{self, JobDescriptor, PluginRef, RetryParameters, StepDescriptor};
 use prova_core::diag::{Diagnostic, Diagnostics, InvalidDescriptor};
-use prova_core::node::{parse_document, Format};
+use prova_core::node::{Format, parse_document};
 use prova_core::template::Template;
 
 use crate::plugin::{PrepareCtx, PreparedReporter, Registry, ReporterRole, TargetSource};
@@ -88,7 +88,12 @@ pub fn prepare_file(path: &Path, registry: &Registry) -> Result<PreparedJob, Pre
         path: path.to_path_buf(),
         source,
     })?;
-    Ok(prepare_str(&text, Format::from_path(path), Some(path), registry)?)
+    Ok(prepare_str(
+        &text,
+        Format::from_path(path),
+        Some(path),
+        registry,
+    )?)
 }
 
 /// Prepares a descriptor given as text. `source` names the file in
@@ -108,7 +113,9 @@ pub fn prepare_str(
         }
     };
     let dir = source.and_then(Path::parent);
-    let ctx = PrepareCtx { descriptor_dir: dir };
+    let ctx = PrepareCtx {
+        descriptor_dir: dir,
+    };
     let desc = descriptor::decode_job(&root, &mut diags);
     let Some(desc) = desc else {
         return Err(diags.into_result().expect_err("has an error"));
@@ -122,7 +129,10 @@ pub fn prepare_str(
             .cleanup_fetcher
             .as_ref()
             .and_then(|c| fetch(c, "cleanup fetcher", registry, &ctx, &mut diags));
-        let name = fetched.as_ref().and_then(|f| f.test_name.clone()).unwrap_or_default();
+        let name = fetched
+            .as_ref()
+            .and_then(|f| f.test_name.clone())
+            .unwrap_or_default();
         if fetched.is_some() && name.trim().is_empty() {
             diags.error(
                 &t.test_fetcher.params_path.key("TestName"),
@@ -133,7 +143,11 @@ pub fn prepare_str(
         let steps = fetched.map(|f| f.steps).unwrap_or_default();
         let cleanup = cleanup_fetched.map(|f| f.steps).unwrap_or_default();
         if steps.is_empty() && !diags.has_errors() {
-            diags.error(&t.test_fetcher.params_path, t.test_fetcher.params.pos, "expected at least one test step");
+            diags.error(
+                &t.test_fetcher.params_path,
+                t.test_fetcher.params.pos,
+                "expected at least one test step",
+            );
         }
         descriptor::check_unique_labels(steps.iter().chain(&cleanup), &mut diags);
         let prepared_steps = prepare_steps(&steps, &[], registry, &mut diags);
@@ -151,9 +165,20 @@ pub fn prepare_str(
             });
         }
     }
-    let run_reporters = prepare_reporters(&desc.reporting.run_reporters, ReporterRole::Run, registry, &ctx, &mut diags);
-    let final_reporters =
-        prepare_reporters(&desc.reporting.final_reporters, ReporterRole::Final, registry, &ctx, &mut diags);
+    let run_reporters = prepare_reporters(
+        &desc.reporting.run_reporters,
+        ReporterRole::Run,
+        registry,
+        &ctx,
+        &mut diags,
+    );
+    let final_reporters = prepare_reporters(
+        &desc.reporting.final_reporters,
+        ReporterRole::Final,
+        registry,
+        &ctx,
+        &mut diags,
+    );
 
     let warnings = diags.into_result()?;
     Ok(PreparedJob {
@@ -168,7 +193,12 @@ pub fn prepare_str(
 }
 
 /// Validates a test-steps document (what the URI fetcher reads) on its own.
-pub fn validate_steps_str(text: &str, format: Format, source: Option<&Path>, registry: &Registry) -> Diagnostics {
+pub fn validate_steps_str(
+    text: &str,
+    format: Format,
+    source: Option<&Path>,
+    registry: &Registry,
+) -> Diagnostics {
     let mut diags = Diagnostics::new(source);
     match parse_document(text, format) {
         Ok(root) => {
@@ -189,7 +219,11 @@ fn unknown_plugin(kind: &str, r: &PluginRef, known: Vec<&str>, diags: &mut Diagn
     diags.error(
         &r.name_path,
         r.name_pos,
-        format!("unknown {kind} {:?}: expected one of {}", r.name, known.join(", ")),
+        format!(
+            "unknown {kind} {:?}: expected one of {}",
+            r.name,
+            known.join(", ")
+        ),
     );
 }
 
@@ -204,7 +238,13 @@ fn prepare_target_manager(
         return None;
     }
     match registry.find_target_manager(&r.name) {
-        Some(tm) => tm.prepare(&r.params, &r.params_path, &t.target_manager_release, ctx, diags),
+        Some(tm) => tm.prepare(
+            &r.params,
+            &r.params_path,
+            &t.target_manager_release,
+            ctx,
+            diags,
+        ),
         None => {
             unknown_plugin("target manager", r, registry.target_manager_names(), diags);
             None
@@ -279,7 +319,11 @@ fn prepare_steps(
             None => diags.error(
                 &s.path.key("name"),
                 s.pos,
-                format!("unknown step {:?}: expected one of {}", s.name, registry.step_names().join(", ")),
+                format!(
+                    "unknown step {:?}: expected one of {}",
+                    s.name,
+                    registry.step_names().join(", ")
+                ),
             ),
         }
     }

@@ -5,21 +5,24 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use prova_core::template::{Template, TemplateContext, TemplateError};
 use prova_core::Target;
+use prova_core::template::{Template, TemplateContext, TemplateError};
+
+/// (target ID, step label, variable name)
+type VarKey = (String, String, String);
 
 /// Variables of one test attempt, by (target, step label, name).
 #[derive(Debug, Clone, Default)]
 pub struct StepVars {
-    inner: Arc<Mutex<HashMap<(String, String, String), serde_json::Value>>>,
+    inner: Arc<Mutex<HashMap<VarKey, serde_json::Value>>>,
 }
 
 impl StepVars {
     pub fn set(&self, target: &Target, label: &str, name: &str, value: serde_json::Value) {
-        self.inner
-            .lock()
-            .expect("vars lock")
-            .insert((target.id.clone(), label.to_string(), name.to_string()), value);
+        self.inner.lock().expect("vars lock").insert(
+            (target.id.clone(), label.to_string(), name.to_string()),
+            value,
+        );
     }
 
     pub fn get(&self, target: &Target, label: &str, name: &str) -> Option<serde_json::Value> {
@@ -40,7 +43,10 @@ impl StepVars {
             .filter(|((t, _, _), _)| *t == target.id)
             .map(|((_, l, n), v)| ((l.clone(), n.clone()), v.clone()))
             .collect();
-        template.render(&Ctx { target, vars: &snapshot })
+        template.render(&Ctx {
+            target,
+            vars: &snapshot,
+        })
     }
 }
 

@@ -1,8 +1,8 @@
 //! The engine against misbehaving steps, pipelining, retries, cleanup and
 //! cancellation, on a real SQLite store.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -12,7 +12,7 @@ use prova_core::{Event, EventQuery, JobState, Target};
 use prova_engine::plugin::{BatchStep, Registry, Step, StepError};
 use prova_engine::prepare::prepare_str;
 use prova_engine::runner::step_ctx::StepContext;
-use prova_engine::runner::{run_job, JobOutcome, RunOptions};
+use prova_engine::runner::{JobOutcome, RunOptions, run_job};
 use prova_store::{SqlStore, Store};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -132,22 +132,32 @@ fn registry() -> Registry {
 /// A one-test job over `targets` with `steps` (YAML list items) and
 /// optional extra test-descriptor YAML (retry, cleanup).
 fn job(targets: &[&str], steps: &str, extra: &str) -> String {
-    let targets: String = targets.iter().map(|t| format!("        - ID: {t}\n")).collect();
+    let targets: String = targets
+        .iter()
+        .map(|t| format!("        - ID: {t}\n"))
+        .collect();
     format!(
         "JobName: t\nRuns: 1\nTestDescriptors:\n  - TargetManagerName: TargetList\n    TargetManagerAcquireParameters:\n      Targets:\n{targets}{extra}    TestFetcherName: literal\n    TestFetcherFetchParameters:\n      TestName: T\n      Steps:\n{steps}Reporting:\n  RunReporters:\n    - name: TargetSuccess\n      parameters: {{SuccessExpression: \"=100%\"}}\n"
     )
 }
 
 fn step(name: &str, label: &str, params: &str) -> String {
-    format!("        - name: {name}\n          label: {label}\n          parameters: {{{params}}}\n")
+    format!(
+        "        - name: {name}\n          label: {label}\n          parameters: {{{params}}}\n"
+    )
 }
 
 async fn run(yaml: &str, opts: RunOptions) -> (JobOutcome, Vec<Event>) {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqlStore::open_path(&dir.path().join("p.db")).await.unwrap());
-    let prepared = prepare_str(yaml, Format::Yaml, None, &registry()).unwrap_or_else(|e| panic!("{e}"));
+    let store: Arc<dyn Store> =
+        Arc::new(SqlStore::open_path(&dir.path().join("p.db")).await.unwrap());
+    let prepared =
+        prepare_str(yaml, Format::Yaml, None, &registry()).unwrap_or_else(|e| panic!("{e}"));
     let outcome = run_job(prepared, store.clone(), opts).await.unwrap();
-    let events = store.query_events(&EventQuery::for_job(outcome.job_id)).await.unwrap();
+    let events = store
+        .query_events(&EventQuery::for_job(outcome.job_id))
+        .await
+        .unwrap();
     (outcome, events)
 }
 
@@ -159,7 +169,11 @@ fn find<'a>(events: &'a [Event], name: &str, target: &str) -> Vec<&'a Event> {
 }
 
 fn err_of(e: &Event) -> String {
-    e.payload.as_ref().and_then(|p| p["Error"].as_str()).unwrap_or("").to_string()
+    e.payload
+        .as_ref()
+        .and_then(|p| p["Error"].as_str())
+        .unwrap_or("")
+        .to_string()
 }
 
 #[tokio::test]
@@ -170,7 +184,11 @@ async fn a_panicking_step_fails_only_its_target() {
     assert!(!outcome.success());
     let errs = find(&events, "TargetErr", "boom");
     assert_eq!(errs.len(), 1);
-    assert!(err_of(errs[0]).contains("panicked: kaboom for boom"), "{}", err_of(errs[0]));
+    assert!(
+        err_of(errs[0]).contains("panicked: kaboom for boom"),
+        "{}",
+        err_of(errs[0])
+    );
     assert_eq!(find(&events, "TargetOut", "ok").len(), 1);
     assert_eq!(find(&events, "TargetReleased", "boom").len(), 1);
 }
@@ -183,48 +201,82 @@ async fn a_hanging_step_times_out() {
     assert!(start.elapsed() < Duration::from_secs(5));
     assert_eq!(outcome.state, JobState::Completed);
     let errs = find(&events, "TargetErr", "a");
-    assert!(err_of(errs[0]).contains("timed out after 300ms"), "{}", err_of(errs[0]));
+    assert!(
+        err_of(errs[0]).contains("timed out after 300ms"),
+        "{}",
+        err_of(errs[0])
+    );
 }
 
 #[tokio::test]
 async fn a_step_returning_a_stranger_fails_the_test() {
-    let (outcome, events) = run(&job(&["a", "b"], &step("rogue", "r", ""), ""), RunOptions::default()).await;
+    let (outcome, events) = run(
+        &job(&["a", "b"], &step("rogue", "r", ""), ""),
+        RunOptions::default(),
+    )
+    .await;
     assert_eq!(outcome.state, JobState::Completed);
     assert!(!outcome.runs[0].tests[0].passed);
     let test_errors: Vec<_> = events.iter().filter(|e| e.name == "TestError").collect();
     assert!(
-        test_errors.iter().any(|e| err_of(e).contains("returned target stranger that it was never given")),
+        test_errors
+            .iter()
+            .any(|e| err_of(e).contains("returned target stranger that it was never given")),
         "{test_errors:?}"
     );
 }
 
 #[tokio::test]
 async fn a_step_returning_a_target_twice_fails_the_test() {
-    let (outcome, events) = run(&job(&["a"], &step("twice", "tw", ""), ""), RunOptions::default()).await;
+    let (outcome, events) = run(
+        &job(&["a"], &step("twice", "tw", ""), ""),
+        RunOptions::default(),
+    )
+    .await;
     assert!(!outcome.runs[0].tests[0].passed);
-    assert!(events.iter().any(|e| e.name == "TestError" && err_of(e).contains("returned target a twice")));
+    assert!(
+        events
+            .iter()
+            .any(|e| e.name == "TestError" && err_of(e).contains("returned target a twice"))
+    );
 }
 
 #[tokio::test]
 async fn a_step_that_ends_holding_targets_fails_them() {
-    let (outcome, events) = run(&job(&["a", "b"], &step("quitter", "q", ""), ""), RunOptions::default()).await;
+    let (outcome, events) = run(
+        &job(&["a", "b"], &step("quitter", "q", ""), ""),
+        RunOptions::default(),
+    )
+    .await;
     assert!(!outcome.success());
     for t in ["a", "b"] {
         let errs = find(&events, "TargetErr", t);
         assert_eq!(errs.len(), 1, "target {t}");
-        assert!(err_of(errs[0]).contains("ended without returning the target"), "{}", err_of(errs[0]));
+        assert!(
+            err_of(errs[0]).contains("ended without returning the target"),
+            "{}",
+            err_of(errs[0])
+        );
     }
 }
 
 #[tokio::test]
 async fn targets_pipeline_through_steps() {
-    let steps = format!("{}{}", step("slowfor", "first", ""), step("echo", "second", "text: [hi]"));
+    let steps = format!(
+        "{}{}",
+        step("slowfor", "first", ""),
+        step("echo", "second", "text: [hi]")
+    );
     let (outcome, events) = run(&job(&["slow", "fast"], &steps, ""), RunOptions::default()).await;
     assert!(outcome.success());
     let seq = |name: &str, target: &str, label: &str| {
         events
             .iter()
-            .find(|e| e.name == name && e.target.as_ref().unwrap().id == target && e.step_label.as_deref() == Some(label))
+            .find(|e| {
+                e.name == name
+                    && e.target.as_ref().unwrap().id == target
+                    && e.step_label.as_deref() == Some(label)
+            })
             .map(|e| e.seq)
             .unwrap()
     };
@@ -235,12 +287,24 @@ async fn targets_pipeline_through_steps() {
 #[tokio::test]
 async fn a_failed_test_is_retried_with_the_attempt_on_every_event() {
     let extra = "    RetryParameters: {NumRetries: 2, RetryInterval: 50ms}\n";
-    let (outcome, events) = run(&job(&["a"], &step("failfirst", "f", ""), extra), RunOptions::default()).await;
+    let (outcome, events) = run(
+        &job(&["a"], &step("failfirst", "f", ""), extra),
+        RunOptions::default(),
+    )
+    .await;
     assert!(outcome.success(), "{outcome:?}");
     assert_eq!(outcome.runs[0].tests[0].attempts, 2);
-    let acquired: Vec<_> = find(&events, "TargetAcquired", "a").iter().map(|e| e.test_attempt).collect();
+    let acquired: Vec<_> = find(&events, "TargetAcquired", "a")
+        .iter()
+        .map(|e| e.test_attempt)
+        .collect();
     assert_eq!(acquired, vec![Some(0), Some(1)]);
-    assert!(events.iter().filter(|e| e.kind == prova_core::EventKind::Test).all(|e| e.test_attempt.is_some()));
+    assert!(
+        events
+            .iter()
+            .filter(|e| e.kind == prova_core::EventKind::Test)
+            .all(|e| e.test_attempt.is_some())
+    );
     assert_eq!(find(&events, "TargetErr", "a")[0].test_attempt, Some(0));
 }
 
@@ -254,7 +318,10 @@ async fn cleanup_runs_after_a_failure() {
         .iter()
         .position(|e| e.name == "TargetOut" && e.step_label.as_deref() == Some("tidy"))
         .expect("cleanup ran");
-    let released = events.iter().position(|e| e.name == "TargetReleased").unwrap();
+    let released = events
+        .iter()
+        .position(|e| e.name == "TargetReleased")
+        .unwrap();
     assert!(tidy < released, "cleanup runs before targets are released");
     let err = &find(&events, "TargetErr", "a")[0];
     assert!(err_of(err).contains("exit status 1"), "{}", err_of(err));
@@ -271,20 +338,40 @@ async fn cancellation_kills_processes_runs_cleanup_and_releases() {
         c2.cancel();
     });
     let start = Instant::now();
-    let (outcome, events) = run(&job(&["a", "b"], &steps, extra), RunOptions { cancel, ..Default::default() }).await;
-    assert!(start.elapsed() < Duration::from_secs(10), "took {:?}", start.elapsed());
+    let (outcome, events) = run(
+        &job(&["a", "b"], &steps, extra),
+        RunOptions {
+            cancel,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        start.elapsed()
+    );
     assert_eq!(outcome.state, JobState::Cancelled);
     let names: Vec<&str> = events.iter().map(|e| e.name.as_str()).collect();
-    let cancelling = names.iter().position(|n| *n == "JobStateCancelling").expect("Cancelling");
+    let cancelling = names
+        .iter()
+        .position(|n| *n == "JobStateCancelling")
+        .expect("Cancelling");
     assert_eq!(names.last(), Some(&"JobStateCancelled"));
     assert!(cancelling < names.len() - 1);
     for t in ["a", "b"] {
         assert_eq!(find(&events, "TargetReleased", t).len(), 1, "{t} released");
-        let pid = find(&events, "CmdStart", t)[0].payload.as_ref().unwrap()["Pid"].as_i64().unwrap();
+        let pid = find(&events, "CmdStart", t)[0].payload.as_ref().unwrap()["Pid"]
+            .as_i64()
+            .unwrap();
         let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_ok();
         assert!(!alive, "sleep of {t} (pid {pid}) still runs");
     }
-    assert!(events.iter().any(|e| e.name == "TargetOut" && e.step_label.as_deref() == Some("tidy")));
+    assert!(
+        events
+            .iter()
+            .any(|e| e.name == "TargetOut" && e.step_label.as_deref() == Some("tidy"))
+    );
 }
 
 #[tokio::test]

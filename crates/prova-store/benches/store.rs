@@ -32,7 +32,9 @@ fn events(job_id: i64, n: usize) -> Vec<NewEvent> {
             step_label: Some(format!("step-{}", i % 4)),
             target: Some(Target::with_id(format!("host-{:03}", i % 50))),
             name: "CmdStdout".into(),
-            payload: Some(json!({"Msg": format!("line {i}: the quick brown fox jumps over the lazy dog")})),
+            payload: Some(
+                json!({"Msg": format!("line {i}: the quick brown fox jumps over the lazy dog")}),
+            ),
             emit_time: t0 + Duration::from_micros(i as u64),
         });
     }

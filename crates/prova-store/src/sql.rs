@@ -284,8 +284,7 @@ fn job_from_row(row: &AnyRow) -> Result<JobRecord> {
         serde_json::from_str(tags).map_err(|e| corrupt("job tags", format!("job {id}: {e}")))?;
     let state = match row.try_get::<Option<&str>, _>(8).map_err(get)? {
         Some(s) => Some(
-            JobState::parse(s)
-                .ok_or_else(|| corrupt("job state", format!("job {id}: {s:?}")))?,
+            JobState::parse(s).ok_or_else(|| corrupt("job state", format!("job {id}: {s:?}")))?,
         ),
         None => None,
     };
@@ -508,8 +507,7 @@ fn bind_event<'q>(
 #[async_trait]
 impl Store for SqlStore {
     async fn create_job(&self, job: NewJob) -> Result<JobId> {
-        let tags_json =
-            serde_json::to_string(&job.tags).map_err(|e| corrupt("job tags", e))?;
+        let tags_json = serde_json::to_string(&job.tags).map_err(|e| corrupt("job tags", e))?;
         let distinct: BTreeSet<&str> = job.tags.iter().map(String::as_str).collect();
         let mut tx = self.begin_write("create job").await?;
         let id: i64 = sqlx::query(
@@ -804,7 +802,9 @@ mod tests {
     #[test]
     fn insert_sql_numbers_every_parameter() {
         let s = insert_events_sql(Backend::Postgres, 2);
-        assert!(s.ends_with("($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11),($12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22)"));
+        assert!(s.ends_with(
+            "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11),($12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22)"
+        ));
         let s = insert_events_sql(Backend::Sqlite, 2);
         assert!(s.ends_with("VALUES (?,?,?,?,?,?,?,?,?,?,?),(?,?,?,?,?,?,?,?,?,?,?)"));
     }

@@ -5,9 +5,7 @@
 use std::future::Future;
 
 use prova_core::{Event, EventKind, EventQuery, JobState, NewEvent, Target};
-use prova_store::{
-    CoverageRecord, JobFilter, NewJob, ReportRecord, SqlStore, Store, StoreError,
-};
+use prova_store::{CoverageRecord, JobFilter, NewJob, ReportRecord, SqlStore, Store, StoreError};
 use serde_json::json;
 use sqlx::Connection;
 
@@ -46,11 +44,9 @@ where
             .await
             .unwrap();
         let sep = if url.contains('?') { '&' } else { '?' };
-        let store = SqlStore::open(&format!(
-            "{url}{sep}options=-c%20search_path%3D{schema}"
-        ))
-        .await
-        .unwrap();
+        let store = SqlStore::open(&format!("{url}{sep}options=-c%20search_path%3D{schema}"))
+            .await
+            .unwrap();
         eprintln!("backend: postgres (schema {schema})");
         f(store).await;
         sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
@@ -71,7 +67,15 @@ fn job(name: &str, tags: &[&str], requestor: &str) -> NewJob {
     }
 }
 
-fn test_event(job_id: i64, run: u32, test: &str, attempt: u32, step: &str, target: &str, name: &str) -> NewEvent {
+fn test_event(
+    job_id: i64,
+    run: u32,
+    test: &str,
+    attempt: u32,
+    step: &str,
+    target: &str,
+    name: &str,
+) -> NewEvent {
     NewEvent {
         kind: EventKind::Test,
         job_id,
@@ -101,9 +105,18 @@ async fn jobs_create_get_and_list_with_filters() {
     for_each_backend(|store| async move {
         assert!(store.get_job(1).await.unwrap().is_none());
         let before = now();
-        let a = store.create_job(job("a", &["nightly", "x86"], "alice")).await.unwrap();
-        let b = store.create_job(job("b", &["nightly"], "bob")).await.unwrap();
-        let c = store.create_job(job("c", &["x86", "x86"], "alice")).await.unwrap();
+        let a = store
+            .create_job(job("a", &["nightly", "x86"], "alice"))
+            .await
+            .unwrap();
+        let b = store
+            .create_job(job("b", &["nightly"], "bob"))
+            .await
+            .unwrap();
+        let c = store
+            .create_job(job("c", &["x86", "x86"], "alice"))
+            .await
+            .unwrap();
         let d = store.create_job(job("d", &[], "bob")).await.unwrap();
         assert!(a < b && b < c && c < d);
 
@@ -112,7 +125,10 @@ async fn jobs_create_get_and_list_with_filters() {
         assert_eq!(ja.tags, vec!["nightly", "x86"]);
         assert_eq!(ja.requestor, "alice");
         assert_eq!(ja.descriptor, r#"{"JobName":"a"}"#);
-        assert_eq!(ja.extended_descriptor, r#"{"JobName":"a","TestDescriptors":[]}"#);
+        assert_eq!(
+            ja.extended_descriptor,
+            r#"{"JobName":"a","TestDescriptors":[]}"#
+        );
         assert_eq!(ja.source_path.as_deref(), Some("/jobs/a.yaml"));
         assert!(ja.created_at >= before && ja.created_at <= now());
         assert_eq!(ja.state, None);
@@ -129,14 +145,29 @@ async fn jobs_create_get_and_list_with_filters() {
             tags: tags.iter().map(|t| t.to_string()).collect(),
             ..Default::default()
         };
-        assert_eq!(ids(&store.list_jobs(&by_tags(&["nightly"])).await.unwrap()), vec![b, a]);
-        assert_eq!(ids(&store.list_jobs(&by_tags(&["x86"])).await.unwrap()), vec![c, a]);
         assert_eq!(
-            ids(&store.list_jobs(&by_tags(&["x86", "nightly"])).await.unwrap()),
+            ids(&store.list_jobs(&by_tags(&["nightly"])).await.unwrap()),
+            vec![b, a]
+        );
+        assert_eq!(
+            ids(&store.list_jobs(&by_tags(&["x86"])).await.unwrap()),
+            vec![c, a]
+        );
+        assert_eq!(
+            ids(&store
+                .list_jobs(&by_tags(&["x86", "nightly"]))
+                .await
+                .unwrap()),
             vec![a],
             "all tags must be present"
         );
-        assert!(store.list_jobs(&by_tags(&["nope"])).await.unwrap().is_empty());
+        assert!(
+            store
+                .list_jobs(&by_tags(&["nope"]))
+                .await
+                .unwrap()
+                .is_empty()
+        );
 
         let by_req = JobFilter {
             requestor: Some("bob".into()),
@@ -159,7 +190,10 @@ async fn jobs_create_get_and_list_with_filters() {
             ..Default::default()
         };
         assert_eq!(
-            ids(&store.list_jobs(&by_states(&[JobState::Completed])).await.unwrap()),
+            ids(&store
+                .list_jobs(&by_states(&[JobState::Completed]))
+                .await
+                .unwrap()),
             vec![a]
         );
         assert_eq!(
@@ -223,8 +257,24 @@ async fn query_events_every_filter_narrows() {
                 for attempt in 0..2u32 {
                     for step in ["s1", "s2"] {
                         for target in ["host-a", "host-b"] {
-                            evs.push(test_event(j1, run, test, attempt, step, target, "StepRunning"));
-                            evs.push(test_event(j1, run, test, attempt, step, target, "CmdStdout"));
+                            evs.push(test_event(
+                                j1,
+                                run,
+                                test,
+                                attempt,
+                                step,
+                                target,
+                                "StepRunning",
+                            ));
+                            evs.push(test_event(
+                                j1,
+                                run,
+                                test,
+                                attempt,
+                                step,
+                                target,
+                                "CmdStdout",
+                            ));
                         }
                     }
                 }
@@ -244,30 +294,62 @@ async fn query_events_every_filter_narrows() {
         assert!(one.iter().all(|e| e.job_id == j1));
         let base = || EventQuery::for_job(j1);
 
-        let r = count(EventQuery { kind: Some(EventKind::Job), ..base() }).await;
+        let r = count(EventQuery {
+            kind: Some(EventKind::Job),
+            ..base()
+        })
+        .await;
         assert_eq!(r.len(), 1);
         assert_eq!(r[0].name, "JobStateStarted");
         assert_eq!(r[0].run_id, 0);
         assert_eq!(r[0].test_name, None);
-        let r = count(EventQuery { kind: Some(EventKind::Test), ..base() }).await;
+        let r = count(EventQuery {
+            kind: Some(EventKind::Test),
+            ..base()
+        })
+        .await;
         assert_eq!(r.len(), 64);
 
-        let r = count(EventQuery { run_id: Some(2), ..base() }).await;
+        let r = count(EventQuery {
+            run_id: Some(2),
+            ..base()
+        })
+        .await;
         assert_eq!(r.len(), 32);
         assert!(r.iter().all(|e| e.run_id == 2));
-        let r = count(EventQuery { test_name: Some("t2".into()), ..base() }).await;
+        let r = count(EventQuery {
+            test_name: Some("t2".into()),
+            ..base()
+        })
+        .await;
         assert_eq!(r.len(), 32);
         assert!(r.iter().all(|e| e.test_name.as_deref() == Some("t2")));
-        let r = count(EventQuery { test_attempt: Some(1), ..base() }).await;
+        let r = count(EventQuery {
+            test_attempt: Some(1),
+            ..base()
+        })
+        .await;
         assert_eq!(r.len(), 32);
         assert!(r.iter().all(|e| e.test_attempt == Some(1)));
-        let r = count(EventQuery { step_label: Some("s1".into()), ..base() }).await;
+        let r = count(EventQuery {
+            step_label: Some("s1".into()),
+            ..base()
+        })
+        .await;
         assert_eq!(r.len(), 32);
         assert!(r.iter().all(|e| e.step_label.as_deref() == Some("s1")));
-        let r = count(EventQuery { target_id: Some("host-b".into()), ..base() }).await;
+        let r = count(EventQuery {
+            target_id: Some("host-b".into()),
+            ..base()
+        })
+        .await;
         assert_eq!(r.len(), 32);
         assert!(r.iter().all(|e| e.target.as_ref().unwrap().id == "host-b"));
-        let r = count(EventQuery { names: vec!["CmdStdout".into()], ..base() }).await;
+        let r = count(EventQuery {
+            names: vec!["CmdStdout".into()],
+            ..base()
+        })
+        .await;
         assert_eq!(r.len(), 32);
         let r = count(EventQuery {
             names: vec!["CmdStdout".into(), "JobStateStarted".into(), "Nope".into()],
@@ -291,17 +373,29 @@ async fn query_events_every_filter_narrows() {
         })
         .await;
         assert_eq!(r.len(), 1);
-        assert_eq!(r[0].event, test_event(j1, 1, "t1", 0, "s2", "host-a", "CmdStdout").with_time(r[0].emit_time));
+        assert_eq!(
+            r[0].event,
+            test_event(j1, 1, "t1", 0, "s2", "host-a", "CmdStdout").with_time(r[0].emit_time)
+        );
 
         // Target across jobs.
-        let r = count(EventQuery { target_id: Some("host-a".into()), ..Default::default() }).await;
+        let r = count(EventQuery {
+            target_id: Some("host-a".into()),
+            ..Default::default()
+        })
+        .await;
         assert_eq!(r.len(), 33);
 
         // after_seq and limit page through in order.
         let mut paged = Vec::new();
         let mut after = None;
         loop {
-            let page = count(EventQuery { after_seq: after, limit: Some(10), ..base() }).await;
+            let page = count(EventQuery {
+                after_seq: after,
+                limit: Some(10),
+                ..base()
+            })
+            .await;
             if page.is_empty() {
                 break;
             }
@@ -310,11 +404,19 @@ async fn query_events_every_filter_narrows() {
             paged.extend(page);
         }
         assert_eq!(paged, one);
-        let r = count(EventQuery { limit: Some(0), ..base() }).await;
+        let r = count(EventQuery {
+            limit: Some(0),
+            ..base()
+        })
+        .await;
         assert!(r.is_empty());
 
         // No match.
-        let r = count(EventQuery { run_id: Some(3), ..base() }).await;
+        let r = count(EventQuery {
+            run_id: Some(3),
+            ..base()
+        })
+        .await;
         assert!(r.is_empty());
         let r = count(EventQuery::for_job(j2 + 100)).await;
         assert!(r.is_empty());
@@ -337,7 +439,10 @@ async fn job_state_follows_the_newest_state_event() {
     for_each_backend(|store| async move {
         let j = store.create_job(job("s", &[], "")).await.unwrap();
         let other = store.create_job(job("o", &[], "")).await.unwrap();
-        store.append_events(&[state_event(j, JobState::Started, 10)]).await.unwrap();
+        store
+            .append_events(&[state_event(j, JobState::Started, 10)])
+            .await
+            .unwrap();
         let rec = store.get_job(j).await.unwrap().unwrap();
         assert_eq!(rec.state, Some(JobState::Started));
         assert_eq!(rec.state_time, Some(ts(10)));
@@ -528,7 +633,10 @@ async fn reports_and_coverage_round_trip() {
             store.save_report(r).await.unwrap();
         }
         store
-            .save_report(&ReportRecord { job_id: k, ..reports[0].clone() })
+            .save_report(&ReportRecord {
+                job_id: k,
+                ..reports[0].clone()
+            })
             .await
             .unwrap();
         assert_eq!(store.reports(j).await.unwrap(), reports);
@@ -568,8 +676,17 @@ async fn events_of_unknown_jobs_are_refused_whole() {
             ])
             .await
             .unwrap_err();
-        assert!(matches!(err, StoreError::JobNotFound(id) if id == j + 41), "{err:?}");
-        assert!(store.query_events(&EventQuery::default()).await.unwrap().is_empty());
+        assert!(
+            matches!(err, StoreError::JobNotFound(id) if id == j + 41),
+            "{err:?}"
+        );
+        assert!(
+            store
+                .query_events(&EventQuery::default())
+                .await
+                .unwrap()
+                .is_empty()
+        );
         assert_eq!(store.get_job(j).await.unwrap().unwrap().state, None);
     })
     .await;
@@ -623,7 +740,10 @@ async fn sqlite_file_uses_wal() {
         .await
         .unwrap();
     let mode: String = sqlx::Row::get(
-        &sqlx::query("PRAGMA journal_mode").fetch_one(&mut conn).await.unwrap(),
+        &sqlx::query("PRAGMA journal_mode")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap(),
         0,
     );
     assert_eq!(mode.to_lowercase(), "wal");
@@ -637,7 +757,14 @@ async fn in_memory_sqlite_works() {
         .append_events(&[state_event(j, JobState::Completed, 1)])
         .await
         .unwrap();
-    assert_eq!(store.query_events(&EventQuery::for_job(j)).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .query_events(&EventQuery::for_job(j))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     assert_eq!(
         store.get_job(j).await.unwrap().unwrap().state,
         Some(JobState::Completed)
@@ -674,7 +801,10 @@ async fn bad_urls_and_corrupt_rows_are_errors_not_panics() {
         .execute(&mut conn)
         .await
         .unwrap();
-    let err = store.query_events(&EventQuery::for_job(j)).await.unwrap_err();
+    let err = store
+        .query_events(&EventQuery::for_job(j))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
     let err = store.get_job(j).await.unwrap_err();
     assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");

@@ -12,22 +12,28 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use prova_core::node::Format;
 use prova_core::EventQuery;
+use prova_core::node::Format;
 use prova_engine::prepare::prepare_str;
-use prova_engine::runner::{run_job, RunOptions};
+use prova_engine::runner::{RunOptions, run_job};
 use prova_store::{SqlStore, Store};
 
 use crate::cli::{BenchArgs, BenchWhat};
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     match args.what {
-        BenchWhat::Engine { targets, steps, repeat } => engine(targets, steps, repeat.max(1)).await,
+        BenchWhat::Engine {
+            targets,
+            steps,
+            repeat,
+        } => engine(targets, steps, repeat.max(1)).await,
     }
 }
 
 fn descriptor(targets: usize, steps: usize) -> String {
-    let mut s = String::from("JobName: bench\nRuns: 1\nTestDescriptors:\n  - TargetManagerName: TargetList\n    TargetManagerAcquireParameters:\n      Targets:\n");
+    let mut s = String::from(
+        "JobName: bench\nRuns: 1\nTestDescriptors:\n  - TargetManagerName: TargetList\n    TargetManagerAcquireParameters:\n      Targets:\n",
+    );
     for i in 0..targets {
         s.push_str(&format!("        - ID: t{i}\n"));
     }
@@ -64,16 +70,30 @@ async fn baseline(targets: usize, steps: usize) -> anyhow::Result<Duration> {
     Ok(start.elapsed())
 }
 
-async fn job(targets: usize, steps: usize, dir: &std::path::Path, i: usize) -> anyhow::Result<(Duration, usize)> {
+async fn job(
+    targets: usize,
+    steps: usize,
+    dir: &std::path::Path,
+    i: usize,
+) -> anyhow::Result<(Duration, usize)> {
     let registry = prova_engine::plugins::registry();
     let text = descriptor(targets, steps);
-    let prepared = prepare_str(&text, Format::Yaml, None, &registry).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let store: Arc<dyn Store> = Arc::new(SqlStore::open(&format!("sqlite://{}/bench-{i}.db", dir.display())).await?);
+    let prepared =
+        prepare_str(&text, Format::Yaml, None, &registry).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let store: Arc<dyn Store> =
+        Arc::new(SqlStore::open(&format!("sqlite://{}/bench-{i}.db", dir.display())).await?);
     let start = Instant::now();
     let outcome = run_job(prepared, store.clone(), RunOptions::default()).await?;
     let took = start.elapsed();
-    anyhow::ensure!(outcome.success(), "the bench job did not succeed: {:?}", outcome.error);
-    let events = store.query_events(&EventQuery::for_job(outcome.job_id)).await?.len();
+    anyhow::ensure!(
+        outcome.success(),
+        "the bench job did not succeed: {:?}",
+        outcome.error
+    );
+    let events = store
+        .query_events(&EventQuery::for_job(outcome.job_id))
+        .await?
+        .len();
     Ok((took, events))
 }
 
@@ -85,7 +105,12 @@ async fn engine(targets: usize, steps: usize, repeat: usize) -> anyhow::Result<E
     for i in 0..repeat {
         let b = baseline(targets, steps).await?;
         let (j, n) = job(targets, steps, &dir, i).await?;
-        eprintln!("round {}: direct spawn {:.3}s, prova job {:.3}s ({n} events stored)", i + 1, b.as_secs_f64(), j.as_secs_f64());
+        eprintln!(
+            "round {}: direct spawn {:.3}s, prova job {:.3}s ({n} events stored)",
+            i + 1,
+            b.as_secs_f64(),
+            j.as_secs_f64()
+        );
         best_base = best_base.min(b);
         best_job = best_job.min(j);
         events = n;
@@ -93,10 +118,22 @@ async fn engine(targets: usize, steps: usize, repeat: usize) -> anyhow::Result<E
     let _ = std::fs::remove_dir_all(&dir);
     // Every target: acquired, released; per step: TargetIn, CmdStart, CmdEnd, TargetOut.
     let expected = targets * (2 + 4 * steps);
-    println!("engine bench: {targets} targets × {steps} cmd steps of /bin/true ({} processes)", targets * steps);
+    println!(
+        "engine bench: {targets} targets × {steps} cmd steps of /bin/true ({} processes)",
+        targets * steps
+    );
     println!("  direct spawn (baseline): {:.3}s", best_base.as_secs_f64());
-    println!("  prova job:               {:.3}s  ({events} events stored, ≥{expected} expected)", best_job.as_secs_f64());
-    println!("  ratio job / baseline:    {:.2}× (target ≤ 1.5×)", best_job.as_secs_f64() / best_base.as_secs_f64());
-    anyhow::ensure!(events >= expected, "only {events} events stored, expected at least {expected}");
+    println!(
+        "  prova job:               {:.3}s  ({events} events stored, ≥{expected} expected)",
+        best_job.as_secs_f64()
+    );
+    println!(
+        "  ratio job / baseline:    {:.2}× (target ≤ 1.5×)",
+        best_job.as_secs_f64() / best_base.as_secs_f64()
+    );
+    anyhow::ensure!(
+        events >= expected,
+        "only {events} events stored, expected at least {expected}"
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -11,7 +11,11 @@ use crate::{exit, output, store};
 pub async fn run(args: EventsArgs) -> anyhow::Result<ExitCode> {
     let store = store::open(&args.store).await?;
     if store.get_job(args.id).await?.is_none() {
-        eprintln!("prova: job {} not found in {}", args.id, store::url(&args.store));
+        eprintln!(
+            "prova: job {} not found in {}",
+            args.id,
+            store::url(&args.store)
+        );
         return Ok(ExitCode::from(exit::INVALID));
     }
     let q = EventQuery {
@@ -44,8 +48,18 @@ pub async fn run(args: EventsArgs) -> anyhow::Result<ExitCode> {
             if let Some(t) = &ev.target {
                 where_.push_str(&format!(" · {}", t.id));
             }
-            let payload = ev.payload.as_ref().map(|p| format!(" {p}")).unwrap_or_default();
-            writeln!(out, "{:>7} {} {:<18} {where_}{payload}", ev.seq, output::time(ev.emit_time), ev.name)?;
+            let payload = ev
+                .payload
+                .as_ref()
+                .map(|p| format!(" {p}"))
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "{:>7} {} {:<18} {where_}{payload}",
+                ev.seq,
+                output::time(ev.emit_time),
+                ev.name
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -54,7 +54,10 @@ pub async fn run(args: JobsArgs) -> anyhow::Result<ExitCode> {
         println!("no jobs (store: {})", store::url(&args.store));
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{:>6}  {:<12} {:<19}  {:<19}  {:<30} TAGS", "ID", "STATE", "CREATED", "UPDATED", "NAME");
+    println!(
+        "{:>6}  {:<12} {:<19}  {:<19}  {:<30} TAGS",
+        "ID", "STATE", "CREATED", "UPDATED", "NAME"
+    );
     for j in jobs {
         println!(
             "{:>6}  {:<12} {:<19}  {:<19}  {:<30} {}",

@@ -31,14 +31,22 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 /// `prova coverage report --job ID`: the report is kept with the job.
 async fn attach_coverage(attach: prova_coverage::Attach) -> anyhow::Result<()> {
-    let store = crate::store::open(&crate::cli::StoreArgs { db: std::env::var("PROVA_DB").ok() }).await?;
+    let store = crate::store::open(&crate::cli::StoreArgs {
+        db: std::env::var("PROVA_DB").ok(),
+    })
+    .await?;
     if store.get_job(attach.job_id).await?.is_none() {
-        anyhow::bail!("job {} is not in the store; nothing attached", attach.job_id);
+        anyhow::bail!(
+            "job {} is not in the store; nothing attached",
+            attach.job_id
+        );
     }
     store
         .save_coverage(&prova_store::CoverageRecord {

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use prova_core::JobState;
 use prova_engine::plugins::reporters::junit::JUnitFile;
-use prova_engine::prepare::{prepare_file, PrepareError};
-use prova_engine::runner::{run_job, JobOutcome, RunOptions};
+use prova_engine::prepare::{PrepareError, prepare_file};
+use prova_engine::runner::{JobOutcome, RunOptions, run_job};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::RunArgs;
@@ -67,7 +67,9 @@ async fn watch_ctrl_c(cancel: CancellationToken, hard: CancellationToken) {
     if tokio::signal::ctrl_c().await.is_err() {
         return;
     }
-    eprintln!("\ncancelling: steps stop, cleanup runs, targets are released (Ctrl-C again to exit at once)");
+    eprintln!(
+        "\ncancelling: steps stop, cleanup runs, targets are released (Ctrl-C again to exit at once)"
+    );
     cancel.cancel();
     if tokio::signal::ctrl_c().await.is_ok() {
         hard.cancel();
@@ -93,11 +95,22 @@ fn print_outcome(outcome: &JobOutcome, json: bool) -> anyhow::Result<()> {
     println!();
     for (i, reports) in outcome.run_reports.iter().enumerate() {
         for r in reports {
-            println!("run {} · {}: {} {}", i + 1, r.reporter_name, verdict(r.success), report_message(&r.data));
+            println!(
+                "run {} · {}: {} {}",
+                i + 1,
+                r.reporter_name,
+                verdict(r.success),
+                report_message(&r.data)
+            );
         }
     }
     for r in &outcome.final_reports {
-        println!("final · {}: {} {}", r.reporter_name, verdict(r.success), report_message(&r.data));
+        println!(
+            "final · {}: {} {}",
+            r.reporter_name,
+            verdict(r.success),
+            report_message(&r.data)
+        );
     }
     for run in &outcome.runs {
         for t in run.tests.iter().filter(|t| !t.skipped) {
@@ -120,10 +133,17 @@ fn print_outcome(outcome: &JobOutcome, json: bool) -> anyhow::Result<()> {
     println!(
         "job {} {state}: {}",
         outcome.job_id,
-        if outcome.success() { "success" } else { "FAILURE" }
+        if outcome.success() {
+            "success"
+        } else {
+            "FAILURE"
+        }
     );
     if outcome.writer.lost > 0 {
-        println!("warning: {} events could not be stored", outcome.writer.lost);
+        println!(
+            "warning: {} events could not be stored",
+            outcome.writer.lost
+        );
     }
     let _ = output::duration;
     Ok(())

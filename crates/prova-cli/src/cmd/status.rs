@@ -2,8 +2,8 @@
 
 use std::process::ExitCode;
 
-use prova_core::status::{rebuild, JobStatus};
 use prova_core::EventQuery;
+use prova_core::status::{JobStatus, rebuild};
 
 use crate::cli::StatusArgs;
 use crate::{exit, output, store};
@@ -11,7 +11,11 @@ use crate::{exit, output, store};
 pub async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
     let store = store::open(&args.store).await?;
     let Some(job) = store.get_job(args.id).await? else {
-        eprintln!("prova: job {} not found in {}", args.id, store::url(&args.store));
+        eprintln!(
+            "prova: job {} not found in {}",
+            args.id,
+            store::url(&args.store)
+        );
         return Ok(ExitCode::from(exit::INVALID));
     };
     let events = store.query_events(&EventQuery::for_job(job.id)).await?;
@@ -38,7 +42,12 @@ pub fn render_tree(st: &JobStatus) -> String {
         let _ = write!(out, "  started {}", output::time(start));
         if let Some(end) = st.end_time {
             let d = end.duration_since(start);
-            let _ = write!(out, ", ended {} after {}", output::time(end), output::duration(std::time::Duration::try_from(d).unwrap_or_default()));
+            let _ = write!(
+                out,
+                ", ended {} after {}",
+                output::time(end),
+                output::duration(std::time::Duration::try_from(d).unwrap_or_default())
+            );
         }
         out.push('\n');
     }
@@ -50,20 +59,36 @@ pub fn render_tree(st: &JobStatus) -> String {
                 Some(false) => "FAILED",
                 None => "running",
             };
-            let attempt = if t.test_attempt > 0 { format!(" (attempt {})", t.test_attempt + 1) } else { String::new() };
+            let attempt = if t.test_attempt > 0 {
+                format!(" (attempt {})", t.test_attempt + 1)
+            } else {
+                String::new()
+            };
             let _ = writeln!(out, "│  ├─ test {:?}{attempt}: {verdict}", t.test_name);
             if let Some(e) = &t.error {
                 let _ = writeln!(out, "│  │    error: {e}");
             }
             for step in &t.step_statuses {
-                let ok = step.target_statuses.iter().filter(|s| s.out_time.is_some() && s.error.is_none()).count();
-                let failed = step.target_statuses.iter().filter(|s| s.error.is_some()).count();
+                let ok = step
+                    .target_statuses
+                    .iter()
+                    .filter(|s| s.out_time.is_some() && s.error.is_none())
+                    .count();
+                let failed = step
+                    .target_statuses
+                    .iter()
+                    .filter(|s| s.error.is_some())
+                    .count();
                 let running = step.target_statuses.len() - ok - failed;
                 let _ = writeln!(
                     out,
                     "│  │  ├─ step {}: {ok} ok, {failed} failed{}",
                     step.step_label,
-                    if running > 0 { format!(", {running} running") } else { String::new() }
+                    if running > 0 {
+                        format!(", {running} running")
+                    } else {
+                        String::new()
+                    }
                 );
             }
             for target in &t.target_statuses {
@@ -79,11 +104,22 @@ pub fn render_tree(st: &JobStatus) -> String {
     let reports = &st.job_report;
     for (i, rs) in reports.run_reports.iter().enumerate() {
         for r in rs {
-            let _ = writeln!(out, "├─ run {} report {}: {}", i + 1, r.reporter_name, if r.success { "success" } else { "FAILURE" });
+            let _ = writeln!(
+                out,
+                "├─ run {} report {}: {}",
+                i + 1,
+                r.reporter_name,
+                if r.success { "success" } else { "FAILURE" }
+            );
         }
     }
     for r in &reports.final_reports {
-        let _ = writeln!(out, "└─ final report {}: {}", r.reporter_name, if r.success { "success" } else { "FAILURE" });
+        let _ = writeln!(
+            out,
+            "└─ final report {}: {}",
+            r.reporter_name,
+            if r.success { "success" } else { "FAILURE" }
+        );
     }
     out
 }

@@ -23,7 +23,11 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
         let format = Format::from_path(file);
         let (errors, warnings, kind) = if prepare::is_steps_document(&text, format) {
             let d = prepare::validate_steps_str(&text, format, Some(file), &registry);
-            (d.errors().to_vec(), d.warnings().to_vec(), "test-steps file")
+            (
+                d.errors().to_vec(),
+                d.warnings().to_vec(),
+                "test-steps file",
+            )
         } else {
             match prepare::prepare_str(&text, format, Some(file), &registry) {
                 Ok(job) => (Vec::new(), job.warnings, "job descriptor"),
@@ -50,5 +54,9 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    Ok(ExitCode::from(if invalid > 0 { exit::INVALID } else { exit::SUCCESS }))
+    Ok(ExitCode::from(if invalid > 0 {
+        exit::INVALID
+    } else {
+        exit::SUCCESS
+    }))
 }

@@ -18,7 +18,10 @@ pub fn registry() -> Registry {
         .step("variables", steps::variables::Variables)
         .step("waitport", steps::waitport::WaitPort)
         .target_manager("TargetList", targets::target_list::TargetList)
-        .target_manager("CSVFileTargetManager", targets::csv_file::CsvFileTargetManager)
+        .target_manager(
+            "CSVFileTargetManager",
+            targets::csv_file::CsvFileTargetManager,
+        )
         .fetcher("literal", fetchers::literal::Literal)
         .fetcher("URI", fetchers::uri::Uri)
         .reporter("TargetSuccess", reporters::target_success::TargetSuccess)

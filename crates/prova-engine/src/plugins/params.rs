@@ -20,20 +20,40 @@ pub fn require_one(step: &StepDescriptor, key: &str, diags: &mut Diagnostics) {
     match step.parameters.get(key) {
         None => {
             let path = step.path.key("parameters").key(key);
-            diags.error(&path, step.pos, format!("missing: step {:?} ({}) needs parameter {key:?}", step.label, step.name));
+            diags.error(
+                &path,
+                step.pos,
+                format!(
+                    "missing: step {:?} ({}) needs parameter {key:?}",
+                    step.label, step.name
+                ),
+            );
         }
         Some(p) if p.values.len() != 1 => {
-            diags.error(&p.path, p.pos, format!("expected exactly one value, found {}", p.values.len()));
+            diags.error(
+                &p.path,
+                p.pos,
+                format!("expected exactly one value, found {}", p.values.len()),
+            );
         }
         Some(_) => {}
     }
 }
 
 /// Checks an optional single value with `check` (skipped for templates).
-pub fn check_one(params: &StepParams, key: &str, diags: &mut Diagnostics, check: impl Fn(&str) -> Result<(), String>) {
+pub fn check_one(
+    params: &StepParams,
+    key: &str,
+    diags: &mut Diagnostics,
+    check: impl Fn(&str) -> Result<(), String>,
+) {
     let Some(p) = params.get(key) else { return };
     if p.values.len() > 1 {
-        diags.error(&p.path, p.pos, format!("expected one value, found {}", p.values.len()));
+        diags.error(
+            &p.path,
+            p.pos,
+            format!("expected one value, found {}", p.values.len()),
+        );
         return;
     }
     if let Some(v) = p.values.first()
@@ -53,7 +73,8 @@ pub fn parse_bool(v: &str) -> Result<bool, String> {
 }
 
 pub fn parse_duration(v: &str) -> Result<Duration, String> {
-    parse_go_duration(v).map_err(|e| format!("{e}: expected a duration such as \"500ms\" or \"5s\""))
+    parse_go_duration(v)
+        .map_err(|e| format!("{e}: expected a duration such as \"500ms\" or \"5s\""))
 }
 
 /// A required single value at run time.
@@ -72,7 +93,11 @@ pub fn bool_or(params: &StepParams, key: &str, default: bool) -> Result<bool, St
 }
 
 /// An optional duration at run time.
-pub fn duration_or(params: &StepParams, key: &str, default: Duration) -> Result<Duration, StepError> {
+pub fn duration_or(
+    params: &StepParams,
+    key: &str,
+    default: Duration,
+) -> Result<Duration, StepError> {
     match params.one(key) {
         None => Ok(default),
         Some(v) => parse_duration(v).map_err(|e| StepError::Params(format!("{key}: {e}"))),

@@ -8,7 +8,7 @@ pub mod test;
 use std::sync::Arc;
 
 use prova_core::event::names;
-use prova_core::status::{Report, FINAL_REPORT, RUN_REPORT};
+use prova_core::status::{FINAL_REPORT, RUN_REPORT, Report};
 use prova_core::{JobId, JobState, NewEvent};
 use prova_store::{NewJob, Store};
 use serde_json::json;
@@ -18,7 +18,7 @@ use crate::emit::{EventSink, Observer, WriterStats};
 use crate::plugin::{FinalReportInput, RunReportInput};
 use crate::prepare::PreparedJob;
 use results::{RunResult, TestResult};
-use test::{run_test, Cancel};
+use test::{Cancel, run_test};
 
 /// How to run a job.
 #[derive(Clone, Default)]
@@ -66,7 +66,11 @@ pub enum EngineError {
 }
 
 /// Records and runs a prepared job to its end.
-pub async fn run_job(job: PreparedJob, store: Arc<dyn Store>, opts: RunOptions) -> Result<JobOutcome, EngineError> {
+pub async fn run_job(
+    job: PreparedJob,
+    store: Arc<dyn Store>,
+    opts: RunOptions,
+) -> Result<JobOutcome, EngineError> {
     let job_id = store
         .create_job(NewJob {
             name: job.descriptor.job_name.clone(),
@@ -88,7 +92,11 @@ pub async fn run_job(job: PreparedJob, store: Arc<dyn Store>, opts: RunOptions) 
         graceful: opts.cancel.clone(),
         hard: opts.hard_cancel.clone(),
     };
-    sink.emit(NewEvent::job(job_id, JobState::Started.event_name(), Some(json!({ "Requestor": opts.requestor }))));
+    sink.emit(NewEvent::job(
+        job_id,
+        JobState::Started.event_name(),
+        Some(json!({ "Requestor": opts.requestor })),
+    ));
 
     let mut outcome = JobOutcome {
         job_id,
@@ -104,7 +112,11 @@ pub async fn run_job(job: PreparedJob, store: Arc<dyn Store>, opts: RunOptions) 
         let (sink, token) = (sink.clone(), cancel.graceful.clone());
         tokio::spawn(async move {
             token.cancelled().await;
-            sink.emit(NewEvent::job(job_id, JobState::Cancelling.event_name(), None));
+            sink.emit(NewEvent::job(
+                job_id,
+                JobState::Cancelling.event_name(),
+                None,
+            ));
         })
     };
     let mut run_id = 0u32;
@@ -114,7 +126,10 @@ pub async fn run_job(job: PreparedJob, store: Arc<dyn Store>, opts: RunOptions) 
         }
         run_id += 1;
         sink.emit(run_event(job_id, run_id, names::RUN_STARTED, None));
-        let mut run = RunResult { run_id, tests: Vec::new() };
+        let mut run = RunResult {
+            run_id,
+            tests: Vec::new(),
+        };
         for test in &job.tests {
             if test.disabled {
                 run.tests.push(TestResult {
@@ -158,7 +173,12 @@ pub async fn run_job(job: PreparedJob, store: Arc<dyn Store>, opts: RunOptions) 
             if let Some(mut report) = reporter.run_report(&input).await {
                 report.reporter_name.clone_from(name);
                 report.run_id = Some(run_id);
-                sink.emit(run_event(job_id, run_id, RUN_REPORT, serde_json::to_value(&report).ok()));
+                sink.emit(run_event(
+                    job_id,
+                    run_id,
+                    RUN_REPORT,
+                    serde_json::to_value(&report).ok(),
+                ));
                 reports.push(report);
             }
         }
@@ -194,7 +214,11 @@ pub async fn run_job(job: PreparedJob, store: Arc<dyn Store>, opts: RunOptions) 
             if let Some(mut report) = reporter.final_report(&input).await {
                 report.reporter_name.clone_from(name);
                 report.run_id = None;
-                sink.emit(NewEvent::job(job_id, FINAL_REPORT, serde_json::to_value(&report).ok()));
+                sink.emit(NewEvent::job(
+                    job_id,
+                    FINAL_REPORT,
+                    serde_json::to_value(&report).ok(),
+                ));
                 outcome.final_reports.push(report);
             }
         }
@@ -205,12 +229,20 @@ pub async fn run_job(job: PreparedJob, store: Arc<dyn Store>, opts: RunOptions) 
     drop(sink);
     outcome.writer = writer.finish().await;
     if outcome.writer.lost > 0 {
-        tracing::error!("{} events of job {job_id} could not be stored", outcome.writer.lost);
+        tracing::error!(
+            "{} events of job {job_id} could not be stored",
+            outcome.writer.lost
+        );
     }
     Ok(outcome)
 }
 
-fn run_event(job_id: JobId, run_id: u32, name: &str, payload: Option<serde_json::Value>) -> NewEvent {
+fn run_event(
+    job_id: JobId,
+    run_id: u32,
+    name: &str,
+    payload: Option<serde_json::Value>,
+) -> NewEvent {
     NewEvent {
         run_id,
         ..NewEvent::job(job_id, name, payload)

@@ -11,10 +11,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use prova_core::Target;
 use prova_core::descriptor::{ParamValues, StepDescriptor, StepParams};
 use prova_core::event::names;
 use prova_core::template::Template;
-use prova_core::Target;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -80,7 +80,10 @@ pub async fn run_pipeline(
         } else {
             (None, None)
         };
-        let input = std::mem::replace(&mut next_rx, rx.unwrap_or_else(|| mpsc::unbounded_channel().1));
+        let input = std::mem::replace(
+            &mut next_rx,
+            rx.unwrap_or_else(|| mpsc::unbounded_channel().1),
+        );
         let ctx = Arc::new(StepContext {
             scope: scope.clone(),
             step_label: step.desc.label.clone(),
@@ -153,9 +156,15 @@ impl Stage {
     async fn run(mut self) -> Option<String> {
         let label = self.step.desc.label.clone();
         let (step_in_tx, step_in_rx) = mpsc::channel::<Target>(1 << 16);
-        let (step_out_tx, mut step_out_rx) = mpsc::channel::<(Target, Result<(), StepError>)>(1 << 16);
+        let (step_out_tx, mut step_out_rx) =
+            mpsc::channel::<(Target, Result<(), StepError>)>(1 << 16);
         let mut step_in_tx = Some(step_in_tx);
-        let mut step_task = tokio::spawn(drive(self.step.clone(), self.ctx.clone(), step_in_rx, step_out_tx));
+        let mut step_task = tokio::spawn(drive(
+            self.step.clone(),
+            self.ctx.clone(),
+            step_in_rx,
+            step_out_tx,
+        ));
         let batch_timeout = match self.step.plugin {
             StepPlugin::Batch(_) => self.step.desc.timeout.map(|t| t + BATCH_TIMEOUT_GRACE),
             StepPlugin::PerTarget(_) => None,
@@ -252,7 +261,13 @@ impl Stage {
         st.broken
     }
 
-    fn on_result(&self, label: &str, target: Target, result: Result<(), StepError>, st: &mut StageState) {
+    fn on_result(
+        &self,
+        label: &str,
+        target: Target,
+        result: Result<(), StepError>,
+        st: &mut StageState,
+    ) {
         match st.in_flight.get(&target.id) {
             Some(f) if f.target == target => {
                 st.in_flight.remove(&target.id);
@@ -263,13 +278,19 @@ impl Stage {
                 }
             }
             _ if st.timed_out.contains(&target.id) => {
-                tracing::debug!("step {label} returned target {} after its timeout", target.id);
+                tracing::debug!(
+                    "step {label} returned target {} after its timeout",
+                    target.id
+                );
             }
             _ => {
                 let err = if st.returned.contains(&target.id) {
                     format!("step {label} returned target {} twice", target.id)
                 } else {
-                    format!("step {label} returned target {} that it was never given", target.id)
+                    format!(
+                        "step {label} returned target {} that it was never given",
+                        target.id
+                    )
                 };
                 tracing::warn!("{err}");
                 st.broken.get_or_insert(err);
@@ -290,8 +311,11 @@ impl Stage {
     }
 
     fn fail(&self, label: &str, target: Target, error: String) {
-        self.ctx
-            .emit(&target, names::TARGET_ERR, Some(serde_json::json!({ "Error": error })));
+        self.ctx.emit(
+            &target,
+            names::TARGET_ERR,
+            Some(serde_json::json!({ "Error": error })),
+        );
         let _ = self.done.send((
             target,
             Exit::Failed {
@@ -318,11 +342,17 @@ async fn sleep_until(deadline: Option<Instant>) {
 }
 
 /// The error a finished step task stands for, if any.
-fn task_error(label: &str, res: Result<Result<(), StepError>, tokio::task::JoinError>) -> Option<String> {
+fn task_error(
+    label: &str,
+    res: Result<Result<(), StepError>, tokio::task::JoinError>,
+) -> Option<String> {
     match res {
         Ok(Ok(())) => None,
         Ok(Err(e)) => Some(format!("step {label} failed: {e}")),
-        Err(e) if e.is_panic() => Some(format!("step {label} panicked: {}", panic_message(e.into_panic()))),
+        Err(e) if e.is_panic() => Some(format!(
+            "step {label} panicked: {}",
+            panic_message(e.into_panic())
+        )),
         Err(_) => Some(format!("step {label} was aborted")),
     }
 }
@@ -345,8 +375,13 @@ async fn drive(
     output: mpsc::Sender<(Target, Result<(), StepError>)>,
 ) -> Result<(), StepError> {
     match &step.plugin {
-        StepPlugin::Batch(b) => b.run_batch(ctx, step.desc.parameters.clone(), input, output).await,
-        StepPlugin::PerTarget(s) => drive_per_target(s.clone(), step.desc.clone(), ctx, input, output).await,
+        StepPlugin::Batch(b) => {
+            b.run_batch(ctx, step.desc.parameters.clone(), input, output)
+                .await
+        }
+        StepPlugin::PerTarget(s) => {
+            drive_per_target(s.clone(), step.desc.clone(), ctx, input, output).await
+        }
     }
 }
 
@@ -400,7 +435,12 @@ async fn drive_per_target(
 
 /// One target through one step: expand parameters, run with the timeout,
 /// and on cancellation allow a short grace before dropping the step.
-async fn run_one(step: &dyn Step, desc: &StepDescriptor, ctx: &StepContext, target: &Target) -> Result<(), StepError> {
+async fn run_one(
+    step: &dyn Step,
+    desc: &StepDescriptor,
+    ctx: &StepContext,
+    target: &Target,
+) -> Result<(), StepError> {
     let params = expand_params(&desc.parameters, target, &ctx.vars)?;
     let run = step.run(ctx, target, &params);
     let guarded = async {
@@ -410,22 +450,33 @@ async fn run_one(step: &dyn Step, desc: &StepDescriptor, ctx: &StepContext, targ
         }
     };
     match desc.timeout {
-        Some(t) => tokio::time::timeout(t, guarded)
-            .await
-            .unwrap_or_else(|_| Err(StepError::Failed(format!("step {} timed out after {t:?}", desc.label)))),
+        Some(t) => tokio::time::timeout(t, guarded).await.unwrap_or_else(|_| {
+            Err(StepError::Failed(format!(
+                "step {} timed out after {t:?}",
+                desc.label
+            )))
+        }),
         None => guarded.await,
     }
 }
 
 /// Expands every parameter value that is a template, for one target.
-pub fn expand_params(params: &StepParams, target: &Target, vars: &StepVars) -> Result<StepParams, StepError> {
+pub fn expand_params(
+    params: &StepParams,
+    target: &Target,
+    vars: &StepVars,
+) -> Result<StepParams, StepError> {
     let mut out = StepParams::default();
     for p in params.iter() {
         let mut values = Vec::with_capacity(p.values.len());
         for v in &p.values {
             if v.contains("{{") {
-                let t = Template::parse(v).map_err(|e| StepError::Params(format!("{}: {e}", p.path)))?;
-                values.push(vars.render(&t, target).map_err(|e| StepError::Params(format!("{}: {e}", p.path)))?);
+                let t = Template::parse(v)
+                    .map_err(|e| StepError::Params(format!("{}: {e}", p.path)))?;
+                values.push(
+                    vars.render(&t, target)
+                        .map_err(|e| StepError::Params(format!("{}: {e}", p.path)))?,
+                );
             } else {
                 values.push(v.clone());
             }

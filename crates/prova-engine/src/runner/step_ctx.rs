@@ -58,8 +58,10 @@ pub struct StepContext {
 impl StepContext {
     /// Emits a step event about `target` (e.g. `CmdStdout`).
     pub fn emit(&self, target: &Target, name: &str, payload: Option<serde_json::Value>) {
-        self.sink
-            .emit(self.scope.event(Some(&self.step_label), Some(target), name, payload));
+        self.sink.emit(
+            self.scope
+                .event(Some(&self.step_label), Some(target), name, payload),
+        );
     }
 
     /// Sets a variable that later steps read as `StringVar "label.name"`.

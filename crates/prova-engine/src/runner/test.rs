@@ -4,14 +4,14 @@
 
 use std::sync::Arc;
 
-use prova_core::event::names;
 use prova_core::Target;
+use prova_core::event::names;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::emit::EventSink;
 use crate::prepare::PreparedTest;
-use crate::runner::pipeline::{run_pipeline, Exit};
+use crate::runner::pipeline::{Exit, run_pipeline};
 use crate::runner::results::{TargetResult, TestResult};
 use crate::runner::step_ctx::TestScope;
 use crate::vars::StepVars;
@@ -51,7 +51,8 @@ pub async fn run_test(
             attempt,
         };
         let result = run_attempt(test, &scope, sink, cancel).await?;
-        let retry = !result.passed && attempt < test.retry.num_retries && !cancel.graceful.is_cancelled();
+        let retry =
+            !result.passed && attempt < test.retry.num_retries && !cancel.graceful.is_cancelled();
         if !retry {
             return Ok(TestResult {
                 attempts: attempt + 1,
@@ -91,15 +92,35 @@ async fn run_attempt(
     let targets = match acquired {
         Ok(t) => t,
         Err(message) => {
-            sink.emit(scope.event(None, None, names::TARGET_ACQUIRE_FAILED, Some(json!({ "Error": message }))));
-            sink.emit(scope.event(None, None, names::TEST_ERROR, Some(json!({ "Error": message }))));
-            sink.emit(scope.event(None, None, names::TEST_FINISHED, Some(json!({ "Success": false }))));
+            sink.emit(scope.event(
+                None,
+                None,
+                names::TARGET_ACQUIRE_FAILED,
+                Some(json!({ "Error": message })),
+            ));
+            sink.emit(scope.event(
+                None,
+                None,
+                names::TEST_ERROR,
+                Some(json!({ "Error": message })),
+            ));
+            sink.emit(scope.event(
+                None,
+                None,
+                names::TEST_FINISHED,
+                Some(json!({ "Success": false })),
+            ));
             return Err(infra(message));
         }
     };
     if let Some(dup) = first_duplicate(&targets) {
         let message = format!("the target manager returned target {dup} twice");
-        sink.emit(scope.event(None, None, names::TEST_ERROR, Some(json!({ "Error": message }))));
+        sink.emit(scope.event(
+            None,
+            None,
+            names::TEST_ERROR,
+            Some(json!({ "Error": message })),
+        ));
         let _ = test.targets.release(scope.job_id, &targets).await;
         return Err(infra(message));
     }
@@ -111,19 +132,46 @@ async fn run_attempt(
     let outcome = if cancel.graceful.is_cancelled() {
         None
     } else {
-        Some(run_pipeline(&test.steps, targets.clone(), scope, sink, &vars, &cancel.graceful).await)
+        Some(
+            run_pipeline(
+                &test.steps,
+                targets.clone(),
+                scope,
+                sink,
+                &vars,
+                &cancel.graceful,
+            )
+            .await,
+        )
     };
 
     if !test.cleanup.is_empty() {
         // Cleanup always runs, also after a graceful cancel; only a hard
         // cancel stops it.
-        let cleanup = run_pipeline(&test.cleanup, targets.clone(), scope, sink, &vars, &cancel.hard).await;
+        let cleanup = run_pipeline(
+            &test.cleanup,
+            targets.clone(),
+            scope,
+            sink,
+            &vars,
+            &cancel.hard,
+        )
+        .await;
         if let Some(err) = cleanup.test_error {
-            sink.emit(scope.event(None, None, names::TEST_ERROR, Some(json!({ "Error": format!("cleanup: {err}") }))));
+            sink.emit(scope.event(
+                None,
+                None,
+                names::TEST_ERROR,
+                Some(json!({ "Error": format!("cleanup: {err}") })),
+            ));
         }
     }
 
-    let released = tokio::time::timeout(test.release_timeout, test.targets.release(scope.job_id, &targets)).await;
+    let released = tokio::time::timeout(
+        test.release_timeout,
+        test.targets.release(scope.job_id, &targets),
+    )
+    .await;
     match released {
         Ok(Ok(())) => {
             for t in &targets {
@@ -135,7 +183,10 @@ async fn run_attempt(
             sink.emit(scope.event(None, None, names::TEST_ERROR, Some(json!({ "Error": msg }))));
         }
         Err(_) => {
-            let msg = format!("cannot release targets: timed out after {:?}", test.release_timeout);
+            let msg = format!(
+                "cannot release targets: timed out after {:?}",
+                test.release_timeout
+            );
             sink.emit(scope.event(None, None, names::TEST_ERROR, Some(json!({ "Error": msg }))));
         }
     }
@@ -205,5 +256,8 @@ async fn run_attempt(
 
 fn first_duplicate(targets: &[Target]) -> Option<&str> {
     let mut seen = std::collections::HashSet::new();
-    targets.iter().find(|t| !seen.insert(t.id.as_str())).map(|t| t.id.as_str())
+    targets
+        .iter()
+        .find(|t| !seen.insert(t.id.as_str()))
+        .map(|t| t.id.as_str())
 }

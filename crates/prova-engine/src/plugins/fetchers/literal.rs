@@ -10,16 +10,30 @@ use crate::plugin::{FetchedSteps, PrepareCtx, TestFetcher};
 pub struct Literal;
 
 impl TestFetcher for Literal {
-    fn fetch(&self, params: &Node, path: &FieldPath, _ctx: &PrepareCtx<'_>, diags: &mut Diagnostics) -> Option<FetchedSteps> {
+    fn fetch(
+        &self,
+        params: &Node,
+        path: &FieldPath,
+        _ctx: &PrepareCtx<'_>,
+        diags: &mut Diagnostics,
+    ) -> Option<FetchedSteps> {
         let Some(map) = params.as_map() else {
-            diags.error(path, params.pos, format!("expected {{TestName, Steps}}, found {}", params.type_name()));
+            diags.error(
+                path,
+                params.pos,
+                format!("expected {{TestName, Steps}}, found {}", params.type_name()),
+            );
             return None;
         };
         check_keys(map, path, &["TestName", "Steps"], diags);
         let steps = match params.get_ci("Steps") {
             Some(s) => decode_steps(s, &path.key("Steps"), diags),
             None => {
-                diags.error(&path.key("Steps"), params.pos, "missing: expected a list of steps");
+                diags.error(
+                    &path.key("Steps"),
+                    params.pos,
+                    "missing: expected a list of steps",
+                );
                 Vec::new()
             }
         };

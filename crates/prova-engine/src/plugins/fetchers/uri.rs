@@ -5,23 +5,40 @@
 
 use prova_core::descriptor::{check_keys, decode_steps_document, resolve_relative};
 use prova_core::diag::{Diagnostics, FieldPath};
-use prova_core::node::{parse_document, Format, Node};
+use prova_core::node::{Format, Node, parse_document};
 
 use crate::plugin::{FetchedSteps, PrepareCtx, TestFetcher};
 
 pub struct Uri;
 
 impl TestFetcher for Uri {
-    fn fetch(&self, params: &Node, path: &FieldPath, ctx: &PrepareCtx<'_>, diags: &mut Diagnostics) -> Option<FetchedSteps> {
+    fn fetch(
+        &self,
+        params: &Node,
+        path: &FieldPath,
+        ctx: &PrepareCtx<'_>,
+        diags: &mut Diagnostics,
+    ) -> Option<FetchedSteps> {
         let Some(map) = params.as_map() else {
-            diags.error(path, params.pos, format!("expected {{TestName, URI}}, found {}", params.type_name()));
+            diags.error(
+                path,
+                params.pos,
+                format!("expected {{TestName, URI}}, found {}", params.type_name()),
+            );
             return None;
         };
         check_keys(map, path, &["TestName", "URI"], diags);
         let upath = path.key("URI");
         let uri_node = params.get_ci("URI");
-        let Some(uri) = uri_node.and_then(Node::as_str).filter(|u| !u.trim().is_empty()) else {
-            diags.error(&upath, params.pos, "missing: expected the path of a steps file");
+        let Some(uri) = uri_node
+            .and_then(Node::as_str)
+            .filter(|u| !u.trim().is_empty())
+        else {
+            diags.error(
+                &upath,
+                params.pos,
+                "missing: expected the path of a steps file",
+            );
             return None;
         };
         let pos = uri_node.and_then(|n| n.pos);
@@ -29,7 +46,13 @@ impl TestFetcher for Uri {
             None => uri,
             Some(("file", rest)) => rest,
             Some((scheme, _)) => {
-                diags.error(&upath, pos, format!("unsupported URI scheme {scheme:?}: expected a file path or file:// URL"));
+                diags.error(
+                    &upath,
+                    pos,
+                    format!(
+                        "unsupported URI scheme {scheme:?}: expected a file path or file:// URL"
+                    ),
+                );
                 return None;
             }
         };
@@ -37,7 +60,11 @@ impl TestFetcher for Uri {
         let text = match std::fs::read_to_string(&file) {
             Ok(t) => t,
             Err(e) => {
-                diags.error(&upath, pos, format!("cannot read steps file {}: {e}", file.display()));
+                diags.error(
+                    &upath,
+                    pos,
+                    format!("cannot read steps file {}: {e}", file.display()),
+                );
                 return None;
             }
         };

@@ -10,12 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use prova_core::NewEvent;
 use prova_core::descriptor::check_keys;
 use prova_core::diag::{Diagnostics, FieldPath};
 use prova_core::event::names;
 use prova_core::node::Node;
 use prova_core::status::Report;
-use prova_core::NewEvent;
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestRerun, TestSuite};
 
 use crate::plugin::{FinalReportInput, PrepareCtx, PreparedReporter, Reporter, ReporterRole};
@@ -37,7 +37,11 @@ impl Reporter for JUnit {
         diags: &mut Diagnostics,
     ) -> Option<Arc<dyn PreparedReporter>> {
         if role == ReporterRole::Run {
-            diags.error(path, params.pos, "junit is a final reporter: list it under Reporting.FinalReporters");
+            diags.error(
+                path,
+                params.pos,
+                "junit is a final reporter: list it under Reporting.FinalReporters",
+            );
             return None;
         }
         if let Some(map) = params.as_map() {
@@ -46,7 +50,11 @@ impl Reporter for JUnit {
         match params.get_ci("File").map(Node::scalar_text) {
             Some(f) if !f.trim().is_empty() => Some(Arc::new(JUnitFile { path: f.into() })),
             _ => {
-                diags.error(&path.key("File"), params.pos, "missing: expected the path of the JUnit XML file to write");
+                diags.error(
+                    &path.key("File"),
+                    params.pos,
+                    "missing: expected the path of the JUnit XML file to write",
+                );
                 None
             }
         }
@@ -66,7 +74,8 @@ impl PreparedReporter for JUnitFile {
                 if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
                     let _ = std::fs::create_dir_all(dir);
                 }
-                std::fs::write(&self.path, xml).map_err(|e| format!("cannot write {}: {e}", self.path.display()))
+                std::fs::write(&self.path, xml)
+                    .map_err(|e| format!("cannot write {}: {e}", self.path.display()))
             }
             Err(e) => Err(format!("cannot render JUnit: {e}")),
         };
@@ -99,14 +108,21 @@ struct CaseData {
 type Cases = BTreeMap<(u32, String), BTreeMap<u32, BTreeMap<(usize, String, String), CaseData>>>;
 
 /// Renders a job's events as JUnit XML.
-pub fn render(job_name: &str, job_id: prova_core::JobId, events: &[NewEvent]) -> Result<String, quick_junit::SerializeError> {
+pub fn render(
+    job_name: &str,
+    job_id: prova_core::JobId,
+    events: &[NewEvent],
+) -> Result<String, quick_junit::SerializeError> {
     let mut cases: Cases = BTreeMap::new();
     let mut step_order: BTreeMap<(String, String), usize> = BTreeMap::new();
     let mut test_started: BTreeMap<(u32, String), jiff::Timestamp> = BTreeMap::new();
     for ev in events {
-        let (Some(test), Some(label), Some(target)) = (&ev.test_name, &ev.step_label, &ev.target) else {
+        let (Some(test), Some(label), Some(target)) = (&ev.test_name, &ev.step_label, &ev.target)
+        else {
             if let (Some(test), names::TEST_STARTED) = (&ev.test_name, ev.name.as_str()) {
-                test_started.entry((ev.run_id, test.clone())).or_insert(ev.emit_time);
+                test_started
+                    .entry((ev.run_id, test.clone()))
+                    .or_insert(ev.emit_time);
             }
             continue;
         };
@@ -128,7 +144,13 @@ pub fn render(job_name: &str, job_id: prova_core::JobId, events: &[NewEvent]) ->
             names::TARGET_ERR => {
                 case.end = Some(ev.emit_time);
                 case.done = true;
-                case.error = Some(prova_core::status::payload_error(&prova_core::Event { seq: 0, event: ev.clone() }).unwrap_or_else(|| "failed".into()));
+                case.error = Some(
+                    prova_core::status::payload_error(&prova_core::Event {
+                        seq: 0,
+                        event: ev.clone(),
+                    })
+                    .unwrap_or_else(|| "failed".into()),
+                );
             }
             "CmdStdout" => case.stdout.push_str(msg(ev)),
             "CmdStderr" => case.stderr.push_str(msg(ev)),
@@ -161,7 +183,10 @@ pub fn render(job_name: &str, job_id: prova_core::JobId, events: &[NewEvent]) ->
             };
             // Earlier failed attempts of the same case become reruns.
             for attempt in attempts.keys().filter(|a| **a < last) {
-                let key = attempts[attempt].keys().find(|(_, l, t)| l == label && t == target).cloned();
+                let key = attempts[attempt]
+                    .keys()
+                    .find(|(_, l, t)| l == label && t == target)
+                    .cloned();
                 if let Some(prev) = key.and_then(|k| attempts[attempt].get(&k))
                     && let Some(err) = &prev.error
                 {
@@ -191,7 +216,11 @@ pub fn render(job_name: &str, job_id: prova_core::JobId, events: &[NewEvent]) ->
 }
 
 fn msg(ev: &NewEvent) -> &str {
-    ev.payload.as_ref().and_then(|p| p.get("Msg")).and_then(|m| m.as_str()).unwrap_or("")
+    ev.payload
+        .as_ref()
+        .and_then(|p| p.get("Msg"))
+        .and_then(|m| m.as_str())
+        .unwrap_or("")
 }
 
 fn to_chrono(t: jiff::Timestamp) -> chrono::DateTime<chrono::FixedOffset> {

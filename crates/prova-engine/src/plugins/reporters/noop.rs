@@ -7,14 +7,23 @@ use prova_core::diag::{Diagnostics, FieldPath};
 use prova_core::node::Node;
 use prova_core::status::Report;
 
-use crate::plugin::{FinalReportInput, PrepareCtx, PreparedReporter, Reporter, ReporterRole, RunReportInput};
+use crate::plugin::{
+    FinalReportInput, PrepareCtx, PreparedReporter, Reporter, ReporterRole, RunReportInput,
+};
 
 pub struct Noop;
 
 struct Prepared;
 
 impl Reporter for Noop {
-    fn prepare(&self, _: ReporterRole, _: &Node, _: &FieldPath, _: &PrepareCtx<'_>, _: &mut Diagnostics) -> Option<Arc<dyn PreparedReporter>> {
+    fn prepare(
+        &self,
+        _: ReporterRole,
+        _: &Node,
+        _: &FieldPath,
+        _: &PrepareCtx<'_>,
+        _: &mut Diagnostics,
+    ) -> Option<Arc<dyn PreparedReporter>> {
         Some(Arc::new(Prepared))
     }
 }

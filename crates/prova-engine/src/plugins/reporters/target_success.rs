@@ -17,7 +17,9 @@ use prova_core::status::Report;
 use regex::Regex;
 use serde_json::json;
 
-use crate::plugin::{FinalReportInput, PrepareCtx, PreparedReporter, Reporter, ReporterRole, RunReportInput};
+use crate::plugin::{
+    FinalReportInput, PrepareCtx, PreparedReporter, Reporter, ReporterRole, RunReportInput,
+};
 
 pub struct TargetSuccess;
 
@@ -53,10 +55,14 @@ impl SuccessExpr {
             "<=" => Op::Le,
             _ => Op::Eq,
         };
-        let value: f64 = caps[2].parse().map_err(|_| format!("invalid number in {s:?}"))?;
+        let value: f64 = caps[2]
+            .parse()
+            .map_err(|_| format!("invalid number in {s:?}"))?;
         let percent = &caps[3] == "%";
         if percent && value > 100.0 {
-            return Err(format!("invalid success expression {s:?}: a percentage cannot exceed 100"));
+            return Err(format!(
+                "invalid success expression {s:?}: a percentage cannot exceed 100"
+            ));
         }
         Ok(SuccessExpr { op, value, percent })
     }
@@ -64,7 +70,11 @@ impl SuccessExpr {
     /// Judges `passed` out of `total` (both may be averages).
     pub fn holds(&self, passed: f64, total: f64) -> bool {
         let actual = if self.percent {
-            if total == 0.0 { 0.0 } else { passed * 100.0 / total }
+            if total == 0.0 {
+                0.0
+            } else {
+                passed * 100.0 / total
+            }
         } else {
             passed
         };
@@ -98,10 +108,26 @@ impl Reporter for TargetSuccess {
             ReporterRole::Final => "AverageSuccessExpression",
         };
         if let Some(map) = params.as_map() {
-            check_keys(map, path, &["SuccessExpression", "AverageSuccessExpression"], diags);
+            check_keys(
+                map,
+                path,
+                &["SuccessExpression", "AverageSuccessExpression"],
+                diags,
+            );
         }
         let Some(n) = params.get_ci(key) else {
-            diags.error(&path.key(key), params.pos, format!("missing: TargetSuccess as a {} reporter needs {key}, e.g. \">80%\"", if role == ReporterRole::Run { "run" } else { "final" }));
+            diags.error(
+                &path.key(key),
+                params.pos,
+                format!(
+                    "missing: TargetSuccess as a {} reporter needs {key}, e.g. \">80%\"",
+                    if role == ReporterRole::Run {
+                        "run"
+                    } else {
+                        "final"
+                    }
+                ),
+            );
             return None;
         };
         let text = n.scalar_text();
@@ -120,7 +146,11 @@ impl PreparedReporter for Prepared {
     async fn run_report(&self, input: &RunReportInput<'_>) -> Option<Report> {
         let (ok, total) = input.run.target_counts();
         let success = self.expr.holds(ok as f64, total as f64);
-        let pct = if total == 0 { 0.0 } else { ok as f64 * 100.0 / total as f64 };
+        let pct = if total == 0 {
+            0.0
+        } else {
+            ok as f64 * 100.0 / total as f64
+        };
         Some(Report {
             success,
             data: json!({
@@ -139,7 +169,11 @@ impl PreparedReporter for Prepared {
             let (ok, total) = run.target_counts();
             ok_sum += ok as f64;
             total_sum += total as f64;
-            pct_sum += if total == 0 { 0.0 } else { ok as f64 * 100.0 / total as f64 };
+            pct_sum += if total == 0 {
+                0.0
+            } else {
+                ok as f64 * 100.0 / total as f64
+            };
         }
         let success = if self.expr.percent {
             self.expr.holds(pct_sum / runs, 100.0)

@@ -14,11 +14,11 @@ use std::process::Stdio;
 use std::time::Instant;
 
 use async_trait::async_trait;
-use nix::sys::signal::{killpg, Signal};
+use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
+use prova_core::Target;
 use prova_core::descriptor::{StepDescriptor, StepParams};
 use prova_core::diag::Diagnostics;
-use prova_core::Target;
 use serde_json::json;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
@@ -40,18 +40,34 @@ impl Step for Cmd {
         let p = &step.parameters;
         params::require_one(step, "executable", diags);
         params::check_one(p, "dir", diags, |_| Ok(()));
-        params::check_one(p, "emit_stdout", diags, |v| params::parse_bool(v).map(|_| ()));
-        params::check_one(p, "emit_stderr", diags, |v| params::parse_bool(v).map(|_| ()));
+        params::check_one(p, "emit_stdout", diags, |v| {
+            params::parse_bool(v).map(|_| ())
+        });
+        params::check_one(p, "emit_stderr", diags, |v| {
+            params::parse_bool(v).map(|_| ())
+        });
         if let Some(e) = p.get("executable")
             && e.values.first().is_some_and(|v| v.trim().is_empty())
         {
-            diags.error(&e.path.index(0), e.pos, "expected a program name or path, found an empty string");
+            diags.error(
+                &e.path.index(0),
+                e.pos,
+                "expected a program name or path, found an empty string",
+            );
         }
     }
 
-    async fn run(&self, ctx: &StepContext, target: &Target, p: &StepParams) -> Result<(), StepError> {
+    async fn run(
+        &self,
+        ctx: &StepContext,
+        target: &Target,
+        p: &StepParams,
+    ) -> Result<(), StepError> {
         let exe = params::one(p, "executable")?;
-        let args: Vec<&str> = p.get("args").map(|a| a.values.iter().map(String::as_str).collect()).unwrap_or_default();
+        let args: Vec<&str> = p
+            .get("args")
+            .map(|a| a.values.iter().map(String::as_str).collect())
+            .unwrap_or_default();
         let dir = p.one("dir");
         let emit_stdout = params::bool_or(p, "emit_stdout", true)?;
         let emit_stderr = params::bool_or(p, "emit_stderr", true)?;
@@ -70,7 +86,11 @@ impl Step for Cmd {
         let mut child = cmd
             .spawn()
             .map_err(|e| StepError::Failed(format!("cannot start {exe:?}: {e}")))?;
-        ctx.emit(target, "CmdStart", Some(json!({ "Path": exe, "Args": args, "Dir": dir, "Pid": child.id() })));
+        ctx.emit(
+            target,
+            "CmdStart",
+            Some(json!({ "Path": exe, "Args": args, "Dir": dir, "Pid": child.id() })),
+        );
         let guard = GroupGuard(child.id().and_then(|p| i32::try_from(p).ok()));
         if let Some(pid) = guard.0 {
             track(pid);
@@ -91,10 +111,18 @@ impl Step for Cmd {
         let stdout = out.await.unwrap_or_default();
         let stderr = err.await.unwrap_or_default();
         if emit_stdout && !stdout.is_empty() {
-            ctx.emit(target, "CmdStdout", Some(json!({ "Msg": String::from_utf8_lossy(&stdout) })));
+            ctx.emit(
+                target,
+                "CmdStdout",
+                Some(json!({ "Msg": String::from_utf8_lossy(&stdout) })),
+            );
         }
         if emit_stderr && !stderr.is_empty() {
-            ctx.emit(target, "CmdStderr", Some(json!({ "Msg": String::from_utf8_lossy(&stderr) })));
+            ctx.emit(
+                target,
+                "CmdStderr",
+                Some(json!({ "Msg": String::from_utf8_lossy(&stderr) })),
+            );
         }
         let code = status.code();
         ctx.emit(
@@ -135,7 +163,9 @@ impl Drop for GroupGuard {
 
 /// Reads a stream to its end, keeping the last [`MAX_OUTPUT`] bytes.
 async fn read_tail(stream: Option<impl AsyncRead + Unpin>) -> Vec<u8> {
-    let Some(mut s) = stream else { return Vec::new() };
+    let Some(mut s) = stream else {
+        return Vec::new();
+    };
     let mut buf = Vec::new();
     let mut chunk = vec![0u8; 16 * 1024];
     loop {

@@ -6,9 +6,9 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use prova_core::Target;
 use prova_core::descriptor::{StepDescriptor, StepParams};
 use prova_core::diag::Diagnostics;
-use prova_core::Target;
 use tokio::time::Instant;
 
 use crate::plugin::{Step, StepError};
@@ -24,17 +24,28 @@ impl Step for WaitPort {
         params::require_one(step, "port", diags);
         params::require_one(step, "timeout", diags);
         params::check_one(p, "port", diags, |v| {
-            v.parse::<u16>().map(|_| ()).map_err(|_| format!("expected a port number 1-65535, found {v:?}"))
+            v.parse::<u16>()
+                .map(|_| ())
+                .map_err(|_| format!("expected a port number 1-65535, found {v:?}"))
         });
         params::check_one(p, "protocol", diags, |v| match v {
             "tcp" | "udp" => Ok(()),
             _ => Err(format!("expected \"tcp\" or \"udp\", found {v:?}")),
         });
-        params::check_one(p, "timeout", diags, |v| params::parse_duration(v).map(|_| ()));
-        params::check_one(p, "check_interval", diags, |v| params::parse_duration(v).map(|_| ()));
+        params::check_one(p, "timeout", diags, |v| {
+            params::parse_duration(v).map(|_| ())
+        });
+        params::check_one(p, "check_interval", diags, |v| {
+            params::parse_duration(v).map(|_| ())
+        });
     }
 
-    async fn run(&self, ctx: &StepContext, target: &Target, p: &StepParams) -> Result<(), StepError> {
+    async fn run(
+        &self,
+        ctx: &StepContext,
+        target: &Target,
+        p: &StepParams,
+    ) -> Result<(), StepError> {
         let host = match p.one("target") {
             Some(h) => h.to_string(),
             None if !target.fqdn.is_empty() => target.fqdn.clone(),
@@ -50,7 +61,8 @@ impl Step for WaitPort {
         let deadline = Instant::now() + timeout;
         let addr = format!("{host}:{port}");
         loop {
-            let attempt = tokio::time::timeout(interval.max(Duration::from_millis(10)), probe(&addr, udp));
+            let attempt =
+                tokio::time::timeout(interval.max(Duration::from_millis(10)), probe(&addr, udp));
             let last_err = match attempt.await {
                 Ok(Ok(())) => return Ok(()),
                 Ok(Err(e)) => e,
@@ -72,11 +84,16 @@ impl Step for WaitPort {
 
 async fn probe(addr: &str, udp: bool) -> Result<(), String> {
     if udp {
-        let sock = tokio::net::UdpSocket::bind("0.0.0.0:0").await.map_err(|e| e.to_string())?;
+        let sock = tokio::net::UdpSocket::bind("0.0.0.0:0")
+            .await
+            .map_err(|e| e.to_string())?;
         sock.connect(addr).await.map_err(|e| e.to_string())?;
         sock.send(&[]).await.map_err(|e| e.to_string())?;
         Ok(())
     } else {
-        tokio::net::TcpStream::connect(addr).await.map(|_| ()).map_err(|e| e.to_string())
+        tokio::net::TcpStream::connect(addr)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 }

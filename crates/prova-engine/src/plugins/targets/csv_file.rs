@@ -45,18 +45,39 @@ impl TargetManager for CsvFileTargetManager {
             diags.error(path, acquire.pos, format!("expected {{FileURI, MinNumberDevices, MaxNumberDevices, HostPrefixes, Shuffle}}, found {}", acquire.type_name()));
             return None;
         };
-        check_keys(map, path, &["FileURI", "MinNumberDevices", "MaxNumberDevices", "HostPrefixes", "Shuffle"], diags);
+        check_keys(
+            map,
+            path,
+            &[
+                "FileURI",
+                "MinNumberDevices",
+                "MaxNumberDevices",
+                "HostPrefixes",
+                "Shuffle",
+            ],
+            diags,
+        );
         let file = match acquire.get_ci("FileURI").and_then(Node::as_str) {
-            Some(f) if !f.trim().is_empty() => resolve_relative(ctx.descriptor_dir, f.strip_prefix("file://").unwrap_or(f)),
+            Some(f) if !f.trim().is_empty() => {
+                resolve_relative(ctx.descriptor_dir, f.strip_prefix("file://").unwrap_or(f))
+            }
             _ => {
-                diags.error(&path.key("FileURI"), acquire.pos, "missing: expected the path of a CSV file of ID,FQDN,IPv4,IPv6 lines");
+                diags.error(
+                    &path.key("FileURI"),
+                    acquire.pos,
+                    "missing: expected the path of a CSV file of ID,FQDN,IPv4,IPv6 lines",
+                );
                 return None;
             }
         };
         let min = opt_u32(acquire, path, "MinNumberDevices", diags).unwrap_or(1);
         let max = opt_u32(acquire, path, "MaxNumberDevices", diags).unwrap_or(u32::MAX);
         if max < min {
-            diags.error(&path.key("MaxNumberDevices"), acquire.pos, format!("MaxNumberDevices ({max}) is less than MinNumberDevices ({min})"));
+            diags.error(
+                &path.key("MaxNumberDevices"),
+                acquire.pos,
+                format!("MaxNumberDevices ({max}) is less than MinNumberDevices ({min})"),
+            );
         }
         let shuffle = match acquire.get_ci("Shuffle").map(|n| &n.value) {
             None | Some(Value::Null) => false,
@@ -72,12 +93,22 @@ impl TargetManager for CsvFileTargetManager {
             Some(n) => match n.as_seq() {
                 Some(items) => items.iter().map(Node::scalar_text).collect(),
                 None => {
-                    diags.error(&path.key("HostPrefixes"), n.pos, "expected a list of host name prefixes");
+                    diags.error(
+                        &path.key("HostPrefixes"),
+                        n.pos,
+                        "expected a list of host name prefixes",
+                    );
                     Vec::new()
                 }
             },
         };
-        let cfg = Config { file, min, max, host_prefixes, shuffle };
+        let cfg = Config {
+            file,
+            min,
+            max,
+            host_prefixes,
+            shuffle,
+        };
         match read_inventory(&cfg.file) {
             Ok(targets) => {
                 let n = select(&cfg, targets).len();
@@ -85,11 +116,19 @@ impl TargetManager for CsvFileTargetManager {
                     diags.error(
                         &path.key("MinNumberDevices"),
                         acquire.pos,
-                        format!("{} has {n} matching targets, fewer than MinNumberDevices {}", cfg.file.display(), cfg.min),
+                        format!(
+                            "{} has {n} matching targets, fewer than MinNumberDevices {}",
+                            cfg.file.display(),
+                            cfg.min
+                        ),
                     );
                 }
             }
-            Err(e) => diags.error(&path.key("FileURI"), acquire.get_ci("FileURI").and_then(|n| n.pos), e),
+            Err(e) => diags.error(
+                &path.key("FileURI"),
+                acquire.get_ci("FileURI").and_then(|n| n.pos),
+                e,
+            ),
         }
         Some(Arc::new(CsvSource(cfg)))
     }
@@ -99,11 +138,16 @@ struct CsvSource(Config);
 
 #[async_trait]
 impl TargetSource for CsvSource {
-    async fn acquire(&self, _job: JobId, _cancel: &CancellationToken) -> Result<Vec<Target>, String> {
+    async fn acquire(
+        &self,
+        _job: JobId,
+        _cancel: &CancellationToken,
+    ) -> Result<Vec<Target>, String> {
         let cfg = self.0.clone();
-        let targets = tokio::task::spawn_blocking(move || read_inventory(&cfg.file).map(|t| select(&cfg, t)))
-            .await
-            .map_err(|e| e.to_string())??;
+        let targets =
+            tokio::task::spawn_blocking(move || read_inventory(&cfg.file).map(|t| select(&cfg, t)))
+                .await
+                .map_err(|e| e.to_string())??;
         if (targets.len() as u32) < self.0.min {
             return Err(format!(
                 "{} has {} matching targets, fewer than MinNumberDevices {}",
@@ -121,7 +165,11 @@ impl TargetSource for CsvSource {
 
 fn select(cfg: &Config, mut targets: Vec<Target>) -> Vec<Target> {
     if !cfg.host_prefixes.is_empty() {
-        targets.retain(|t| cfg.host_prefixes.iter().any(|p| t.fqdn.starts_with(p.as_str())));
+        targets.retain(|t| {
+            cfg.host_prefixes
+                .iter()
+                .any(|p| t.fqdn.starts_with(p.as_str()))
+        });
     }
     if cfg.shuffle {
         targets.shuffle(&mut rand::rng());
@@ -133,7 +181,8 @@ fn select(cfg: &Config, mut targets: Vec<Target>) -> Vec<Target> {
 /// Reads `ID,FQDN,IPv4,IPv6` lines. Blank lines and `#` comments are
 /// skipped; errors name the file and line.
 fn read_inventory(file: &Path) -> Result<Vec<Target>, String> {
-    let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
     parse_inventory(&text).map_err(|e| format!("{}:{e}", file.display()))
 }
 
@@ -147,7 +196,10 @@ pub(crate) fn parse_inventory(text: &str) -> Result<Vec<Target>, String> {
         let n = i + 1;
         let fields: Vec<&str> = line.split(',').map(str::trim).collect();
         if fields.len() != 4 {
-            return Err(format!("{n}: expected 4 fields ID,FQDN,IPv4,IPv6, found {}", fields.len()));
+            return Err(format!(
+                "{n}: expected 4 fields ID,FQDN,IPv4,IPv6, found {}",
+                fields.len()
+            ));
         }
         let t = Target {
             id: fields[0].to_string(),
@@ -178,7 +230,11 @@ mod tests {
 
     #[test]
     fn parses_the_contest_inventory() {
-        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/corpus/contest/descriptors/hosts.csv")).unwrap();
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/corpus/contest/descriptors/hosts.csv"
+        ))
+        .unwrap();
         let t = parse_inventory(&text).unwrap();
         assert_eq!(t.len(), 6);
         assert_eq!(t[0].id, "1234");
@@ -188,14 +244,27 @@ mod tests {
 
     #[test]
     fn rejects_bad_lines_with_their_number() {
-        assert_eq!(parse_inventory("1,a,,\n2,b\n").unwrap_err(), "2: expected 4 fields ID,FQDN,IPv4,IPv6, found 2");
-        assert!(parse_inventory("1,a,300.1.1.1,\n").unwrap_err().contains("invalid IPv4"));
+        assert_eq!(
+            parse_inventory("1,a,,\n2,b\n").unwrap_err(),
+            "2: expected 4 fields ID,FQDN,IPv4,IPv6, found 2"
+        );
+        assert!(
+            parse_inventory("1,a,300.1.1.1,\n")
+                .unwrap_err()
+                .contains("invalid IPv4")
+        );
     }
 
     #[test]
     fn selects_by_prefix_and_max() {
         let t = parse_inventory("1,uselesshost1,,\n2,compute2,,\n3,uselesshost3,,\n").unwrap();
-        let cfg = Config { file: PathBuf::new(), min: 1, max: 1, host_prefixes: vec!["useless".into()], shuffle: false };
+        let cfg = Config {
+            file: PathBuf::new(),
+            min: 1,
+            max: 1,
+            host_prefixes: vec!["useless".into()],
+            shuffle: false,
+        };
         let s = select(&cfg, t);
         assert_eq!(s.len(), 1);
         assert_eq!(s[0].id, "1");

@@ -28,11 +28,19 @@ impl TargetManager for TargetList {
     ) -> Option<Arc<dyn TargetSource>> {
         let tpath = path.key("Targets");
         let Some(list) = acquire.get_ci("Targets") else {
-            diags.error(&tpath, acquire.pos, "missing: expected a list of targets [{ID, FQDN}]");
+            diags.error(
+                &tpath,
+                acquire.pos,
+                "missing: expected a list of targets [{ID, FQDN}]",
+            );
             return None;
         };
         let Some(items) = list.as_seq() else {
-            diags.error(&tpath, list.pos, format!("expected a list of targets, found {}", list.type_name()));
+            diags.error(
+                &tpath,
+                list.pos,
+                format!("expected a list of targets, found {}", list.type_name()),
+            );
             return None;
         };
         if items.is_empty() {
@@ -42,7 +50,11 @@ impl TargetManager for TargetList {
         for (i, item) in items.iter().enumerate() {
             if let Some(t) = decode_target(item, &tpath.index(i), diags) {
                 if targets.iter().any(|o| o.id == t.id) {
-                    diags.error(&tpath.index(i).key("ID"), item.pos, format!("duplicate target ID {:?}", t.id));
+                    diags.error(
+                        &tpath.index(i).key("ID"),
+                        item.pos,
+                        format!("duplicate target ID {:?}", t.id),
+                    );
                 }
                 targets.push(t);
             }
@@ -53,7 +65,11 @@ impl TargetManager for TargetList {
 
 #[async_trait]
 impl TargetSource for Listed {
-    async fn acquire(&self, _job: JobId, _cancel: &CancellationToken) -> Result<Vec<Target>, String> {
+    async fn acquire(
+        &self,
+        _job: JobId,
+        _cancel: &CancellationToken,
+    ) -> Result<Vec<Target>, String> {
         Ok(self.0.clone())
     }
     async fn release(&self, _job: JobId, _targets: &[Target]) -> Result<(), String> {
