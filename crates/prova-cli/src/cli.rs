@@ -99,7 +99,8 @@ Examples:
     /// Measure prova's own speed (the benchmarks behind the docs' figures).
     #[command(after_help = "\
 Examples:
-  prova bench engine --targets 1000 --steps 3")]
+  prova bench engine --targets 1000 --steps 3
+  prova bench store --events 100000")]
     Bench(BenchArgs),
 }
 
@@ -212,6 +213,15 @@ pub enum BenchWhat {
         targets: usize,
         #[arg(long, default_value_t = 3)]
         steps: usize,
+        /// Repeat each measurement this many times and keep the best.
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+    },
+    /// Write N events to a fresh SQLite store in the engine's batches, then
+    /// read them back and rebuild the job's status.
+    Store {
+        #[arg(long, default_value_t = 100_000)]
+        events: usize,
         /// Repeat each measurement this many times and keep the best.
         #[arg(long, default_value_t = 3)]
         repeat: usize,

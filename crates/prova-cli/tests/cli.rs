@@ -520,3 +520,57 @@ fn status_of_an_unknown_job_is_a_clear_error() {
     assert_eq!(code, 2);
     assert!(err.contains("job 42 not found"), "{err}");
 }
+
+#[test]
+fn a_target_manager_failure_fails_the_job_with_exit_3() {
+    let env = Env::new();
+    env.write("hosts.csv", "1,a.lab,,\n");
+    let file = env.write(
+        "csv.yaml",
+        "JobName: csv\nRuns: 2\nRunInterval: 2s\nTestDescriptors:\n  - TargetManagerName: CSVFileTargetManager\n    TargetManagerAcquireParameters: {FileURI: hosts.csv}\n    TestFetcherName: literal\n    TestFetcherFetchParameters:\n      TestName: t\n      Steps: [{name: echo, label: e, parameters: {text: [hi]}}]\nReporting:\n  RunReporters: [{name: noop}]\n",
+    );
+    let child = env
+        .cmd()
+        .args(["run", file.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once run 1 is over, the inventory disappears.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        assert!(Instant::now() < deadline, "run 1 never finished");
+        if env.db().exists()
+            && !env
+                .run(&["events", "1", "--json", "--name", "RunFinished"])
+                .1
+                .trim()
+                .is_empty()
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::fs::remove_file(env.dir.path().join("hosts.csv")).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let (_, st, _) = env.run(&["status", "1", "--json"]);
+    let st: Value = serde_json::from_str(&st).unwrap();
+    assert_eq!(st["State"], "Failed");
+    assert!(
+        st["StateErrMsg"]
+            .as_str()
+            .unwrap()
+            .contains("cannot acquire targets"),
+        "{st}"
+    );
+    assert!(
+        st["StateErrMsg"].as_str().unwrap().contains("hosts.csv"),
+        "{st}"
+    );
+}

@@ -131,6 +131,30 @@ pub struct Report {
     pub report_time: Option<jiff::Timestamp>,
 }
 
+/// Every event name [`rebuild`] reads; the rest (step output) does not
+/// change a status, so a store query can leave it out.
+pub fn status_event_names() -> Vec<String> {
+    let mut v: Vec<String> = [
+        names::RUN_STARTED,
+        names::RUN_FINISHED,
+        names::TEST_STARTED,
+        names::TEST_FINISHED,
+        names::TEST_ERROR,
+        names::TARGET_ACQUIRED,
+        names::TARGET_RELEASED,
+        names::TARGET_IN,
+        names::TARGET_OUT,
+        names::TARGET_ERR,
+        RUN_REPORT,
+        FINAL_REPORT,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    v.extend(JobState::ALL.iter().map(|s| s.event_name().to_string()));
+    v
+}
+
 /// The `Error` string of an event payload (`{"Error": "..."}`), if any.
 pub fn payload_error(ev: &Event) -> Option<String> {
     ev.payload

@@ -28,6 +28,7 @@ pub mod plugin;
 pub mod plugins;
 pub mod prepare;
 pub mod runner;
+pub mod status;
 pub mod vars;
 
 pub use plugin::Registry;

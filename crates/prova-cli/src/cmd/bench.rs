@@ -27,6 +27,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             steps,
             repeat,
         } => engine(targets, steps, repeat.max(1)).await,
+        BenchWhat::Store { events, repeat } => store(events, repeat.max(1)).await,
     }
 }
 
@@ -134,6 +135,124 @@ async fn engine(targets: usize, steps: usize, repeat: usize) -> anyhow::Result<E
     anyhow::ensure!(
         events >= expected,
         "only {events} events stored, expected at least {expected}"
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Events shaped like a real job's: 1,000 targets through 3 `cmd` steps,
+/// with TargetIn/CmdStart/CmdStdout/CmdEnd/TargetOut per target and step.
+fn job_events(job_id: i64, n: usize) -> Vec<prova_core::NewEvent> {
+    use prova_core::{EventKind, NewEvent, Target};
+    const NAMES: [&str; 5] = ["TargetIn", "CmdStart", "CmdStdout", "CmdEnd", "TargetOut"];
+    let now = jiff::Timestamp::now();
+    (0..n)
+        .map(|i| {
+            let name = NAMES[i % NAMES.len()];
+            let target = (i / NAMES.len()) % 1000;
+            let step = (i / (NAMES.len() * 1000)) % 3;
+            let payload = match name {
+                "CmdStart" => Some(serde_json::json!({"Path": "/bin/echo", "Args": ["hello", target], "Dir": null, "Pid": 4242})),
+                "CmdStdout" => Some(serde_json::json!({"Msg": format!("hello from target {target}\n")})),
+                "CmdEnd" => Some(serde_json::json!({"ExitCode": 0, "DurationMs": 3})),
+                _ => None,
+            };
+            NewEvent {
+                kind: EventKind::Test,
+                job_id,
+                run_id: 1,
+                test_name: Some("bench test".into()),
+                test_attempt: Some(0),
+                step_label: Some(format!("step{step}")),
+                target: Some(Target {
+                    id: format!("t{target}"),
+                    fqdn: format!("host{target}.example.org"),
+                    ..Default::default()
+                }),
+                name: name.into(),
+                payload,
+                emit_time: now,
+            }
+        })
+        .collect()
+}
+
+async fn store(n: usize, repeat: usize) -> anyhow::Result<ExitCode> {
+    let dir = std::env::temp_dir().join(format!("prova-bench-store-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let (mut best_write, mut best_read, mut best_rebuild) =
+        (Duration::MAX, Duration::MAX, Duration::MAX);
+    let (mut best_full, mut best_status) = (Duration::MAX, Duration::MAX);
+    for i in 0..repeat {
+        let store = SqlStore::open(&format!("sqlite://{}/store-{i}.db", dir.display())).await?;
+        let job_id = store
+            .create_job(prova_store::NewJob {
+                name: "bench".into(),
+                ..Default::default()
+            })
+            .await?;
+        let events = job_events(job_id, n);
+        let start = Instant::now();
+        // The engine's writer hands the store batches of what has queued up,
+        // at most MAX_BATCH at a time.
+        for chunk in events.chunks(prova_engine::emit::MAX_BATCH) {
+            store.append_events(chunk).await?;
+        }
+        let write = start.elapsed();
+        let start = Instant::now();
+        let read = store.query_events(&EventQuery::for_job(job_id)).await?;
+        let read_t = start.elapsed();
+        let start = Instant::now();
+        let status = prova_core::status::rebuild(job_id, "bench", &read);
+        let rebuild_t = start.elapsed();
+        anyhow::ensure!(read.len() == n, "read {} of {n} events", read.len());
+        // What `prova status` does: read only what a status needs, rebuild.
+        let start = Instant::now();
+        let loaded = prova_engine::status::load_status(&store, job_id)
+            .await?
+            .context("job vanished")?;
+        let status_t = start.elapsed();
+        anyhow::ensure!(
+            loaded == status,
+            "the status from status events differs from the one from all events"
+        );
+        eprintln!(
+            "round {}: write {:.0} events/s, read all {:.1}ms, rebuild {:.1}ms, status {:.1}ms",
+            i + 1,
+            n as f64 / write.as_secs_f64(),
+            read_t.as_secs_f64() * 1e3,
+            rebuild_t.as_secs_f64() * 1e3,
+            status_t.as_secs_f64() * 1e3
+        );
+        best_write = best_write.min(write);
+        best_read = best_read.min(read_t);
+        best_rebuild = best_rebuild.min(rebuild_t);
+        best_full = best_full.min(read_t + rebuild_t);
+        best_status = best_status.min(status_t);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    println!(
+        "store bench: {n} events, SQLite file in WAL mode, batches of {}",
+        prova_engine::emit::MAX_BATCH
+    );
+    println!(
+        "  write:   {:.0} events/s  (target ≥ 100000/s)",
+        n as f64 / best_write.as_secs_f64()
+    );
+    println!(
+        "  read all events:         {:.1} ms",
+        best_read.as_secs_f64() * 1e3
+    );
+    println!(
+        "  rebuild from all events: {:.1} ms",
+        best_rebuild.as_secs_f64() * 1e3
+    );
+    println!(
+        "  read all + rebuild:      {:.1} ms",
+        best_full.as_secs_f64() * 1e3
+    );
+    println!(
+        "  status as `prova status` loads it (status events only + rebuild): {:.1} ms  (target ≤ 200 ms)",
+        best_status.as_secs_f64() * 1e3
     );
     Ok(ExitCode::SUCCESS)
 }
