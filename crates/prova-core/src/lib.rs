@@ -25,6 +25,7 @@ pub mod diag;
 pub mod duration;
 pub mod event;
 pub mod node;
+pub mod results;
 pub mod state;
 pub mod status;
 pub mod target;

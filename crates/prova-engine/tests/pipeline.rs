@@ -117,6 +117,34 @@ impl BatchStep for Quitter {
     }
 }
 
+/// Reports two cases of "its suite", as a container step does after
+/// reading junit.xml.
+struct Suite;
+#[async_trait]
+impl Step for Suite {
+    async fn run(&self, ctx: &StepContext, t: &Target, _: &StepParams) -> Result<(), StepError> {
+        use prova_core::results::{CaseStatus, TEST_CASE, TestCaseResult};
+        for (name, status) in [
+            ("adds", CaseStatus::Passed),
+            ("divides", CaseStatus::Failed),
+        ] {
+            let case = TestCaseResult {
+                suite: "math".into(),
+                name: name.into(),
+                classname: Some("calc.Math".into()),
+                status,
+                time_secs: Some(0.25),
+                message: (status == CaseStatus::Failed).then(|| "division by zero".into()),
+                output: None,
+                flaky_failures: 0,
+                file: "junit.xml".into(),
+            };
+            ctx.emit(t, TEST_CASE, Some(serde_json::to_value(case).unwrap()));
+        }
+        Ok(())
+    }
+}
+
 fn registry() -> Registry {
     let mut r = prova_engine::plugins::registry();
     r.step("panicky", Panicky)
@@ -125,7 +153,8 @@ fn registry() -> Registry {
         .step("failfirst", FailFirst(AtomicUsize::new(1)))
         .batch_step("rogue", Rogue)
         .batch_step("twice", Twice)
-        .batch_step("quitter", Quitter);
+        .batch_step("quitter", Quitter)
+        .step("suite", Suite);
     r
 }
 
@@ -389,4 +418,35 @@ async fn unknown_template_fields_and_variables_are_validation_errors() {
     assert!(text.contains("Steps[0].parameters.text[0]"), "{text}");
     assert!(text.contains(".Hostname"), "{text}");
     assert!(text.contains("refers to step \"later\""), "{text}");
+}
+
+#[tokio::test]
+async fn junit_output_carries_the_suites_own_test_cases() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("junit.xml");
+    let store: Arc<dyn Store> =
+        Arc::new(SqlStore::open_path(&dir.path().join("p.db")).await.unwrap());
+    let mut prepared = prepare_str(
+        &job(&["a"], &step("suite", "e2e", ""), ""),
+        Format::Yaml,
+        None,
+        &registry(),
+    )
+    .unwrap();
+    prepared.add_final_reporter(
+        "junit",
+        Arc::new(prova_engine::plugins::reporters::junit::JUnitFile { path: out.clone() }),
+    );
+    let outcome = run_job(prepared, store, RunOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(outcome.state, JobState::Completed);
+    let xml = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        xml.contains("<testcase name=\"adds\" classname=\"e2e [a].calc.Math\""),
+        "{xml}"
+    );
+    assert!(xml.contains("<testcase name=\"divides\""), "{xml}");
+    assert!(xml.contains("division by zero"), "{xml}");
+    assert!(xml.contains("<testcase name=\"e2e [a]\""), "{xml}");
 }

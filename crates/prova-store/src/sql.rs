@@ -420,6 +420,20 @@ impl SqlStore {
         }
     }
 
+    /// Opens what a user named with `--db` / `PROVA_DB`: a store URL
+    /// (`sqlite:...`, `postgres://...`, `postgresql://...`) or else the path
+    /// of a SQLite file.
+    pub async fn open_db(db: &str) -> Result<SqlStore> {
+        if db.starts_with("sqlite:")
+            || db.starts_with("postgres://")
+            || db.starts_with("postgresql://")
+        {
+            Self::open(db).await
+        } else {
+            Self::open_path(Path::new(db)).await
+        }
+    }
+
     /// Opens (creating if needed) the SQLite store in the file at `path`.
     pub async fn open_path(path: &Path) -> Result<SqlStore> {
         sqlx::any::install_default_drivers();

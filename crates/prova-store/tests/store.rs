@@ -709,10 +709,12 @@ async fn reopening_a_sqlite_file_keeps_its_data() {
     };
     assert!(path.exists());
     for _ in 0..2 {
-        // Both ways of opening, twice: migrations are idempotent.
+        // Every way of opening, twice: migrations are idempotent.
         for store in [
             SqlStore::open(&url).await.unwrap(),
             SqlStore::open_path(&path).await.unwrap(),
+            SqlStore::open_db(path.to_str().unwrap()).await.unwrap(),
+            SqlStore::open_db(&url).await.unwrap(),
         ] {
             let rec = store.get_job(j).await.unwrap().unwrap();
             assert_eq!(rec.name, "keep");

@@ -18,7 +18,7 @@ use crate::emit::{EventSink, Observer, WriterStats};
 use crate::plugin::{FinalReportInput, RunReportInput};
 use crate::prepare::PreparedJob;
 use results::{RunResult, TestResult};
-use test::{Cancel, run_test};
+use test::{Cancel, JobCtx, run_test};
 
 /// How to run a job.
 #[derive(Clone, Default)]
@@ -33,6 +33,9 @@ pub struct RunOptions {
     pub observer: Option<Observer>,
     /// Called once the job has its id.
     pub on_created: Option<Arc<dyn Fn(JobId) + Send + Sync>>,
+    /// Where steps keep artifacts (results directories); default
+    /// `$TMPDIR/prova-artifacts`.
+    pub artifacts_root: Option<std::path::PathBuf>,
 }
 
 /// How a job ended.
@@ -92,6 +95,17 @@ pub async fn run_job(
         graceful: opts.cancel.clone(),
         hard: opts.hard_cancel.clone(),
     };
+    let job_ctx = JobCtx {
+        job_id,
+        sink: sink.clone(),
+        cancel: cancel.clone(),
+        artifacts_root: Arc::from(
+            opts.artifacts_root
+                .clone()
+                .unwrap_or_else(|| std::env::temp_dir().join("prova-artifacts"))
+                .as_path(),
+        ),
+    };
     sink.emit(NewEvent::job(
         job_id,
         JobState::Started.event_name(),
@@ -145,7 +159,7 @@ pub async fn run_job(
             if cancel.graceful.is_cancelled() {
                 break;
             }
-            match run_test(job_id, run_id, test, &sink, &cancel).await {
+            match run_test(&job_ctx, run_id, test).await {
                 Ok(result) => run.tests.push(result),
                 Err(e) => {
                     outcome.state = JobState::Failed;
@@ -226,6 +240,7 @@ pub async fn run_job(
 
     let payload = outcome.error.as_ref().map(|e| json!({ "Error": e }));
     sink.emit(NewEvent::job(job_id, outcome.state.event_name(), payload));
+    drop(job_ctx);
     drop(sink);
     outcome.writer = writer.finish().await;
     if outcome.writer.lost > 0 {

@@ -63,6 +63,7 @@ pub async fn run_pipeline(
     sink: &EventSink,
     vars: &StepVars,
     cancel: &CancellationToken,
+    artifacts_root: &Arc<std::path::Path>,
 ) -> PipelineOutcome {
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(Target, Exit)>();
     if steps.is_empty() {
@@ -91,6 +92,7 @@ pub async fn run_pipeline(
             cancel: cancel.clone(),
             sink: sink.clone(),
             vars: vars.clone(),
+            artifacts_root: artifacts_root.clone(),
         });
         let stage = Stage {
             step: step.clone(),

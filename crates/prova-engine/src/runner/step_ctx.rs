@@ -53,6 +53,7 @@ pub struct StepContext {
     pub cancel: CancellationToken,
     pub(crate) sink: EventSink,
     pub(crate) vars: StepVars,
+    pub(crate) artifacts_root: Arc<std::path::Path>,
 }
 
 impl StepContext {
@@ -64,8 +65,41 @@ impl StepContext {
         );
     }
 
+    /// Where this step keeps files for `target` (a container's results
+    /// directory, ...): `<root>/job-<id>/run-<n>/<test>/attempt-<a>/<step>/<target>`.
+    /// Not created until a step creates it.
+    pub fn artifacts_dir(&self, target: &Target) -> std::path::PathBuf {
+        self.artifacts_root
+            .join(format!("job-{}", self.scope.job_id))
+            .join(format!("run-{}", self.scope.run_id))
+            .join(path_safe(&self.scope.test_name))
+            .join(format!("attempt-{}", self.scope.attempt))
+            .join(path_safe(&self.step_label))
+            .join(path_safe(&target.id))
+    }
+
     /// Sets a variable that later steps read as `StringVar "label.name"`.
     pub fn set_var(&self, target: &Target, name: &str, value: serde_json::Value) {
         self.vars.set(target, &self.step_label, name, value);
+    }
+}
+
+/// A name usable as one path component: anything but letters, digits, `-`,
+/// `_` and `.` becomes `_`, and `.`/`..` cannot escape the root.
+fn path_safe(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if s.is_empty() || s == "." || s == ".." {
+        format!("_{s}")
+    } else {
+        s
     }
 }

@@ -34,14 +34,22 @@ pub struct Cancel {
     pub hard: CancellationToken,
 }
 
+/// What every test of a job shares.
+#[derive(Clone)]
+pub struct JobCtx {
+    pub job_id: prova_core::JobId,
+    pub sink: EventSink,
+    pub cancel: Cancel,
+    pub artifacts_root: Arc<std::path::Path>,
+}
+
 /// Runs one test (all its attempts) in one run.
 pub async fn run_test(
-    job_id: prova_core::JobId,
+    job: &JobCtx,
     run_id: u32,
     test: &PreparedTest,
-    sink: &EventSink,
-    cancel: &Cancel,
 ) -> Result<TestResult, TestInfraError> {
+    let (job_id, cancel) = (job.job_id, &job.cancel);
     let mut attempt = 0u32;
     loop {
         let scope = TestScope {
@@ -50,7 +58,7 @@ pub async fn run_test(
             test_name: Arc::from(test.name.as_str()),
             attempt,
         };
-        let result = run_attempt(test, &scope, sink, cancel).await?;
+        let result = run_attempt(test, &scope, job).await?;
         let retry =
             !result.passed && attempt < test.retry.num_retries && !cancel.graceful.is_cancelled();
         if !retry {
@@ -71,9 +79,9 @@ pub async fn run_test(
 async fn run_attempt(
     test: &PreparedTest,
     scope: &TestScope,
-    sink: &EventSink,
-    cancel: &Cancel,
+    job: &JobCtx,
 ) -> Result<TestResult, TestInfraError> {
+    let (sink, cancel) = (&job.sink, &job.cancel);
     sink.emit(scope.event(None, None, names::TEST_STARTED, None));
     let infra = |message: String| TestInfraError {
         test: test.name.clone(),
@@ -140,6 +148,7 @@ async fn run_attempt(
                 sink,
                 &vars,
                 &cancel.graceful,
+                &job.artifacts_root,
             )
             .await,
         )
@@ -155,6 +164,7 @@ async fn run_attempt(
             sink,
             &vars,
             &cancel.hard,
+            &job.artifacts_root,
         )
         .await;
         if let Some(err) = cleanup.test_error {

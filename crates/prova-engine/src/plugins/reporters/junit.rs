@@ -15,6 +15,7 @@ use prova_core::descriptor::check_keys;
 use prova_core::diag::{Diagnostics, FieldPath};
 use prova_core::event::names;
 use prova_core::node::Node;
+use prova_core::results::{self, CaseStatus, TestCaseResult};
 use prova_core::status::Report;
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestRerun, TestSuite};
 
@@ -114,6 +115,11 @@ pub fn render(
     events: &[NewEvent],
 ) -> Result<String, quick_junit::SerializeError> {
     let mut cases: Cases = BTreeMap::new();
+    // (run, test) -> attempt -> the suite's own cases, as steps reported them
+    let mut suite_cases: BTreeMap<
+        (u32, String),
+        BTreeMap<u32, Vec<(String, String, TestCaseResult)>>,
+    > = BTreeMap::new();
     let mut step_order: BTreeMap<(String, String), usize> = BTreeMap::new();
     let mut test_started: BTreeMap<(u32, String), jiff::Timestamp> = BTreeMap::new();
     for ev in events {
@@ -126,6 +132,21 @@ pub fn render(
             }
             continue;
         };
+        if ev.name == results::TEST_CASE {
+            if let Some(case) = ev
+                .payload
+                .clone()
+                .and_then(|p| serde_json::from_value::<TestCaseResult>(p).ok())
+            {
+                suite_cases
+                    .entry((ev.run_id, test.clone()))
+                    .or_default()
+                    .entry(ev.test_attempt.unwrap_or(0))
+                    .or_default()
+                    .push((label.clone(), target.id.clone(), case));
+            }
+            continue;
+        }
         let n = step_order.len();
         let order = *step_order.entry((test.clone(), label.clone())).or_insert(n);
         let case = cases
@@ -210,6 +231,13 @@ pub fn render(
             }
             suite.add_test_case(case);
         }
+        let own = suite_cases
+            .remove(&(run, test.clone()))
+            .and_then(|mut a| a.remove(&last))
+            .unwrap_or_default();
+        for (label, target, c) in own {
+            suite.add_test_case(suite_case(&label, &target, c));
+        }
         report.add_test_suite(suite);
     }
     report.to_string()
@@ -227,4 +255,42 @@ fn to_chrono(t: jiff::Timestamp) -> chrono::DateTime<chrono::FixedOffset> {
     chrono::DateTime::from_timestamp(t.as_second(), t.subsec_nanosecond() as u32)
         .unwrap_or_default()
         .fixed_offset()
+}
+
+/// A test case of the suite a step ran, under the step and target that ran
+/// it (classname `label [target].<classname or suite>`).
+fn suite_case(label: &str, target: &str, c: TestCaseResult) -> TestCase {
+    let mut status = match c.status {
+        CaseStatus::Passed => TestCaseStatus::success(),
+        CaseStatus::Skipped => TestCaseStatus::skipped(),
+        CaseStatus::Failed => TestCaseStatus::non_success(NonSuccessKind::Failure),
+        CaseStatus::Error => TestCaseStatus::non_success(NonSuccessKind::Error),
+    };
+    match &mut status {
+        TestCaseStatus::NonSuccess { .. } | TestCaseStatus::Skipped { .. } => {
+            if let Some(m) = &c.message {
+                status.set_message(m.clone());
+            }
+            if let (TestCaseStatus::NonSuccess { .. }, Some(out)) = (&status, &c.output) {
+                status.set_description(out.clone());
+            }
+        }
+        TestCaseStatus::Success { .. } => {
+            for _ in 0..c.flaky_failures {
+                status.add_rerun(TestRerun::new(NonSuccessKind::Failure));
+            }
+        }
+    }
+    let mut case = TestCase::new(c.name, status);
+    let inner = c.classname.unwrap_or(c.suite);
+    case.set_classname(format!("{label} [{target}].{inner}"));
+    if let Some(t) = c.time_secs.filter(|t| t.is_finite() && *t >= 0.0) {
+        case.set_time(Duration::from_secs_f64(t));
+    }
+    if matches!(c.status, CaseStatus::Passed)
+        && let Some(out) = c.output
+    {
+        case.set_system_out(out);
+    }
+    case
 }
