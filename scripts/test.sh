@@ -16,6 +16,13 @@ if [ ! -d ../shared/corpus ]; then
   exit 2
 fi
 
+log "PostgreSQL (the store's tests run on SQLite and on PostgreSQL)"
+eval "$(scripts/postgres.sh start)"
+export PROVA_TEST_POSTGRES_URL
+# A test that needs PostgreSQL fails instead of skipping when this is set.
+export PROVA_REQUIRE_POSTGRES=1
+trap 'scripts/postgres.sh stop' EXIT
+
 log "cargo fmt --check"
 cargo fmt --all --check
 

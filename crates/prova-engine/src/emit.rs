@@ -5,7 +5,7 @@
 //! Batching is what makes the store keep up: one transaction per batch of
 //! whatever has queued up (up to [`MAX_BATCH`]) instead of one per event.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use prova_core::NewEvent;
@@ -31,7 +31,6 @@ enum Msg {
 pub struct EventSink {
     tx: mpsc::UnboundedSender<Msg>,
     observer: Option<Observer>,
-    capture: Arc<Mutex<Option<Vec<NewEvent>>>>,
 }
 
 /// The background task that writes events to the store.
@@ -53,14 +52,7 @@ impl EventSink {
     pub fn spawn(store: Arc<dyn Store>, observer: Option<Observer>) -> (EventSink, EventWriter) {
         let (tx, rx) = mpsc::unbounded_channel();
         let handle = tokio::spawn(write_loop(rx, store));
-        (
-            EventSink {
-                tx,
-                observer,
-                capture: Arc::new(Mutex::new(None)),
-            },
-            EventWriter { handle },
-        )
+        (EventSink { tx, observer }, EventWriter { handle })
     }
 
     /// Emits one event. Never blocks; never fails (a closed writer means the
@@ -68,9 +60,6 @@ impl EventSink {
     pub fn emit(&self, ev: NewEvent) {
         if let Some(obs) = &self.observer {
             obs(&ev);
-        }
-        if let Some(buf) = self.capture.lock().expect("capture lock").as_mut() {
-            buf.push(ev.clone());
         }
         if self.tx.send(Msg::Event(ev)).is_err() {
             tracing::warn!("event emitted after the event writer stopped");
@@ -83,20 +72,6 @@ impl EventSink {
         if self.tx.send(Msg::Flush(tx)).is_ok() {
             let _ = rx.await;
         }
-    }
-
-    /// Starts keeping a copy of every event (for reporters that read them).
-    pub fn start_capture(&self) {
-        *self.capture.lock().expect("capture lock") = Some(Vec::new());
-    }
-
-    /// Events captured since [`Self::start_capture`] (capturing goes on).
-    pub fn captured(&self) -> Vec<NewEvent> {
-        self.capture
-            .lock()
-            .expect("capture lock")
-            .clone()
-            .unwrap_or_default()
     }
 }
 

@@ -13,7 +13,7 @@
 //! - [`emit`]: the event sink that batches events into the store.
 //!
 //! ```no_run
-//! # async fn demo() -> anyhow::Result<()> {
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
 //! let store = Arc::new(prova_store::SqlStore::open("sqlite::memory:").await?);
 //! let registry = prova_engine::plugins::registry();

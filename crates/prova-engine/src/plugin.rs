@@ -38,6 +38,11 @@ pub enum StepError {
     /// The job is being cancelled.
     #[error("cancelled")]
     Cancelled,
+    /// The job is pausing and the step stopped where it was; the state
+    /// (if any) comes back through `StepContext::take_resume_state` when the
+    /// job resumes. Only resumable steps return this.
+    #[error("paused")]
+    Paused(Option<serde_json::Value>),
     /// The step's parameters could not be used for this target (a template
     /// that failed to render, a value that did not parse after expansion).
     #[error("bad parameters: {0}")]

@@ -33,6 +33,31 @@ impl StepVars {
             .cloned()
     }
 
+    /// Every variable, for a paused job's record.
+    pub fn snapshot(&self) -> Vec<(String, String, String, serde_json::Value)> {
+        let mut v: Vec<_> = self
+            .inner
+            .lock()
+            .expect("vars lock")
+            .iter()
+            .map(|((t, l, n), v)| (t.clone(), l.clone(), n.clone(), v.clone()))
+            .collect();
+        v.sort_by(|a, b| (&a.0, &a.1, &a.2).cmp(&(&b.0, &b.1, &b.2)));
+        v
+    }
+
+    /// Variables from a snapshot (resuming a paused job).
+    pub fn restore(snapshot: Vec<(String, String, String, serde_json::Value)>) -> StepVars {
+        let vars = StepVars::default();
+        {
+            let mut inner = vars.inner.lock().expect("vars lock");
+            for (t, l, n, v) in snapshot {
+                inner.insert((t, l, n), v);
+            }
+        }
+        vars
+    }
+
     /// Renders a template for `target` over these variables.
     pub fn render(&self, template: &Template, target: &Target) -> Result<String, TemplateError> {
         let snapshot: HashMap<(String, String), serde_json::Value> = self

@@ -3,8 +3,10 @@
 //! Events are the source of truth: job state, status trees and reports are
 //! rebuilt from them. [`Store`] is the one trait the engine, CLI and server
 //! use; [`SqlStore`] implements it with sqlx's `Any` driver so SQLite (the
-//! embedded default, WAL mode) and PostgreSQL share one code path and one
-//! `migrations/` folder.
+//! embedded default, WAL mode) and PostgreSQL share one code path. The
+//! schema is in `migrations/sqlite` and `migrations/postgres` (the same
+//! tables; only auto-numbered ids are spelled differently). See
+//! `docs/store.md`.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), prova_store::StoreError> {

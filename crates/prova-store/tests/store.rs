@@ -31,7 +31,14 @@ where
     eprintln!("backend: sqlite");
     f(store).await;
 
-    if let Ok(url) = std::env::var("PROVA_TEST_POSTGRES_URL") {
+    let url = std::env::var("PROVA_TEST_POSTGRES_URL").ok();
+    // CI (scripts/test.sh) sets PROVA_REQUIRE_POSTGRES: never skip there.
+    if url.is_none() && std::env::var_os("PROVA_REQUIRE_POSTGRES").is_some() {
+        panic!(
+            "PROVA_REQUIRE_POSTGRES is set but PROVA_TEST_POSTGRES_URL is not: start PostgreSQL with scripts/postgres.sh"
+        );
+    }
+    if let Some(url) = url {
         let schema = format!(
             "prova_test_{}_{}",
             std::process::id(),

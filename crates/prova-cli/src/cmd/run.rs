@@ -46,6 +46,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         observer: Some(progress::observer(live)),
         on_created: Some(Arc::new(|id| eprintln!("job {id} started"))),
         artifacts_root: Some(store::artifacts_root(&args.store)),
+        pause: Default::default(),
     };
     let outcome = run_job(job, store, opts).await?;
     print_outcome(&outcome, args.json)?;

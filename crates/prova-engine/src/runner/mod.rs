@@ -1,4 +1,8 @@
 //! The job runner: runs, tests in order, reporters, and the job's state.
+//!
+//! A job can be paused (a server shutting down) and resumed later, even by
+//! another process: the `JobStatePaused` event's payload holds the job's
+//! [`JobPosition`], and [`resume_job`] continues from it.
 
 pub mod pipeline;
 pub mod results;
@@ -6,11 +10,13 @@ pub mod step_ctx;
 pub mod test;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use prova_core::event::names;
 use prova_core::status::{FINAL_REPORT, RUN_REPORT, Report};
-use prova_core::{JobId, JobState, NewEvent};
+use prova_core::{EventQuery, JobId, JobState, NewEvent};
 use prova_store::{NewJob, Store};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -18,7 +24,7 @@ use crate::emit::{EventSink, Observer, WriterStats};
 use crate::plugin::{FinalReportInput, RunReportInput};
 use crate::prepare::PreparedJob;
 use results::{RunResult, TestResult};
-use test::{Cancel, JobCtx, run_test};
+use test::{Cancel, JobCtx, TestPosition, TestRun, run_test};
 
 /// How to run a job.
 #[derive(Clone, Default)]
@@ -29,6 +35,9 @@ pub struct RunOptions {
     pub cancel: CancellationToken,
     /// Cancel hard (second Ctrl-C): cleanup stops too.
     pub hard_cancel: CancellationToken,
+    /// Pause: resumable steps stop at once, others finish, targets wait at
+    /// step boundaries; the job ends Paused with its position.
+    pub pause: CancellationToken,
     /// Sees every event as it is emitted (progress display).
     pub observer: Option<Observer>,
     /// Called once the job has its id.
@@ -38,7 +47,38 @@ pub struct RunOptions {
     pub artifacts_root: Option<std::path::PathBuf>,
 }
 
-/// How a job ended.
+/// Where a job stands: enough to resume it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct JobPosition {
+    /// The run in progress, or the next one when `run_started` is false.
+    pub run_id: u32,
+    pub run_started: bool,
+    /// Time left of the wait before that run, when paused during it.
+    pub interval_left_ms: Option<u64>,
+    /// The test in progress (or next) in the run.
+    pub test_index: usize,
+    pub test: Option<TestPosition>,
+    /// Tests of the current run that finished.
+    pub current: RunResult,
+    /// Finished runs and their reports.
+    pub runs: Vec<RunResult>,
+    pub run_reports: Vec<Vec<Report>>,
+}
+
+impl JobPosition {
+    fn start() -> JobPosition {
+        JobPosition {
+            run_id: 1,
+            current: RunResult {
+                run_id: 1,
+                tests: Vec::new(),
+            },
+            ..Default::default()
+        }
+    }
+}
+
+/// How a job ended (or paused).
 #[derive(Debug, Clone)]
 pub struct JobOutcome {
     pub job_id: JobId,
@@ -48,6 +88,8 @@ pub struct JobOutcome {
     pub runs: Vec<RunResult>,
     pub run_reports: Vec<Vec<Report>>,
     pub final_reports: Vec<Report>,
+    /// Where a paused job stands.
+    pub position: Option<JobPosition>,
     pub writer: WriterStats,
 }
 
@@ -66,9 +108,11 @@ impl JobOutcome {
 pub enum EngineError {
     #[error("cannot record the job")]
     Store(#[from] prova_store::StoreError),
+    #[error("job {0} has no resumable position: {1}")]
+    NotResumable(JobId, String),
 }
 
-/// Records and runs a prepared job to its end.
+/// Records and runs a prepared job to its end (or pause).
 pub async fn run_job(
     job: PreparedJob,
     store: Arc<dyn Store>,
@@ -84,21 +128,61 @@ pub async fn run_job(
             source_path: job.source.as_ref().map(|p| p.display().to_string()),
         })
         .await?;
+    let started = json!({ "Requestor": opts.requestor });
+    Ok(drive(job_id, &job, store, opts, JobPosition::start(), started).await)
+}
+
+/// Continues a paused job from its position.
+pub async fn resume_job(
+    job_id: JobId,
+    job: PreparedJob,
+    store: Arc<dyn Store>,
+    position: JobPosition,
+    opts: RunOptions,
+) -> Result<JobOutcome, EngineError> {
+    let started = json!({ "Requestor": opts.requestor, "Resumed": true });
+    Ok(drive(job_id, &job, store, opts, position, started).await)
+}
+
+/// The position recorded by a job's newest `JobStatePaused` event.
+pub async fn paused_position(store: &dyn Store, job_id: JobId) -> Result<JobPosition, EngineError> {
+    let events = store
+        .query_events(&EventQuery {
+            job_id: Some(job_id),
+            names: vec![JobState::Paused.event_name().to_string()],
+            ..Default::default()
+        })
+        .await?;
+    let payload = events
+        .last()
+        .and_then(|e| e.payload.clone())
+        .ok_or_else(|| EngineError::NotResumable(job_id, "it was never paused".into()))?;
+    serde_json::from_value(payload.get("Position").cloned().unwrap_or_default()).map_err(|e| {
+        EngineError::NotResumable(job_id, format!("its pause record is unreadable: {e}"))
+    })
+}
+
+async fn drive(
+    job_id: JobId,
+    job: &PreparedJob,
+    store: Arc<dyn Store>,
+    opts: RunOptions,
+    mut pos: JobPosition,
+    started: serde_json::Value,
+) -> JobOutcome {
     if let Some(cb) = &opts.on_created {
         cb(job_id);
     }
-    let (sink, writer) = EventSink::spawn(store, opts.observer.clone());
-    if job.needs_events() {
-        sink.start_capture();
-    }
+    let (sink, writer) = EventSink::spawn(store.clone(), opts.observer.clone());
     let cancel = Cancel {
         graceful: opts.cancel.clone(),
         hard: opts.hard_cancel.clone(),
     };
-    let job_ctx = JobCtx {
+    let ctx = JobCtx {
         job_id,
         sink: sink.clone(),
         cancel: cancel.clone(),
+        pause: opts.pause.clone(),
         artifacts_root: Arc::from(
             opts.artifacts_root
                 .clone()
@@ -109,18 +193,8 @@ pub async fn run_job(
     sink.emit(NewEvent::job(
         job_id,
         JobState::Started.event_name(),
-        Some(json!({ "Requestor": opts.requestor })),
+        Some(started),
     ));
-
-    let mut outcome = JobOutcome {
-        job_id,
-        state: JobState::Completed,
-        error: None,
-        runs: Vec::new(),
-        run_reports: Vec::new(),
-        final_reports: Vec::new(),
-        writer: WriterStats::default(),
-    };
     // The Cancelling event goes out the moment cancellation is asked for.
     let mut cancel_watch = {
         let (sink, token) = (sink.clone(), cancel.graceful.clone());
@@ -133,20 +207,49 @@ pub async fn run_job(
             ));
         })
     };
-    let mut run_id = 0u32;
-    'runs: while job.descriptor.runs == 0 || run_id < job.descriptor.runs {
-        if cancel.graceful.is_cancelled() {
-            break;
+
+    let mut outcome = JobOutcome {
+        job_id,
+        state: JobState::Completed,
+        error: None,
+        runs: Vec::new(),
+        run_reports: Vec::new(),
+        final_reports: Vec::new(),
+        position: None,
+        writer: WriterStats::default(),
+    };
+    let runs = job.descriptor.runs;
+    let paused = 'runs: loop {
+        if runs != 0 && pos.run_id > runs {
+            break false;
         }
-        run_id += 1;
-        sink.emit(run_event(job_id, run_id, names::RUN_STARTED, None));
-        let mut run = RunResult {
-            run_id,
-            tests: Vec::new(),
-        };
-        for test in &job.tests {
+        if let Some(left) = pos.interval_left_ms.take() {
+            let deadline = tokio::time::Instant::now() + Duration::from_millis(left);
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => {}
+                _ = cancel.graceful.cancelled() => break false,
+                _ = ctx.pause.cancelled() => {
+                    let rest = deadline.saturating_duration_since(tokio::time::Instant::now());
+                    pos.interval_left_ms = Some(rest.as_millis() as u64);
+                    break true;
+                }
+            }
+        }
+        let run_id = pos.run_id;
+        if !pos.run_started {
+            if cancel.graceful.is_cancelled() {
+                break false;
+            }
+            if ctx.pause.is_cancelled() {
+                break true;
+            }
+            sink.emit(run_event(job_id, run_id, names::RUN_STARTED, None));
+            pos.run_started = true;
+        }
+        while pos.test_index < job.tests.len() {
+            let test = &job.tests[pos.test_index];
             if test.disabled {
-                run.tests.push(TestResult {
+                pos.current.tests.push(TestResult {
                     name: test.name.clone(),
                     attempts: 0,
                     passed: true,
@@ -154,28 +257,45 @@ pub async fn run_job(
                     targets: Vec::new(),
                     skipped: true,
                 });
+                pos.test_index += 1;
                 continue;
             }
             if cancel.graceful.is_cancelled() {
                 break;
             }
-            match run_test(&job_ctx, run_id, test).await {
-                Ok(result) => run.tests.push(result),
+            let resume = pos.test.take();
+            if resume.is_none() && ctx.pause.is_cancelled() {
+                break 'runs true;
+            }
+            match run_test(&ctx, run_id, test, resume).await {
+                Ok(TestRun::Done(result)) => {
+                    pos.current.tests.push(result);
+                    pos.test_index += 1;
+                }
+                Ok(TestRun::Paused(tp)) => {
+                    pos.test = Some(tp);
+                    break 'runs true;
+                }
                 Err(e) => {
                     outcome.state = JobState::Failed;
                     outcome.error = Some(e.to_string());
                     sink.emit(run_event(job_id, run_id, names::RUN_FINISHED, None));
-                    outcome.runs.push(run);
-                    break 'runs;
+                    pos.runs.push(std::mem::take(&mut pos.current));
+                    break 'runs false;
                 }
             }
         }
         sink.emit(run_event(job_id, run_id, names::RUN_FINISHED, None));
+        let run = std::mem::take(&mut pos.current);
         if cancel.graceful.is_cancelled() {
-            outcome.runs.push(run);
-            break;
+            pos.runs.push(run);
+            break false;
         }
-        let events = sink.captured();
+        let events = if job.needs_events() {
+            run_events(&sink, &*store, job_id, Some(run_id)).await
+        } else {
+            Vec::new()
+        };
         let mut reports = Vec::new();
         for (name, reporter) in &job.run_reporters {
             let input = RunReportInput {
@@ -196,17 +316,34 @@ pub async fn run_job(
                 reports.push(report);
             }
         }
-        outcome.run_reports.push(reports);
-        outcome.runs.push(run);
-        let more = job.descriptor.runs == 0 || run_id < job.descriptor.runs;
+        pos.run_reports.push(reports);
+        pos.runs.push(run);
+        pos.run_id += 1;
+        pos.run_started = false;
+        pos.test_index = 0;
+        pos.current = RunResult {
+            run_id: pos.run_id,
+            tests: Vec::new(),
+        };
+        let more = runs == 0 || pos.run_id <= runs;
         if more && !job.descriptor.run_interval.is_zero() {
-            tokio::select! {
-                _ = tokio::time::sleep(job.descriptor.run_interval) => {}
-                _ = cancel.graceful.cancelled() => {}
-            }
+            pos.interval_left_ms = Some(job.descriptor.run_interval.as_millis() as u64);
         }
-    }
+    };
 
+    outcome.runs = pos.runs.clone();
+    outcome.run_reports = pos.run_reports.clone();
+    if paused && outcome.state != JobState::Failed {
+        outcome.state = JobState::Paused;
+        let payload = json!({ "Position": pos });
+        sink.emit(NewEvent::job(
+            job_id,
+            JobState::Paused.event_name(),
+            Some(payload),
+        ));
+        outcome.position = Some(pos);
+        return finish(outcome, sink, writer, cancel_watch, ctx).await;
+    }
     if cancel.graceful.is_cancelled() {
         // Let the watcher emit Cancelling before the final state.
         let _ = (&mut cancel_watch).await;
@@ -214,10 +351,13 @@ pub async fn run_job(
             outcome.state = JobState::Cancelled;
         }
     }
-    cancel_watch.abort();
 
     if outcome.state == JobState::Completed {
-        let events = sink.captured();
+        let events = if job.needs_events() {
+            run_events(&sink, &*store, job_id, None).await
+        } else {
+            Vec::new()
+        };
         for (name, reporter) in &job.final_reporters {
             let input = FinalReportInput {
                 job_id,
@@ -240,16 +380,56 @@ pub async fn run_job(
 
     let payload = outcome.error.as_ref().map(|e| json!({ "Error": e }));
     sink.emit(NewEvent::job(job_id, outcome.state.event_name(), payload));
-    drop(job_ctx);
+    finish(outcome, sink, writer, cancel_watch, ctx).await
+}
+
+async fn finish(
+    mut outcome: JobOutcome,
+    sink: EventSink,
+    writer: crate::emit::EventWriter,
+    cancel_watch: tokio::task::JoinHandle<()>,
+    ctx: JobCtx,
+) -> JobOutcome {
+    if !cancel_watch.is_finished() {
+        cancel_watch.abort();
+        let _ = cancel_watch.await;
+    }
+    drop(ctx);
     drop(sink);
     outcome.writer = writer.finish().await;
     if outcome.writer.lost > 0 {
         tracing::error!(
-            "{} events of job {job_id} could not be stored",
-            outcome.writer.lost
+            "{} events of job {} could not be stored",
+            outcome.writer.lost,
+            outcome.job_id
         );
     }
-    Ok(outcome)
+    outcome
+}
+
+/// Events of a run (or the whole job) from the store, for reporters that
+/// read them: everything emitted so far is flushed first. Reading them back
+/// (rather than keeping them in memory) keeps memory flat and works across a
+/// pause and resume.
+async fn run_events(
+    sink: &EventSink,
+    store: &dyn Store,
+    job_id: JobId,
+    run_id: Option<u32>,
+) -> Vec<NewEvent> {
+    sink.flush().await;
+    let query = EventQuery {
+        job_id: Some(job_id),
+        run_id,
+        ..Default::default()
+    };
+    match store.query_events(&query).await {
+        Ok(events) => events.into_iter().map(|e| e.event).collect(),
+        Err(e) => {
+            tracing::error!("cannot read events of job {job_id} for reporters: {e}");
+            Vec::new()
+        }
+    }
 }
 
 fn run_event(

@@ -40,10 +40,44 @@ pub struct PreparedStep {
 }
 
 /// How a target left the pipeline.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Exit {
     Passed,
-    Failed { step: String, error: String },
+    Failed {
+        step: String,
+        error: String,
+    },
+    /// The job is pausing: the target stopped before step `stage` (`inside`
+    /// false: it never entered it) or in it (a resumable step, with the
+    /// step's `state`).
+    Paused {
+        stage: usize,
+        inside: bool,
+        state: Option<serde_json::Value>,
+    },
+}
+
+/// A target entering a pipeline: new (stage 0) or resumed where a pause left
+/// it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Entry {
+    pub target: Target,
+    pub stage: usize,
+    /// Resuming inside the step (it already emitted `TargetIn`), with the
+    /// state the step recorded when it paused.
+    pub inside: bool,
+    pub state: Option<serde_json::Value>,
+}
+
+impl Entry {
+    pub fn fresh(target: Target) -> Entry {
+        Entry {
+            target,
+            stage: 0,
+            inside: false,
+            state: None,
+        }
+    }
 }
 
 /// The result of running targets through a pipeline.
@@ -55,59 +89,94 @@ pub struct PipelineOutcome {
     pub test_error: Option<String>,
 }
 
-/// Runs `targets` through `steps`.
+impl PipelineOutcome {
+    pub fn paused(&self) -> bool {
+        self.targets
+            .iter()
+            .any(|(_, e)| matches!(e, Exit::Paused { .. }))
+    }
+}
+
+/// What a pipeline runs in.
+#[derive(Clone)]
+pub struct PipelineEnv {
+    pub scope: TestScope,
+    pub sink: EventSink,
+    pub vars: StepVars,
+    pub cancel: CancellationToken,
+    pub pause: CancellationToken,
+    pub artifacts_root: Arc<std::path::Path>,
+}
+
+enum Input {
+    Fresh(Target),
+    /// Resumed inside the step: no `TargetIn` again.
+    Inside(Target),
+}
+
+/// Runs targets through `steps`, each entering at its stage.
 pub async fn run_pipeline(
     steps: &[PreparedStep],
-    targets: Vec<Target>,
-    scope: &TestScope,
-    sink: &EventSink,
-    vars: &StepVars,
-    cancel: &CancellationToken,
-    artifacts_root: &Arc<std::path::Path>,
+    entries: Vec<Entry>,
+    env: &PipelineEnv,
 ) -> PipelineOutcome {
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(Target, Exit)>();
     if steps.is_empty() {
         return PipelineOutcome {
-            targets: targets.into_iter().map(|t| (t, Exit::Passed)).collect(),
+            targets: entries
+                .into_iter()
+                .map(|e| (e.target, Exit::Passed))
+                .collect(),
             test_error: None,
         };
     }
-    let (first_tx, mut next_rx) = mpsc::unbounded_channel::<Target>();
+    let channels: Vec<_> = steps
+        .iter()
+        .map(|_| mpsc::unbounded_channel::<Input>())
+        .collect();
+    let senders: Vec<_> = channels.iter().map(|(tx, _)| tx.clone()).collect();
     let mut stages = JoinSet::new();
-    for (i, step) in steps.iter().enumerate() {
-        let (tx, rx) = if i + 1 < steps.len() {
-            let (tx, rx) = mpsc::unbounded_channel();
-            (Some(tx), Some(rx))
-        } else {
-            (None, None)
-        };
-        let input = std::mem::replace(
-            &mut next_rx,
-            rx.unwrap_or_else(|| mpsc::unbounded_channel().1),
-        );
+    for (i, (step, (_, rx))) in steps.iter().zip(channels).enumerate() {
+        let resume: HashMap<String, Option<serde_json::Value>> = entries
+            .iter()
+            .filter(|e| e.stage == i && e.inside)
+            .map(|e| (e.target.id.clone(), e.state.clone()))
+            .collect();
         let ctx = Arc::new(StepContext {
-            scope: scope.clone(),
+            scope: env.scope.clone(),
             step_label: step.desc.label.clone(),
             step_name: step.desc.name.clone(),
-            cancel: cancel.clone(),
-            sink: sink.clone(),
-            vars: vars.clone(),
-            artifacts_root: artifacts_root.clone(),
+            cancel: env.cancel.clone(),
+            pause: env.pause.clone(),
+            resume: std::sync::Mutex::new(resume),
+            sink: env.sink.clone(),
+            vars: env.vars.clone(),
+            artifacts_root: env.artifacts_root.clone(),
         });
         let stage = Stage {
+            index: i,
             step: step.clone(),
             ctx,
-            input,
-            next: tx,
+            input: rx,
+            next: senders.get(i + 1).cloned(),
             done: done_tx.clone(),
         };
         stages.spawn(stage.run());
     }
     drop(done_tx);
-    for t in targets {
-        let _ = first_tx.send(t);
+    for e in entries {
+        if e.stage >= steps.len() {
+            let _ = senders.last().map(|_| ());
+            continue;
+        }
+        let msg = if e.inside {
+            Input::Inside(e.target)
+        } else {
+            Input::Fresh(e.target)
+        };
+        let _ = senders[e.stage].send(msg);
     }
-    drop(first_tx);
+    drop(senders);
 
     let mut outcome = PipelineOutcome::default();
     while let Some(res) = stages.join_next().await {
@@ -130,11 +199,12 @@ pub async fn run_pipeline(
 }
 
 struct Stage {
+    index: usize,
     step: PreparedStep,
     ctx: Arc<StepContext>,
-    input: mpsc::UnboundedReceiver<Target>,
+    input: mpsc::UnboundedReceiver<Input>,
     /// The next stage, or `None` for the last step.
-    next: Option<mpsc::UnboundedSender<Target>>,
+    next: Option<mpsc::UnboundedSender<Input>>,
     done: mpsc::UnboundedSender<(Target, Exit)>,
 }
 
@@ -181,8 +251,21 @@ impl Stage {
             let next_deadline = st.in_flight.values().filter_map(|f| f.deadline).min();
             tokio::select! {
                 t = self.input.recv(), if input_open => match t {
-                    Some(target) => {
-                        self.ctx.emit(&target, names::TARGET_IN, None);
+                    Some(input) => {
+                        let (target, inside) = match input {
+                            Input::Fresh(t) => (t, false),
+                            Input::Inside(t) => (t, true),
+                        };
+                        if self.ctx.pause.is_cancelled() {
+                            // Pausing: the target waits at this step's door
+                            // (or stays inside it, with its state untouched).
+                            let state = if inside { self.ctx.take_resume_state(&target) } else { None };
+                            let _ = self.done.send((target, Exit::Paused { stage: self.index, inside, state }));
+                            continue;
+                        }
+                        if !inside {
+                            self.ctx.emit(&target, names::TARGET_IN, None);
+                        }
                         if let Some(err) = &st.broken {
                             self.fail(&label, target, err.clone());
                             continue;
@@ -276,6 +359,16 @@ impl Stage {
                 st.returned.insert(target.id.clone());
                 match result {
                     Ok(()) => self.pass(target),
+                    Err(StepError::Paused(state)) => {
+                        let _ = self.done.send((
+                            target,
+                            Exit::Paused {
+                                stage: self.index,
+                                inside: true,
+                                state,
+                            },
+                        ));
+                    }
                     Err(e) => self.fail(label, target, e.to_string()),
                 }
             }
@@ -304,7 +397,7 @@ impl Stage {
         self.ctx.emit(&target, names::TARGET_OUT, None);
         match &self.next {
             Some(next) => {
-                let _ = next.send(target);
+                let _ = next.send(Input::Fresh(target));
             }
             None => {
                 let _ = self.done.send((target, Exit::Passed));

@@ -1,10 +1,10 @@
 //! What a run produced, for the reporters.
 
 use prova_core::Target;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How one target did in one test attempt.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TargetResult {
     pub target: Target,
     pub passed: bool,
@@ -14,7 +14,7 @@ pub struct TargetResult {
 }
 
 /// One test in one run: its final attempt decides.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TestResult {
     pub name: String,
     pub attempts: u32,
@@ -26,7 +26,7 @@ pub struct TestResult {
 }
 
 /// One run.
-#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct RunResult {
     pub run_id: u32,
     pub tests: Vec<TestResult>,

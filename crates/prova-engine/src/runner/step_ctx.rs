@@ -51,6 +51,11 @@ pub struct StepContext {
     pub step_name: String,
     /// Cancelled when the job is cancelled; steps must return promptly.
     pub cancel: CancellationToken,
+    /// Cancelled when the job is asked to pause. A resumable step returns
+    /// `StepError::Paused(state)` at once; any other step finishes its work.
+    pub pause: CancellationToken,
+    pub(crate) resume:
+        std::sync::Mutex<std::collections::HashMap<String, Option<serde_json::Value>>>,
     pub(crate) sink: EventSink,
     pub(crate) vars: StepVars,
     pub(crate) artifacts_root: Arc<std::path::Path>,
@@ -76,6 +81,24 @@ impl StepContext {
             .join(format!("attempt-{}", self.scope.attempt))
             .join(path_safe(&self.step_label))
             .join(path_safe(&target.id))
+    }
+
+    /// The state this step recorded for `target` when the job paused, once
+    /// (the first call after a resume takes it).
+    pub fn take_resume_state(&self, target: &Target) -> Option<serde_json::Value> {
+        self.resume
+            .lock()
+            .expect("resume lock")
+            .remove(&target.id)
+            .flatten()
+    }
+
+    /// Whether `target` resumes inside this step after a pause.
+    pub fn is_resuming(&self, target: &Target) -> bool {
+        self.resume
+            .lock()
+            .expect("resume lock")
+            .contains_key(&target.id)
     }
 
     /// Sets a variable that later steps read as `StringVar "label.name"`.

@@ -1,17 +1,24 @@
 //! The test runner: acquire targets, run them through the steps, run the
 //! cleanup steps, release the targets; retry a failed attempt as
 //! `RetryParameters` say. Every event carries the attempt number.
+//!
+//! A pause stops the test where it stands and returns its position
+//! ([`TestPosition`]): the targets it holds, where each one is in the steps
+//! or the cleanup, the step variables. Resuming from that position emits no
+//! event twice: targets are not acquired again, and a target that waited at
+//! a step's door enters it for the first time.
 
 use std::sync::Arc;
 
 use prova_core::Target;
 use prova_core::event::names;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::emit::EventSink;
 use crate::prepare::PreparedTest;
-use crate::runner::pipeline::{Exit, run_pipeline};
+use crate::runner::pipeline::{Entry, Exit, PipelineEnv, PipelineOutcome, run_pipeline};
 use crate::runner::results::{TargetResult, TestResult};
 use crate::runner::step_ctx::TestScope;
 use crate::vars::StepVars;
@@ -26,7 +33,7 @@ pub struct TestInfraError {
 }
 
 /// Cancellation signals a test runner obeys.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct Cancel {
     /// Graceful: steps stop, cleanup runs, targets are released.
     pub graceful: CancellationToken,
@@ -40,54 +47,113 @@ pub struct JobCtx {
     pub job_id: prova_core::JobId,
     pub sink: EventSink,
     pub cancel: Cancel,
+    /// Asked to pause: steps stop at their boundaries, resumable ones at once.
+    pub pause: CancellationToken,
     pub artifacts_root: Arc<std::path::Path>,
 }
 
-/// Runs one test (all its attempts) in one run.
+/// Where a paused test stood.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestPosition {
+    pub attempt: u32,
+    /// `None`: paused before the attempt acquired targets.
+    pub held: Option<HeldTargets>,
+}
+
+/// Which steps a paused attempt was in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Phase {
+    Steps,
+    Cleanup,
+}
+
+/// The targets a paused attempt holds and where each one is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeldTargets {
+    pub targets: Vec<Target>,
+    pub phase: Phase,
+    /// Targets still to go through `phase`, from where they stopped.
+    pub entries: Vec<Entry>,
+    /// Targets already out of the test steps, and how.
+    pub exits: Vec<(String, Exit)>,
+    pub test_error: Option<String>,
+    pub vars: Vec<(String, String, String, serde_json::Value)>,
+}
+
+/// How a test run ended.
+#[derive(Debug, Clone)]
+pub enum TestRun {
+    Done(TestResult),
+    Paused(TestPosition),
+}
+
+/// Runs one test (all its attempts) in one run, or resumes it.
 pub async fn run_test(
     job: &JobCtx,
     run_id: u32,
     test: &PreparedTest,
-) -> Result<TestResult, TestInfraError> {
-    let (job_id, cancel) = (job.job_id, &job.cancel);
-    let mut attempt = 0u32;
+    mut resume: Option<TestPosition>,
+) -> Result<TestRun, TestInfraError> {
+    let mut attempt = resume.as_ref().map_or(0, |p| p.attempt);
     loop {
         let scope = TestScope {
-            job_id,
+            job_id: job.job_id,
             run_id,
             test_name: Arc::from(test.name.as_str()),
             attempt,
         };
-        let result = run_attempt(test, &scope, job).await?;
+        let held = resume.take().and_then(|p| p.held);
+        if held.is_none() && job.pause.is_cancelled() {
+            return Ok(TestRun::Paused(TestPosition {
+                attempt,
+                held: None,
+            }));
+        }
+        let result = match run_attempt(test, &scope, job, held).await? {
+            Attempt::Done(r) => r,
+            Attempt::Paused(held) => {
+                return Ok(TestRun::Paused(TestPosition {
+                    attempt,
+                    held: Some(held),
+                }));
+            }
+        };
+        let cancel = &job.cancel;
         let retry =
             !result.passed && attempt < test.retry.num_retries && !cancel.graceful.is_cancelled();
         if !retry {
-            return Ok(TestResult {
+            return Ok(TestRun::Done(TestResult {
                 attempts: attempt + 1,
                 ..result
-            });
+            }));
         }
         tracing::info!(test = %test.name, attempt, "test failed; retrying in {:?}", test.retry.retry_interval);
         tokio::select! {
             _ = tokio::time::sleep(test.retry.retry_interval) => {}
-            _ = cancel.graceful.cancelled() => return Ok(TestResult { attempts: attempt + 1, ..result }),
+            _ = cancel.graceful.cancelled() => return Ok(TestRun::Done(TestResult { attempts: attempt + 1, ..result })),
+            // The wait between attempts is resumable: the next attempt
+            // starts afresh after the pause.
+            _ = job.pause.cancelled() => return Ok(TestRun::Paused(TestPosition { attempt: attempt + 1, held: None })),
         }
         attempt += 1;
     }
 }
 
-async fn run_attempt(
+enum Attempt {
+    Done(TestResult),
+    Paused(HeldTargets),
+}
+
+async fn acquire(
     test: &PreparedTest,
     scope: &TestScope,
     job: &JobCtx,
-) -> Result<TestResult, TestInfraError> {
+) -> Result<Vec<Target>, TestInfraError> {
     let (sink, cancel) = (&job.sink, &job.cancel);
-    sink.emit(scope.event(None, None, names::TEST_STARTED, None));
     let infra = |message: String| TestInfraError {
         test: test.name.clone(),
         message,
     };
-
     let acquired = tokio::select! {
         r = tokio::time::timeout(test.acquire_timeout, test.targets.acquire(scope.job_id, &cancel.graceful)) => match r {
             Ok(Ok(targets)) if targets.is_empty() => Err("the target manager returned no targets".to_string()),
@@ -135,39 +201,105 @@ async fn run_attempt(
     for t in &targets {
         sink.emit(scope.event(None, Some(t), names::TARGET_ACQUIRED, None));
     }
+    Ok(targets)
+}
 
-    let vars = StepVars::default();
-    let outcome = if cancel.graceful.is_cancelled() {
-        None
-    } else {
-        Some(
-            run_pipeline(
-                &test.steps,
-                targets.clone(),
-                scope,
-                sink,
-                &vars,
-                &cancel.graceful,
-                &job.artifacts_root,
+fn split_paused(outcome: PipelineOutcome) -> (Vec<(String, Exit)>, Vec<Entry>, Option<String>) {
+    let mut exits = Vec::new();
+    let mut paused = Vec::new();
+    for (target, exit) in outcome.targets {
+        match exit {
+            Exit::Paused {
+                stage,
+                inside,
+                state,
+            } => paused.push(Entry {
+                target,
+                stage,
+                inside,
+                state,
+            }),
+            other => exits.push((target.id, other)),
+        }
+    }
+    paused.sort_by(|a, b| a.target.id.cmp(&b.target.id));
+    (exits, paused, outcome.test_error)
+}
+
+async fn run_attempt(
+    test: &PreparedTest,
+    scope: &TestScope,
+    job: &JobCtx,
+    held: Option<HeldTargets>,
+) -> Result<Attempt, TestInfraError> {
+    let (sink, cancel) = (&job.sink, &job.cancel);
+    let (targets, vars, phase, entries, mut exits, mut test_error) = match held {
+        Some(h) => (
+            h.targets,
+            StepVars::restore(h.vars),
+            h.phase,
+            h.entries,
+            h.exits,
+            h.test_error,
+        ),
+        None => {
+            sink.emit(scope.event(None, None, names::TEST_STARTED, None));
+            let targets = acquire(test, scope, job).await?;
+            let entries = targets.iter().cloned().map(Entry::fresh).collect();
+            (
+                targets,
+                StepVars::default(),
+                Phase::Steps,
+                entries,
+                Vec::new(),
+                None,
             )
-            .await,
-        )
+        }
+    };
+    let env = PipelineEnv {
+        scope: scope.clone(),
+        sink: sink.clone(),
+        vars: vars.clone(),
+        cancel: cancel.graceful.clone(),
+        pause: job.pause.clone(),
+        artifacts_root: job.artifacts_root.clone(),
+    };
+    let mut cancelled_before_steps = false;
+    let cleanup_entries = if phase == Phase::Steps {
+        if cancel.graceful.is_cancelled() {
+            cancelled_before_steps = true;
+        } else {
+            let (done, paused, err) = split_paused(run_pipeline(&test.steps, entries, &env).await);
+            exits.extend(done);
+            if test_error.is_none() {
+                test_error = err;
+            }
+            if !paused.is_empty() {
+                return Ok(Attempt::Paused(HeldTargets {
+                    targets,
+                    phase: Phase::Steps,
+                    entries: paused,
+                    exits,
+                    test_error,
+                    vars: vars.snapshot(),
+                }));
+            }
+        }
+        targets.iter().cloned().map(Entry::fresh).collect()
+    } else {
+        entries
     };
 
     if !test.cleanup.is_empty() {
         // Cleanup always runs, also after a graceful cancel; only a hard
         // cancel stops it.
-        let cleanup = run_pipeline(
-            &test.cleanup,
-            targets.clone(),
-            scope,
-            sink,
-            &vars,
-            &cancel.hard,
-            &job.artifacts_root,
-        )
-        .await;
-        if let Some(err) = cleanup.test_error {
+        let cleanup_env = PipelineEnv {
+            cancel: cancel.hard.clone(),
+            ..env.clone()
+        };
+        let (_, paused, err) =
+            split_paused(run_pipeline(&test.cleanup, cleanup_entries, &cleanup_env).await);
+        if let Some(err) = err {
             sink.emit(scope.event(
                 None,
                 None,
@@ -175,74 +307,93 @@ async fn run_attempt(
                 Some(json!({ "Error": format!("cleanup: {err}") })),
             ));
         }
+        if !paused.is_empty() {
+            return Ok(Attempt::Paused(HeldTargets {
+                targets,
+                phase: Phase::Cleanup,
+                entries: paused,
+                exits,
+                test_error,
+                vars: vars.snapshot(),
+            }));
+        }
     }
 
+    release(test, scope, sink, &targets).await;
+    Ok(Attempt::Done(finish(
+        test,
+        scope,
+        sink,
+        &targets,
+        exits,
+        test_error,
+        cancelled_before_steps,
+    )))
+}
+
+async fn release(test: &PreparedTest, scope: &TestScope, sink: &EventSink, targets: &[Target]) {
     let released = tokio::time::timeout(
         test.release_timeout,
-        test.targets.release(scope.job_id, &targets),
+        test.targets.release(scope.job_id, targets),
     )
     .await;
-    match released {
+    let error = match released {
         Ok(Ok(())) => {
-            for t in &targets {
+            for t in targets {
                 sink.emit(scope.event(None, Some(t), names::TARGET_RELEASED, None));
             }
+            return;
         }
-        Ok(Err(e)) => {
-            let msg = format!("cannot release targets: {e}");
-            sink.emit(scope.event(None, None, names::TEST_ERROR, Some(json!({ "Error": msg }))));
-        }
-        Err(_) => {
-            let msg = format!(
-                "cannot release targets: timed out after {:?}",
-                test.release_timeout
-            );
-            sink.emit(scope.event(None, None, names::TEST_ERROR, Some(json!({ "Error": msg }))));
-        }
-    }
-
-    let (results, test_error) = match outcome {
-        None => (
-            targets
-                .iter()
-                .map(|t| TargetResult {
-                    target: t.clone(),
-                    passed: false,
-                    failed_step: None,
-                    error: Some("cancelled before the steps ran".into()),
-                })
-                .collect::<Vec<_>>(),
-            Some("cancelled".to_string()),
+        Ok(Err(e)) => format!("cannot release targets: {e}"),
+        Err(_) => format!(
+            "cannot release targets: timed out after {:?}",
+            test.release_timeout
         ),
-        Some(o) => {
-            let mut by_id: std::collections::HashMap<String, Exit> =
-                o.targets.into_iter().map(|(t, e)| (t.id, e)).collect();
-            let results = targets
-                .iter()
-                .map(|t| match by_id.remove(&t.id) {
-                    Some(Exit::Passed) => TargetResult {
-                        target: t.clone(),
-                        passed: true,
-                        failed_step: None,
-                        error: None,
-                    },
-                    Some(Exit::Failed { step, error }) => TargetResult {
-                        target: t.clone(),
-                        passed: false,
-                        failed_step: Some(step),
-                        error: Some(error),
-                    },
-                    None => TargetResult {
-                        target: t.clone(),
-                        passed: false,
-                        failed_step: None,
-                        error: Some("the target never left the pipeline".into()),
-                    },
-                })
-                .collect();
-            (results, o.test_error)
-        }
     };
+    sink.emit(scope.event(
+        None,
+        None,
+        names::TEST_ERROR,
+        Some(json!({ "Error": error })),
+    ));
+}
+
+fn finish(
+    test: &PreparedTest,
+    scope: &TestScope,
+    sink: &EventSink,
+    targets: &[Target],
+    exits: Vec<(String, Exit)>,
+    mut test_error: Option<String>,
+    cancelled_before_steps: bool,
+) -> TestResult {
+    if cancelled_before_steps {
+        test_error = Some("cancelled".into());
+    }
+    let mut by_id: std::collections::HashMap<String, Exit> = exits.into_iter().collect();
+    let results: Vec<TargetResult> = targets
+        .iter()
+        .map(|t| {
+            let (passed, failed_step, error) = match by_id.remove(&t.id) {
+                Some(Exit::Passed) => (true, None, None),
+                Some(Exit::Failed { step, error }) => (false, Some(step), Some(error)),
+                _ if cancelled_before_steps => {
+                    (false, None, Some("cancelled before the steps ran".into()))
+                }
+                _ => (
+                    false,
+                    None,
+                    Some("the target never left the pipeline".into()),
+                ),
+            };
+            TargetResult {
+                target: t.clone(),
+                passed,
+                failed_step,
+                error,
+            }
+        })
+        .collect();
     if let Some(err) = &test_error {
         sink.emit(scope.event(None, None, names::TEST_ERROR, Some(json!({ "Error": err }))));
     }
@@ -254,14 +405,14 @@ async fn run_attempt(
         names::TEST_FINISHED,
         Some(json!({ "Success": passed, "PassedTargets": ok, "TotalTargets": results.len() })),
     ));
-    Ok(TestResult {
+    TestResult {
         name: test.name.clone(),
         attempts: scope.attempt + 1,
         passed,
         error: test_error,
         targets: results,
         skipped: false,
-    })
+    }
 }
 
 fn first_duplicate(targets: &[Target]) -> Option<&str> {

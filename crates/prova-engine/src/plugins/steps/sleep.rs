@@ -1,5 +1,8 @@
 //! `sleep`: waits `duration` (a Go duration), then passes the target.
-//! Cancellation ends the wait at once.
+//! Cancellation ends the wait at once; a pause records the time left and
+//! a resume sleeps only that.
+
+use std::time::Duration;
 
 use async_trait::async_trait;
 use prova_core::Target;
@@ -24,13 +27,24 @@ impl Step for Sleep {
     async fn run(
         &self,
         ctx: &StepContext,
-        _target: &Target,
+        target: &Target,
         p: &StepParams,
     ) -> Result<(), StepError> {
         let d = params::parse_duration(params::one(p, "duration")?).map_err(StepError::Params)?;
+        // After a pause, sleep only what was left.
+        let left = ctx
+            .take_resume_state(target)
+            .and_then(|s| s.get("RemainingMs").and_then(|v| v.as_u64()))
+            .map(Duration::from_millis)
+            .unwrap_or(d);
+        let deadline = tokio::time::Instant::now() + left;
         tokio::select! {
-            _ = tokio::time::sleep(d) => Ok(()),
+            _ = tokio::time::sleep_until(deadline) => Ok(()),
             _ = ctx.cancel.cancelled() => Err(StepError::Cancelled),
+            _ = ctx.pause.cancelled() => {
+                let rest = deadline.saturating_duration_since(tokio::time::Instant::now());
+                Err(StepError::Paused(Some(serde_json::json!({ "RemainingMs": rest.as_millis() as u64 }))))
+            }
         }
     }
 
