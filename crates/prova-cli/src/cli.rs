@@ -38,6 +38,17 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Which server to talk to; without one, commands work on the local store.
+#[derive(Args, Debug, Clone)]
+pub struct ServerArgs {
+    /// A `prova serve` to talk to, e.g. http://127.0.0.1:8080.
+    #[arg(long, env = "PROVA_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+    /// Bearer token for the server.
+    #[arg(long, env = "PROVA_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
 /// Where the store is.
 #[derive(Args, Debug, Clone)]
 pub struct StoreArgs {
@@ -91,6 +102,57 @@ Examples:
   prova events 3 --run 1 --test 'Test 1' --step Step2
   prova events 3 --name TargetErr --name TestError --json")]
     Events(EventsArgs),
+
+    /// Serve the HTTP API (prova's and ConTest's) and run submitted jobs.
+    #[command(after_help = "\
+Examples:
+  prova serve                                   127.0.0.1:8080, no token (loopback only)
+  prova serve --listen 0.0.0.0:8080 --token $(cat token) --db postgres://prova@db/prova
+
+SIGTERM or Ctrl-C: stop taking requests, pause running jobs (a step that
+cannot pause may finish, up to --pause-timeout; then the job is cancelled),
+exit. A second signal cancels at once. On start, the jobs this server paused
+are resumed where they stood; jobs it left running (killed) are failed.")]
+    Serve(ServeArgs),
+
+    /// Submit a job to a server (without --server: run it here, like `run`).
+    #[command(after_help = "\
+Examples:
+  prova start job.yaml --server http://127.0.0.1:8080
+  prova start job.yaml --server http://ci:8080 --wait    # exit code as `prova run`")]
+    Start(StartArgs),
+
+    /// List a server's jobs (without --server: the local store's, as `jobs`).
+    #[command(after_help = "\
+Examples:
+  prova list --server http://127.0.0.1:8080 --state Started")]
+    List(ListArgs),
+
+    /// Cancel a job running on a server.
+    #[command(after_help = "\
+Examples:
+  prova stop 12 --server http://127.0.0.1:8080")]
+    Stop(JobActionArgs),
+
+    /// Pause a job running on a server (it stops at step boundaries).
+    #[command(after_help = "\
+Examples:
+  prova pause 12 --server http://127.0.0.1:8080")]
+    Pause(JobActionArgs),
+
+    /// Resume a paused job (on a server, or here in the foreground).
+    #[command(after_help = "\
+Examples:
+  prova resume 12 --server http://127.0.0.1:8080
+  prova resume 12                                  # in the foreground, local store")]
+    Resume(JobActionArgs),
+
+    /// Run a job again, as a new job, from its stored descriptor.
+    #[command(after_help = "\
+Examples:
+  prova retry 12 --server http://127.0.0.1:8080
+  prova retry 12                                   # in the foreground, local store")]
+    Retry(JobActionArgs),
 
     /// Kubernetes API coverage from audit logs (the APISnoop workflow).
     #[command(subcommand)]
@@ -164,6 +226,8 @@ pub struct StatusArgs {
     pub id: i64,
     #[command(flatten)]
     pub store: StoreArgs,
+    #[command(flatten)]
+    pub server: ServerArgs,
     /// Machine output with ConTest's field names.
     #[arg(long)]
     pub json: bool,
@@ -175,6 +239,11 @@ pub struct EventsArgs {
     pub id: i64,
     #[command(flatten)]
     pub store: StoreArgs,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Keep printing new events until the job ends (needs --server).
+    #[arg(long)]
+    pub follow: bool,
     /// Only this run (1-based).
     #[arg(long)]
     pub run: Option<u32>,
@@ -226,4 +295,69 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 3)]
         repeat: usize,
     },
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Bearer token clients must send; required off loopback.
+    #[arg(long, env = "PROVA_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// This instance's ID (owner of the jobs it runs); default prova-<hostname>.
+    #[arg(long, env = "PROVA_SERVER_ID")]
+    pub server_id: Option<String>,
+    /// How long a shutdown waits for steps that cannot pause (Go duration).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub pause_timeout: std::time::Duration,
+    /// Files named in descriptors (CSV inventories, URI steps) must lie under this folder.
+    #[arg(long, value_name = "DIR")]
+    pub files_root: Option<PathBuf>,
+    /// Largest request body, in bytes.
+    #[arg(long, default_value_t = 1 << 20)]
+    pub max_body: usize,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    prova_core::duration::parse_go_duration(s)
+}
+
+#[derive(Args, Debug)]
+pub struct StartArgs {
+    /// The job descriptor (JSON or YAML).
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Wait for the job to end and exit as `prova run` does.
+    #[arg(long)]
+    pub wait: bool,
+    /// Who asks for the job.
+    #[arg(long, default_value_t = default_requestor())]
+    pub requestor: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    #[command(flatten)]
+    pub jobs: JobsArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct JobActionArgs {
+    /// The job id.
+    pub id: i64,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Who asks.
+    #[arg(long, default_value_t = default_requestor())]
+    pub requestor: String,
 }

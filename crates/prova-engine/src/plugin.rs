@@ -26,6 +26,34 @@ use crate::runner::step_ctx::StepContext;
 #[derive(Debug, Clone, Default)]
 pub struct PrepareCtx<'a> {
     pub descriptor_dir: Option<&'a Path>,
+    /// When set (the server), files named in descriptors must lie under it.
+    pub files_root: Option<&'a Path>,
+}
+
+impl PrepareCtx<'_> {
+    /// Resolves a file named in a descriptor: relative to the descriptor's
+    /// folder (or the files root), and never outside the files root.
+    pub fn resolve(&self, file: &str) -> Result<std::path::PathBuf, String> {
+        let base = self.descriptor_dir.or(self.files_root);
+        let path = prova_core::descriptor::resolve_relative(base, file);
+        let Some(root) = self.files_root else {
+            return Ok(path);
+        };
+        let root = root
+            .canonicalize()
+            .map_err(|e| format!("the files root {} is unusable: {e}", root.display()))?;
+        let real = path
+            .canonicalize()
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if real.starts_with(&root) {
+            Ok(real)
+        } else {
+            Err(format!(
+                "{file:?} is outside the files root {}",
+                root.display()
+            ))
+        }
+    }
 }
 
 /// Why a step failed a target.

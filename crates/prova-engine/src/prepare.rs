@@ -104,6 +104,18 @@ pub fn prepare_str(
     source: Option<&Path>,
     registry: &Registry,
 ) -> Result<PreparedJob, InvalidDescriptor> {
+    prepare_str_in(text, format, source, None, registry)
+}
+
+/// [`prepare_str`], with every file the descriptor names confined to
+/// `files_root` (the server's `--files-root`).
+pub fn prepare_str_in(
+    text: &str,
+    format: Format,
+    source: Option<&Path>,
+    files_root: Option<&Path>,
+    registry: &Registry,
+) -> Result<PreparedJob, InvalidDescriptor> {
     let mut diags = Diagnostics::new(source);
     let root = match parse_document(text, format) {
         Ok(root) => root,
@@ -115,6 +127,7 @@ pub fn prepare_str(
     let dir = source.and_then(Path::parent);
     let ctx = PrepareCtx {
         descriptor_dir: dir,
+        files_root,
     };
     let desc = descriptor::decode_job(&root, &mut diags);
     let Some(desc) = desc else {
@@ -352,4 +365,64 @@ fn prepare_reporters(
         }
     }
     out
+}
+
+/// The descriptor of a stored job with its fetched steps written in
+/// (literal fetchers), from its extended descriptor: a retry or a resume
+/// runs exactly the steps the job was created with, whatever happened to
+/// the files since.
+pub fn descriptor_from_extended(extended: &str) -> Result<serde_json::Value, String> {
+    let ext: serde_json::Value = serde_json::from_str(extended)
+        .map_err(|e| format!("unreadable extended descriptor: {e}"))?;
+    let mut desc = ext
+        .get("JobDescriptor")
+        .cloned()
+        .ok_or("extended descriptor without JobDescriptor")?;
+    let steps = ext
+        .get("TestStepsDescriptors")
+        .and_then(|s| s.as_array())
+        .cloned()
+        .unwrap_or_default();
+    let Some(tests) = find_ci_mut(&mut desc, "TestDescriptors").and_then(|t| t.as_array_mut())
+    else {
+        return Err("extended descriptor without TestDescriptors".into());
+    };
+    // Tests that failed to prepare are not in TestStepsDescriptors; the
+    // stored job was valid, so every test is there, in order.
+    for (test, fetched) in tests.iter_mut().zip(steps) {
+        let Some(obj) = test.as_object_mut() else {
+            continue;
+        };
+        obj.retain(|k, _| {
+            ![
+                "testfetchername",
+                "testfetcherfetchparameters",
+                "cleanupfetchername",
+                "cleanupfetcherfetchparameters",
+            ]
+            .contains(&k.to_ascii_lowercase().as_str())
+        });
+        obj.insert("TestFetcherName".into(), "literal".into());
+        obj.insert(
+            "TestFetcherFetchParameters".into(),
+            serde_json::json!({ "TestName": fetched["TestName"], "Steps": fetched["TestSteps"] }),
+        );
+        if fetched["CleanupSteps"]
+            .as_array()
+            .is_some_and(|c| !c.is_empty())
+        {
+            obj.insert("CleanupFetcherName".into(), "literal".into());
+            obj.insert(
+                "CleanupFetcherFetchParameters".into(),
+                serde_json::json!({ "Steps": fetched["CleanupSteps"] }),
+            );
+        }
+    }
+    Ok(desc)
+}
+
+fn find_ci_mut<'a>(v: &'a mut serde_json::Value, key: &str) -> Option<&'a mut serde_json::Value> {
+    let obj = v.as_object_mut()?;
+    let k = obj.keys().find(|k| k.eq_ignore_ascii_case(key))?.clone();
+    obj.get_mut(&k)
 }

@@ -128,12 +128,8 @@ pub fn run_collector(args: CollectorArgs) -> anyhow::Result<ExitCode> {
         }
         CollectorCommand::Send(a) => {
             let stdout = io::stdout().lock();
-            let trailer = send(&a.dir, io::BufWriter::new(stdout))
+            send_and_report(&a.dir, &a.control_dir, io::BufWriter::new(stdout))
                 .with_context(|| format!("sending {}", a.dir.display()))?;
-            // Best effort: the waiting collector records what was sent.
-            if let Err(e) = tell(&a.control_dir, &Control::Sent(trailer)) {
-                eprintln!("prova collector: could not tell the waiting collector: {e}");
-            }
             Ok(ExitCode::from(exit::OK))
         }
         CollectorCommand::Done(a) => {
@@ -166,6 +162,16 @@ pub fn send(dir: &Path, out: impl Write) -> io::Result<Trailer> {
             Err(e)
         }
     }
+}
+
+/// What `prova collector send` does: [`send`], then tell the waiting
+/// collector (if any) what was sent, for its summary.
+pub fn send_and_report(dir: &Path, control_dir: &Path, out: impl Write) -> io::Result<Trailer> {
+    let trailer = send(dir, out)?;
+    if let Err(e) = tell(control_dir, &Control::Sent(trailer.clone())) {
+        eprintln!("prova collector: could not tell the waiting collector: {e}");
+    }
+    Ok(trailer)
 }
 
 /// How `wait` runs.

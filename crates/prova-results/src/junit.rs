@@ -40,7 +40,7 @@ const JUNIT_ROOTS: [&str; 3] = ["testsuites", "testsuite", "testrun"];
 pub fn decode(bytes: &[u8]) -> Result<Cow<'_, str>, ResultsError> {
     let utf16 = |be: bool| -> Result<Cow<'_, str>, ResultsError> {
         let body = &bytes[2..];
-        if body.len() % 2 != 0 {
+        if !body.len().is_multiple_of(2) {
             return Err(ResultsError::NotXml(
                 "UTF-16 text with an odd number of bytes".into(),
             ));

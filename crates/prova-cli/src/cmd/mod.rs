@@ -1,9 +1,11 @@
 //! One module per command; [`dispatch`] runs the one asked for.
 
 mod bench;
+mod client;
 mod events;
 mod jobs;
 mod run;
+mod serve;
 mod status;
 mod validate;
 
@@ -27,7 +29,19 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status(args) => runtime()?.block_on(status::run(args)),
         Command::Events(args) => runtime()?.block_on(events::run(args)),
         Command::Bench(args) => runtime()?.block_on(bench::run(args)),
+        Command::Serve(args) => runtime()?.block_on(serve::run(args)),
+        Command::Start(args) => runtime()?.block_on(client::start(args)),
+        Command::List(args) => runtime()?.block_on(client::list(args)),
+        Command::Stop(args) => runtime()?.block_on(client::action("stop", args)),
+        Command::Pause(args) => runtime()?.block_on(client::action("pause", args)),
+        Command::Resume(args) => runtime()?.block_on(client::action("resume", args)),
+        Command::Retry(args) => runtime()?.block_on(client::action("retry", args)),
     }
+}
+
+/// Every plugin this binary has.
+pub fn registry() -> prova_engine::Registry {
+    prova_engine::plugins::registry()
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -47,6 +47,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         on_created: Some(Arc::new(|id| eprintln!("job {id} started"))),
         artifacts_root: Some(store::artifacts_root(&args.store)),
         pause: Default::default(),
+        server_id: None,
     };
     let outcome = run_job(job, store, opts).await?;
     print_outcome(&outcome, args.json)?;

@@ -9,6 +9,9 @@ use crate::cli::StatusArgs;
 use crate::{exit, output, store};
 
 pub async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
+    if let Some(client) = super::client::Client::new(&args.server) {
+        return super::client::status(&client, args.id, args.json).await;
+    }
     let store = store::open(&args.store).await?;
     let Some(job) = store.get_job(args.id).await? else {
         eprintln!(

@@ -45,6 +45,8 @@ pub struct RunOptions {
     /// Where steps keep artifacts (results directories); default
     /// `$TMPDIR/prova-artifacts`.
     pub artifacts_root: Option<std::path::PathBuf>,
+    /// The server instance running the job (recorded as its owner).
+    pub server_id: Option<String>,
 }
 
 /// Where a job stands: enough to resume it.
@@ -128,7 +130,7 @@ pub async fn run_job(
             source_path: job.source.as_ref().map(|p| p.display().to_string()),
         })
         .await?;
-    let started = json!({ "Requestor": opts.requestor });
+    let started = json!({ "Requestor": opts.requestor, "ServerID": opts.server_id });
     Ok(drive(job_id, &job, store, opts, JobPosition::start(), started).await)
 }
 
@@ -140,7 +142,8 @@ pub async fn resume_job(
     position: JobPosition,
     opts: RunOptions,
 ) -> Result<JobOutcome, EngineError> {
-    let started = json!({ "Requestor": opts.requestor, "Resumed": true });
+    let started =
+        json!({ "Requestor": opts.requestor, "ServerID": opts.server_id, "Resumed": true });
     Ok(drive(job_id, &job, store, opts, position, started).await)
 }
 

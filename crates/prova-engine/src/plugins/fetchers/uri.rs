@@ -3,7 +3,7 @@
 //! relative to the descriptor. Other schemes are refused: fetching steps
 //! over the network at prepare time would make validation depend on it.
 
-use prova_core::descriptor::{check_keys, decode_steps_document, resolve_relative};
+use prova_core::descriptor::{check_keys, decode_steps_document};
 use prova_core::diag::{Diagnostics, FieldPath};
 use prova_core::node::{Format, Node, parse_document};
 
@@ -56,7 +56,13 @@ impl TestFetcher for Uri {
                 return None;
             }
         };
-        let file = resolve_relative(ctx.descriptor_dir, local);
+        let file = match ctx.resolve(local) {
+            Ok(f) => f,
+            Err(e) => {
+                diags.error(&upath, pos, format!("cannot read steps file: {e}"));
+                return None;
+            }
+        };
         let text = match std::fs::read_to_string(&file) {
             Ok(t) => t,
             Err(e) => {

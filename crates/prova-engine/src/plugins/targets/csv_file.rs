@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use prova_core::descriptor::{check_keys, opt_u32, resolve_relative};
+use prova_core::descriptor::{check_keys, opt_u32};
 use prova_core::diag::{Diagnostics, FieldPath};
 use prova_core::node::{Node, Value};
 use prova_core::{JobId, Target};
@@ -59,7 +59,17 @@ impl TargetManager for CsvFileTargetManager {
         );
         let file = match acquire.get_ci("FileURI").and_then(Node::as_str) {
             Some(f) if !f.trim().is_empty() => {
-                resolve_relative(ctx.descriptor_dir, f.strip_prefix("file://").unwrap_or(f))
+                match ctx.resolve(f.strip_prefix("file://").unwrap_or(f)) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        diags.error(
+                            &path.key("FileURI"),
+                            acquire.get_ci("FileURI").and_then(|n| n.pos),
+                            e,
+                        );
+                        return None;
+                    }
+                }
             }
             _ => {
                 diags.error(

@@ -1,0 +1,403 @@
+//! The commands that talk to a `prova serve` (`--server URL`), and their
+//! local fallbacks.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use futures::StreamExt;
+use prova_core::status::JobStatus;
+use prova_core::{Event, JobState};
+use serde_json::Value;
+
+use crate::cli::{EventsArgs, JobActionArgs, ListArgs, RunArgs, ServerArgs, StartArgs};
+use crate::{exit, store};
+
+/// A client of one server.
+pub struct Client {
+    base: String,
+    token: Option<String>,
+    http: reqwest::Client,
+}
+
+impl Client {
+    pub fn new(args: &ServerArgs) -> Option<Client> {
+        let base = args.server.as_ref()?.trim_end_matches('/').to_string();
+        Some(Client {
+            base,
+            token: args.token.clone().filter(|t| !t.is_empty()),
+            http: reqwest::Client::new(),
+        })
+    }
+
+    fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let r = self.http.request(method, format!("{}{path}", self.base));
+        match &self.token {
+            Some(t) => r.bearer_auth(t),
+            None => r,
+        }
+    }
+
+    /// Sends, and turns a non-2xx answer into an error carrying the
+    /// server's message.
+    async fn send(&self, r: reqwest::RequestBuilder) -> anyhow::Result<Value> {
+        let resp = r
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {}", self.base))?;
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            let msg = body
+                .get("Error")
+                .and_then(|e| e.as_str())
+                .unwrap_or("no message");
+            let mut text = format!("server answered {status}: {msg}");
+            if let Some(errs) = body.get("Errors").and_then(|e| e.as_array()) {
+                for e in errs {
+                    text.push_str(&format!("\n  {}", e.as_str().unwrap_or_default()));
+                }
+            }
+            anyhow::bail!(ServerError {
+                status: status.as_u16(),
+                text
+            });
+        }
+        Ok(body)
+    }
+
+    pub async fn status(&self, id: i64) -> anyhow::Result<JobStatus> {
+        let v = self
+            .send(self.req(reqwest::Method::GET, &format!("/api/v1/jobs/{id}")))
+            .await?;
+        Ok(serde_json::from_value(v)?)
+    }
+}
+
+/// An error answer from the server (4xx: the request was refused).
+#[derive(Debug)]
+pub struct ServerError {
+    pub status: u16,
+    pub text: String,
+}
+
+impl std::fmt::Display for ServerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::error::Error for ServerError {}
+
+/// Exit code for a refused request: 2 for 4xx (bad request, unknown job,
+/// wrong state), 4 otherwise.
+fn refused(err: &anyhow::Error) -> Option<u8> {
+    err.downcast_ref::<ServerError>().map(|e| {
+        if (400..500).contains(&e.status) {
+            exit::INVALID
+        } else {
+            exit::ERROR
+        }
+    })
+}
+
+fn report(err: anyhow::Error) -> anyhow::Result<ExitCode> {
+    match refused(&err) {
+        Some(code) => {
+            eprintln!("prova: {err}");
+            Ok(ExitCode::from(code))
+        }
+        None => Err(err),
+    }
+}
+
+pub async fn start(args: StartArgs) -> anyhow::Result<ExitCode> {
+    let Some(client) = Client::new(&args.server) else {
+        return super::run::run(RunArgs {
+            file: args.file,
+            store: args.store,
+            junit: None,
+            json: false,
+            requestor: args.requestor,
+            no_progress: false,
+        })
+        .await;
+    };
+    let text = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let r = client
+        .req(reqwest::Method::POST, "/api/v1/jobs")
+        .query(&[("requestor", args.requestor.as_str())])
+        .body(text);
+    let v = match client.send(r).await {
+        Ok(v) => v,
+        Err(e) => return report(e),
+    };
+    let id = v["JobID"]
+        .as_i64()
+        .context("the server returned no JobID")?;
+    println!("{id}");
+    eprintln!("job {id} started on {}", client.base);
+    if !args.wait {
+        return Ok(ExitCode::SUCCESS);
+    }
+    follow(&client, id, &mut |_| {}).await?;
+    let st = client.status(id).await?;
+    print!("{}", super::status::render_tree(&st));
+    Ok(ExitCode::from(status_exit(&st)))
+}
+
+/// `prova run`'s exit code, from a status.
+pub fn status_exit(st: &JobStatus) -> u8 {
+    let reports_ok = st
+        .job_report
+        .run_reports
+        .iter()
+        .flatten()
+        .all(|r| r.success)
+        && st.job_report.final_reports.iter().all(|r| r.success);
+    match st.state {
+        Some(JobState::Completed) if reports_ok => exit::SUCCESS,
+        Some(JobState::Completed) => exit::TESTS_FAILED,
+        Some(JobState::Cancelled) | Some(JobState::Cancelling) => exit::CANCELLED,
+        Some(JobState::Paused) => exit::JOB_FAILED,
+        _ => exit::JOB_FAILED,
+    }
+}
+
+/// Reads the server's event stream of a job until it ends.
+async fn follow(client: &Client, id: i64, on_event: &mut dyn FnMut(&Event)) -> anyhow::Result<()> {
+    let resp = client
+        .req(reqwest::Method::GET, &format!("/api/v1/jobs/{id}/events"))
+        .query(&[("follow", "true")])
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {}", client.base))?;
+    anyhow::ensure!(
+        resp.status().is_success(),
+        "server answered {}",
+        resp.status()
+    );
+    let mut stream = resp.bytes_stream();
+    let mut buf = String::new();
+    while let Some(chunk) = stream.next().await {
+        buf.push_str(&String::from_utf8_lossy(&chunk?));
+        while let Some(end) = buf.find("\n\n") {
+            let frame: String = buf.drain(..end + 2).collect();
+            let mut kind = "message";
+            let mut data = String::new();
+            for line in frame.lines() {
+                if let Some(k) = line.strip_prefix("event:") {
+                    kind = if k.trim() == "end" {
+                        "end"
+                    } else if k.trim() == "event" {
+                        "event"
+                    } else {
+                        "other"
+                    };
+                } else if let Some(d) = line.strip_prefix("data:") {
+                    data.push_str(d.trim_start());
+                }
+            }
+            match kind {
+                "end" => return Ok(()),
+                "event" => {
+                    if let Ok(ev) = serde_json::from_str::<Event>(&data) {
+                        on_event(&ev);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
+    let Some(client) = Client::new(&args.server) else {
+        return super::jobs::run(args.jobs).await;
+    };
+    let mut q: Vec<(&str, String)> = vec![("limit", args.jobs.limit.to_string())];
+    if !args.jobs.states.is_empty() {
+        q.push(("state", args.jobs.states.join(",")));
+    }
+    if !args.jobs.tags.is_empty() {
+        q.push(("tag", args.jobs.tags.join(",")));
+    }
+    let v = match client
+        .send(client.req(reqwest::Method::GET, "/api/v1/jobs").query(&q))
+        .await
+    {
+        Ok(v) => v,
+        Err(e) => return report(e),
+    };
+    if args.jobs.json {
+        println!("{}", serde_json::to_string_pretty(&v["Jobs"])?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{:>6}  {:<12} {:<30} TAGS", "ID", "STATE", "NAME");
+    for j in v["Jobs"].as_array().into_iter().flatten() {
+        let tags: Vec<&str> = j["Tags"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.as_str())
+            .collect();
+        println!(
+            "{:>6}  {:<12} {:<30} {}",
+            j["JobID"],
+            j["State"].as_str().unwrap_or("-"),
+            j["JobName"].as_str().unwrap_or(""),
+            tags.join(",")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `stop`, `pause`, `resume`, `retry`.
+pub async fn action(verb: &str, args: JobActionArgs) -> anyhow::Result<ExitCode> {
+    let Some(client) = Client::new(&args.server) else {
+        return local_action(verb, args).await;
+    };
+    let path = match verb {
+        "stop" => "cancel",
+        other => other,
+    };
+    let r = client
+        .req(
+            reqwest::Method::POST,
+            &format!("/api/v1/jobs/{}/{path}", args.id),
+        )
+        .query(&[("requestor", args.requestor.as_str())]);
+    match client.send(r).await {
+        Ok(v) => {
+            match verb {
+                "retry" => println!("{}", v["JobID"]),
+                _ => eprintln!("job {}: {verb} requested", args.id),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => report(e),
+    }
+}
+
+/// Without a server: `resume` and `retry` run in the foreground on the
+/// local store; `stop` and `pause` need the process running the job.
+async fn local_action(verb: &str, args: JobActionArgs) -> anyhow::Result<ExitCode> {
+    if verb == "stop" || verb == "pause" {
+        eprintln!(
+            "prova: {verb} needs --server (or PROVA_SERVER): a job run by `prova run` is stopped with Ctrl-C in its terminal"
+        );
+        return Ok(ExitCode::from(exit::INVALID));
+    }
+    let store = store::open(&args.store).await?;
+    let Some(job) = store.get_job(args.id).await? else {
+        eprintln!(
+            "prova: job {} not found in {}",
+            args.id,
+            store::url(&args.store)
+        );
+        return Ok(ExitCode::from(exit::INVALID));
+    };
+    if verb == "resume" && job.state != Some(JobState::Paused) {
+        eprintln!(
+            "prova: job {} is {}: only a paused job can be resumed",
+            args.id,
+            job.state
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "unknown".into())
+        );
+        return Ok(ExitCode::from(exit::INVALID));
+    }
+    let desc = prova_engine::prepare::descriptor_from_extended(&job.extended_descriptor)
+        .map_err(anyhow::Error::msg)?;
+    let source = job.source_path.as_ref().map(std::path::PathBuf::from);
+    let prepared = prova_engine::prepare::prepare_str(
+        &desc.to_string(),
+        prova_core::node::Format::Json,
+        source.as_deref(),
+        &super::registry(),
+    )?;
+    let opts = prova_engine::runner::RunOptions {
+        requestor: args.requestor.clone(),
+        observer: Some(crate::progress::observer(false)),
+        on_created: Some(Arc::new(|id| eprintln!("job {id} started"))),
+        artifacts_root: Some(store::artifacts_root(&args.store)),
+        ..Default::default()
+    };
+    let outcome = if verb == "resume" {
+        let pos = prova_engine::runner::paused_position(&*store, args.id).await?;
+        prova_engine::runner::resume_job(args.id, prepared, store, pos, opts).await?
+    } else {
+        prova_engine::runner::run_job(prepared, store, opts).await?
+    };
+    println!("job {} {}", outcome.job_id, outcome.state);
+    Ok(ExitCode::from(super::run::exit_code(&outcome)))
+}
+
+/// `prova status ID --server URL`.
+pub async fn status(client: &Client, id: i64, json: bool) -> anyhow::Result<ExitCode> {
+    match client.status(id).await {
+        Ok(st) => {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&st)?);
+            } else {
+                print!("{}", super::status::render_tree(&st));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => report(e),
+    }
+}
+
+/// `prova events ID --server URL [--follow]`.
+pub async fn events(client: &Client, args: &EventsArgs) -> anyhow::Result<ExitCode> {
+    let print = |ev: &Event| {
+        if args.json {
+            println!("{}", serde_json::to_string(ev).unwrap_or_default());
+        } else {
+            println!("{}", super::events::line(ev));
+        }
+    };
+    let matches = |ev: &Event| {
+        args.run.is_none_or(|r| ev.run_id == r)
+            && args
+                .test
+                .as_ref()
+                .is_none_or(|t| ev.test_name.as_ref() == Some(t))
+            && args.attempt.is_none_or(|a| ev.test_attempt == Some(a))
+            && args
+                .step
+                .as_ref()
+                .is_none_or(|s| ev.step_label.as_ref() == Some(s))
+            && args
+                .target
+                .as_ref()
+                .is_none_or(|t| ev.target.as_ref().is_some_and(|x| &x.id == t))
+            && (args.names.is_empty() || args.names.contains(&ev.name))
+    };
+    if args.follow {
+        follow(client, args.id, &mut |ev| {
+            if matches(ev) {
+                print(ev);
+            }
+        })
+        .await?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let v = match client
+        .send(client.req(
+            reqwest::Method::GET,
+            &format!("/api/v1/jobs/{}/events", args.id),
+        ))
+        .await
+    {
+        Ok(v) => v,
+        Err(e) => return report(e),
+    };
+    let events: Vec<Event> = serde_json::from_value(v)?;
+    for ev in events.iter().filter(|e| matches(e)) {
+        print(ev);
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,71 @@
+//! `prova serve`.
+
+use std::process::ExitCode;
+
+use prova_server::ServerConfig;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::cli::ServeArgs;
+use crate::{exit, store};
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let store = store::open(&args.store).await?;
+    let config = ServerConfig {
+        listen: args.listen,
+        token: args.token.clone().filter(|t| !t.is_empty()),
+        server_id: args
+            .server_id
+            .clone()
+            .unwrap_or_else(prova_server::default_server_id),
+        pause_timeout: args.pause_timeout,
+        max_body: args.max_body,
+        files_root: args.files_root.clone(),
+        artifacts_root: store::artifacts_root(&args.store),
+    };
+    if config.token.is_none() && !config.listen.ip().is_loopback() {
+        eprintln!(
+            "prova: refusing to listen on {} without a token: set --token or PROVA_TOKEN",
+            config.listen
+        );
+        return Ok(ExitCode::from(exit::INVALID));
+    }
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+    let addr = listener.local_addr()?;
+    eprintln!(
+        "prova serve: listening on http://{addr} as {} (store {}){}",
+        config.server_id,
+        store::url(&args.store),
+        if config.token.is_none() {
+            "; no token: loopback only"
+        } else {
+            ""
+        }
+    );
+    let state = prova_server::state(config, store, crate::cmd::registry());
+    // First SIGTERM/SIGINT: pause and exit; a second one: cancel at once.
+    let (first_tx, first_rx) = tokio::sync::oneshot::channel::<()>();
+    let (second_tx, second_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+        tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+        let _ = first_tx.send(());
+        tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+        let _ = second_tx.send(());
+    });
+    prova_server::serve_with(
+        state,
+        listener,
+        async {
+            let _ = first_rx.await;
+        },
+        async {
+            let _ = second_rx.await;
+        },
+    )
+    .await?;
+    eprintln!("prova serve: stopped");
+    Ok(ExitCode::SUCCESS)
+}

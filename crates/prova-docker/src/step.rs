@@ -1,0 +1,644 @@
+//! The `docker` step: one container per target, through the Engine API.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::Path;
+use std::pin::pin;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bollard::Docker;
+use bollard::container::LogOutput;
+use bollard::errors::Error as DockerError;
+use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::query_parameters::{
+    ContainerArchiveInfoOptionsBuilder, CreateContainerOptions, CreateImageOptionsBuilder,
+    DownloadFromContainerOptionsBuilder, InspectContainerOptions, KillContainerOptions,
+    LogsOptionsBuilder, RemoveContainerOptionsBuilder, StartContainerOptions,
+    WaitContainerOptionsBuilder,
+};
+use futures::StreamExt;
+use prova_core::Target;
+use prova_core::descriptor::{StepDescriptor, StepParams};
+use prova_core::diag::Diagnostics;
+use prova_engine::plugin::{Step, StepError};
+use prova_engine::runner::step_ctx::StepContext;
+use prova_results::archive::{Limits, Unpacked, unpack};
+use prova_results::{Ingested, emit_results, ingest_dir};
+use serde_json::json;
+use tokio_util::io::{StreamReader, SyncIoBridge};
+
+use crate::params::{self, Pull, Spec};
+use crate::{
+    ARTIFACTS_SKIPPED, DOCKER_END, DOCKER_START, DOCKER_STDERR, DOCKER_STDOUT, LABEL_MANAGED,
+    MAX_OUTPUT,
+};
+
+/// Output shown in a failure message (the tail).
+const OUTPUT_TAIL: usize = 2048;
+/// Bound on each Engine API call that should be quick (create, start,
+/// inspect, kill, remove). Waiting for the container has no such bound:
+/// `timeout`, the step's timeout and cancellation bound it.
+const API_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long to wait for the log stream to end after the container stopped.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Failing test cases named in a failure message.
+const NAMED_FAILURES: usize = 5;
+
+/// The `docker` step (see the crate documentation).
+pub struct DockerStep;
+
+#[async_trait]
+impl Step for DockerStep {
+    fn validate(&self, step: &StepDescriptor, diags: &mut Diagnostics) {
+        params::validate(step, diags);
+    }
+
+    async fn run(
+        &self,
+        ctx: &StepContext,
+        target: &Target,
+        p: &StepParams,
+    ) -> Result<(), StepError> {
+        let spec = Spec::from_params(p).map_err(StepError::Params)?;
+        let docker = connect().await?;
+        tokio::select! {
+            r = ensure_image(&docker, &spec) => r?,
+            _ = ctx.cancel.cancelled() => return Err(StepError::Cancelled),
+        }
+        let id = create(&docker, &spec, ctx, target).await?;
+        // From here on the container is removed whatever happens: explicitly
+        // below, or by the guard if this future is dropped (step timeout).
+        let removal = Removal::new(docker.clone(), id.clone());
+        let result = run_container(&docker, &id, &spec, ctx, target).await;
+        match (removal.remove().await, result) {
+            (Ok(()), result) => result,
+            (Err(e), Ok(())) => Err(StepError::Failed(format!(
+                "container {} could not be removed: {e}",
+                short(&id)
+            ))),
+            (Err(e), Err(StepError::Failed(m))) => Err(StepError::Failed(format!(
+                "{m} (and the container could not be removed: {e})"
+            ))),
+            (Err(e), Err(other)) => {
+                tracing::warn!(container = %id, "container could not be removed: {e}");
+                Err(other)
+            }
+        }
+    }
+}
+
+async fn connect() -> Result<Docker, StepError> {
+    let unreachable = |e: &dyn std::fmt::Display| {
+        let host =
+            std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+        StepError::Failed(format!("cannot reach the Docker engine at {host}: {e}"))
+    };
+    // Waits are long; every other call is bounded by `api`.
+    let docker = Docker::connect_with_defaults()
+        .map_err(|e| unreachable(&e))?
+        .with_timeout(Duration::from_secs(100 * 24 * 3600));
+    match tokio::time::timeout(API_TIMEOUT, docker.negotiate_version()).await {
+        Ok(Ok(d)) => Ok(d),
+        Ok(Err(e)) => Err(unreachable(&e)),
+        Err(_) => Err(unreachable(&"no answer in 60s")),
+    }
+}
+
+/// An Engine API call bounded by [`API_TIMEOUT`].
+async fn api<T>(f: impl Future<Output = Result<T, DockerError>>) -> Result<T, DockerError> {
+    tokio::time::timeout(API_TIMEOUT, f)
+        .await
+        .unwrap_or(Err(DockerError::RequestTimeoutError))
+}
+
+fn is_404(e: &DockerError) -> bool {
+    matches!(
+        e,
+        DockerError::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
+}
+
+fn short(id: &str) -> &str {
+    &id[..id.len().min(12)]
+}
+
+async fn ensure_image(docker: &Docker, spec: &Spec) -> Result<(), StepError> {
+    let image = &spec.image;
+    match api(docker.inspect_image(image)).await {
+        Ok(_) if spec.pull != Pull::Always => return Ok(()),
+        Ok(_) => {}
+        Err(e) if is_404(&e) => {
+            if spec.pull == Pull::Never {
+                return Err(StepError::Failed(format!(
+                    "image {image:?} is not on the Docker engine and pull is \"never\": build or load it first, or set pull: missing"
+                )));
+            }
+        }
+        Err(e) => {
+            return Err(StepError::Failed(format!(
+                "cannot inspect image {image:?}: {e}"
+            )));
+        }
+    }
+    // A reference without a tag or digest would pull every tag.
+    let last = image.rsplit('/').next().unwrap_or(image);
+    let mut opts = CreateImageOptionsBuilder::new().from_image(image);
+    if !last.contains(':') && !last.contains('@') {
+        opts = opts.tag("latest");
+    }
+    let mut progress = pin!(docker.create_image(Some(opts.build()), None, None));
+    while let Some(r) = progress.next().await {
+        r.map_err(|e| StepError::Failed(format!("cannot pull image {image:?}: {e}")))?;
+    }
+    Ok(())
+}
+
+async fn create(
+    docker: &Docker,
+    spec: &Spec,
+    ctx: &StepContext,
+    target: &Target,
+) -> Result<String, StepError> {
+    let mut labels: HashMap<String, String> = spec.labels.iter().cloned().collect();
+    let scope = &ctx.scope;
+    for (k, v) in [
+        (LABEL_MANAGED, "true".to_string()),
+        ("prova.job", scope.job_id.to_string()),
+        ("prova.run", scope.run_id.to_string()),
+        ("prova.test", scope.test_name.to_string()),
+        ("prova.attempt", scope.attempt.to_string()),
+        ("prova.step", ctx.step_label.clone()),
+        ("prova.target", target.id.clone()),
+    ] {
+        labels.insert(k.to_string(), v);
+    }
+    let memory = spec.memory.as_ref().map(|(b, _)| *b);
+    let host_config = HostConfig {
+        binds: (!spec.mounts.is_empty()).then(|| spec.mounts.clone()),
+        network_mode: spec.network.clone(),
+        nano_cpus: spec.cpus.map(|c| (c * 1e9) as i64),
+        memory,
+        // No swap beyond the limit, so the limit is the limit.
+        memory_swap: memory,
+        auto_remove: Some(false),
+        ..Default::default()
+    };
+    let body = ContainerCreateBody {
+        image: Some(spec.image.clone()),
+        entrypoint: spec.command.clone(),
+        cmd: spec.args.clone(),
+        env: (!spec.env.is_empty()).then(|| spec.env.clone()),
+        working_dir: spec.workdir.clone(),
+        user: spec.user.clone(),
+        labels: Some(labels),
+        tty: Some(false),
+        open_stdin: Some(false),
+        attach_stdin: Some(false),
+        host_config: Some(host_config),
+        ..Default::default()
+    };
+    let created = api(docker.create_container(None::<CreateContainerOptions>, body))
+        .await
+        .map_err(|e| {
+            StepError::Failed(format!(
+                "cannot create a container from {:?}: {e}",
+                spec.image
+            ))
+        })?;
+    for w in created.warnings {
+        tracing::warn!(container = %created.id, "docker: {w}");
+    }
+    Ok(created.id)
+}
+
+/// How waiting for the container ended.
+enum End {
+    Exited(i64),
+    TimedOut,
+    Cancelled,
+    WaitFailed(String),
+}
+
+async fn run_container(
+    docker: &Docker,
+    id: &str,
+    spec: &Spec,
+    ctx: &StepContext,
+    target: &Target,
+) -> Result<(), StepError> {
+    api(docker.start_container(id, None::<StartContainerOptions>))
+        .await
+        .map_err(|e| StepError::Failed(format!("cannot start the container: {e}")))?;
+    let started = Instant::now();
+    ctx.emit(
+        target,
+        DOCKER_START,
+        Some(json!({ "Image": spec.image, "ContainerID": id })),
+    );
+    let logs = tokio::spawn(collect_logs(docker.clone(), id.to_string()));
+
+    let deadline = async {
+        match &spec.timeout {
+            Some((d, _)) => tokio::time::sleep(*d).await,
+            None => std::future::pending().await,
+        }
+    };
+    let end = tokio::select! {
+        r = wait_exit(docker, id) => match r {
+            Ok(code) => End::Exited(code),
+            Err(e) => End::WaitFailed(e),
+        },
+        _ = deadline => End::TimedOut,
+        _ = ctx.cancel.cancelled() => End::Cancelled,
+    };
+    if !matches!(end, End::Exited(_)) {
+        let _ = api(docker.kill_container(id, None::<KillContainerOptions>)).await;
+    }
+    if let End::Cancelled = end {
+        logs.abort();
+        return Err(StepError::Cancelled);
+    }
+    if !matches!(end, End::Exited(_)) {
+        let _ = tokio::time::timeout(DRAIN_TIMEOUT, wait_exit(docker, id)).await;
+    }
+    let duration_ms = started.elapsed().as_millis() as u64;
+    let state = api(docker.inspect_container(id, None::<InspectContainerOptions>))
+        .await
+        .ok()
+        .and_then(|i| i.state);
+    let oom = state.as_ref().and_then(|s| s.oom_killed).unwrap_or(false);
+    let exit_code = state.as_ref().and_then(|s| s.exit_code).or(match end {
+        End::Exited(c) => Some(c),
+        _ => None,
+    });
+    let output = match tokio::time::timeout(DRAIN_TIMEOUT, logs).await {
+        Ok(Ok(o)) => o,
+        _ => Output::default(),
+    };
+    if spec.emit_output {
+        for (name, tail) in [
+            (DOCKER_STDOUT, &output.stdout),
+            (DOCKER_STDERR, &output.stderr),
+        ] {
+            if !tail.buf.is_empty() {
+                ctx.emit(
+                    target,
+                    name,
+                    Some(json!({
+                        "Msg": String::from_utf8_lossy(&tail.buf),
+                        "DroppedBytes": tail.dropped,
+                    })),
+                );
+            }
+        }
+    }
+    let timed_out = matches!(end, End::TimedOut);
+    ctx.emit(
+        target,
+        DOCKER_END,
+        Some(json!({
+            "ExitCode": exit_code,
+            "OOMKilled": oom,
+            "DurationMs": duration_ms,
+            "TimedOut": timed_out,
+        })),
+    );
+
+    let mut failure = match (&end, exit_code) {
+        (End::TimedOut, _) => Some(format!(
+            "timed out after {}",
+            spec.timeout.as_ref().map_or("?", |(_, s)| s.as_str())
+        )),
+        (End::WaitFailed(e), _) => Some(format!("waiting for the container failed: {e}")),
+        _ if oom => Some(match &spec.memory {
+            Some((_, m)) => format!("killed: out of memory (limit {m})"),
+            None => "killed: out of memory (no memory limit set)".to_string(),
+        }),
+        (_, Some(0)) => None,
+        (_, Some(c)) if c > 128 && c < 160 => {
+            Some(format!("exit status {c} (killed by signal {})", c - 128))
+        }
+        (_, Some(c)) => Some(format!("exit status {c}")),
+        (_, None) => Some("the container's exit status is unknown".to_string()),
+    };
+
+    if let Some(dir) = &spec.results_dir {
+        let problem = tokio::select! {
+            r = results(docker, id, dir, ctx, target) => match r {
+                Ok(ingested) if failure.is_none() && spec.fail_on_test_failures => test_failures(&ingested),
+                Ok(_) => None,
+                Err(e) => Some(e),
+            },
+            _ = ctx.cancel.cancelled() => return Err(StepError::Cancelled),
+        };
+        failure = match (failure, problem) {
+            (None, p) => p,
+            (Some(f), Some(p)) => Some(format!("{f}; results: {p}")),
+            (f, None) => f,
+        };
+    }
+    match failure {
+        None => Ok(()),
+        Some(f) => {
+            let tail = output.combined.tail_text(OUTPUT_TAIL);
+            Err(StepError::Failed(
+                if tail.is_empty() || !failure_shows_output(&end, exit_code, oom) {
+                    f
+                } else {
+                    format!("{f}; output: {tail}")
+                },
+            ))
+        }
+    }
+}
+
+/// The output tail helps when the container itself failed, not when only
+/// its test cases did (their messages say why).
+fn failure_shows_output(end: &End, exit_code: Option<i64>, oom: bool) -> bool {
+    !matches!(end, End::Exited(_)) || oom || exit_code != Some(0)
+}
+
+/// The test case failures that fail the target, as a message.
+fn test_failures(ingested: &Ingested) -> Option<String> {
+    let s = ingested.summary();
+    let bad = s.failed + s.errors;
+    if bad > 0 {
+        let names: Vec<String> = ingested
+            .failures()
+            .take(NAMED_FAILURES)
+            .map(|c| {
+                let mut n = format!("{}: {}", c.suite, c.name);
+                if let Some(m) = &c.message {
+                    let m: String = m.lines().next().unwrap_or("").chars().take(120).collect();
+                    n.push_str(&format!(" ({m})"));
+                }
+                n
+            })
+            .collect();
+        let more = if bad > NAMED_FAILURES {
+            format!(", and {} more", bad - NAMED_FAILURES)
+        } else {
+            String::new()
+        };
+        return Some(format!(
+            "{bad} of {} test cases failed: {}{more}",
+            s.total,
+            names.join("; ")
+        ));
+    }
+    if let Some(e) = ingested.errors.first() {
+        return Some(format!(
+            "results file {} could not be read: {}",
+            e.file,
+            chain(&e.error)
+        ));
+    }
+    None
+}
+
+/// Copies `dir` out of the stopped container into the target's artifacts
+/// directory, reads it and emits what it held.
+async fn results(
+    docker: &Docker,
+    id: &str,
+    dir: &str,
+    ctx: &StepContext,
+    target: &Target,
+) -> Result<Ingested, String> {
+    let dest = ctx.artifacts_dir(target);
+    let unpacked = fetch_results(docker, id, dir, &dest).await?;
+    if !unpacked.skipped.is_empty() {
+        let entries: Vec<_> = unpacked
+            .skipped
+            .iter()
+            .take(100)
+            .map(|s| json!({ "Path": s.path, "Reason": s.reason }))
+            .collect();
+        ctx.emit(
+            target,
+            ARTIFACTS_SKIPPED,
+            Some(json!({ "Count": unpacked.skipped.len(), "Entries": entries })),
+        );
+    }
+    let walk = dest.clone();
+    let ingested = tokio::task::spawn_blocking(move || ingest_dir(&walk))
+        .await
+        .map_err(|e| format!("reading the results failed: {e}"))?
+        .map_err(|e| format!("cannot read the results: {}", chain(&e)))?;
+    emit_results(ctx, target, &ingested, &dest, Some(&unpacked.sha256));
+    Ok(ingested)
+}
+
+async fn fetch_results(
+    docker: &Docker,
+    id: &str,
+    dir: &str,
+    dest: &Path,
+) -> Result<Unpacked, String> {
+    let stat = api(docker.get_container_archive_info(
+        id,
+        Some(ContainerArchiveInfoOptionsBuilder::new().path(dir).build()),
+    ))
+    .await
+    .map_err(|e| {
+        if is_404(&e) {
+            format!("results directory {dir} not found in the container")
+        } else {
+            format!("cannot read results directory {dir}: {e}")
+        }
+    })?;
+    // Go's os.ModeDir. A directory's archive holds the directory itself
+    // (`results/...`); a file's, the file.
+    let strip = if stat.file_mode & (1 << 31) != 0 {
+        1
+    } else {
+        0
+    };
+    let stream = docker
+        .download_from_container(
+            id,
+            Some(DownloadFromContainerOptionsBuilder::new().path(dir).build()),
+        )
+        .map(|r| r.map_err(std::io::Error::other));
+    let reader = SyncIoBridge::new(StreamReader::new(Box::pin(stream)));
+    let dest = dest.to_path_buf();
+    tokio::task::spawn_blocking(move || unpack(reader, &dest, strip, &Limits::default()))
+        .await
+        .map_err(|e| format!("copying the results failed: {e}"))?
+        .map_err(|e| format!("cannot copy {dir} out of the container: {}", chain(&e)))
+}
+
+/// An error and its causes on one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        src = s.source();
+    }
+    msg
+}
+
+/// Blocks until the container is not running; its exit code.
+async fn wait_exit(docker: &Docker, id: &str) -> Result<i64, String> {
+    let opts = WaitContainerOptionsBuilder::new()
+        .condition("not-running")
+        .build();
+    let mut wait = pin!(docker.wait_container(id, Some(opts)));
+    match wait.next().await {
+        Some(Ok(r)) => Ok(r.status_code),
+        // bollard reports a non-zero exit as an error.
+        Some(Err(DockerError::DockerContainerWaitError { code, .. })) => Ok(code),
+        Some(Err(e)) => Err(e.to_string()),
+        None => Err("the engine ended the wait without a status".into()),
+    }
+}
+
+/// The container's output: the tail of each stream, and of both.
+#[derive(Default)]
+struct Output {
+    stdout: Tail,
+    stderr: Tail,
+    combined: Tail,
+}
+
+struct Tail {
+    buf: Vec<u8>,
+    cap: usize,
+    dropped: u64,
+}
+
+impl Default for Tail {
+    fn default() -> Self {
+        Tail {
+            buf: Vec::new(),
+            cap: MAX_OUTPUT,
+            dropped: 0,
+        }
+    }
+}
+
+impl Tail {
+    fn with_cap(cap: usize) -> Self {
+        Tail {
+            cap,
+            ..Tail::default()
+        }
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+        if self.buf.len() > 2 * self.cap {
+            self.trim();
+        }
+    }
+
+    fn trim(&mut self) {
+        if self.buf.len() > self.cap {
+            let cut = self.buf.len() - self.cap;
+            self.buf.drain(..cut);
+            self.dropped += cut as u64;
+        }
+    }
+
+    fn tail_text(&self, max: usize) -> String {
+        let text = String::from_utf8_lossy(&self.buf);
+        let text = text.trim();
+        if text.len() <= max {
+            return text.to_string();
+        }
+        let mut start = text.len() - max;
+        while !text.is_char_boundary(start) {
+            start += 1;
+        }
+        format!("…{}", &text[start..])
+    }
+}
+
+/// Follows the container's log until it stops, keeping bounded tails.
+async fn collect_logs(docker: Docker, id: String) -> Output {
+    let opts = LogsOptionsBuilder::new()
+        .follow(true)
+        .stdout(true)
+        .stderr(true)
+        .build();
+    let mut out = Output {
+        combined: Tail::with_cap(4 * OUTPUT_TAIL),
+        ..Output::default()
+    };
+    let mut logs = pin!(docker.logs(&id, Some(opts)));
+    while let Some(item) = logs.next().await {
+        match item {
+            Ok(LogOutput::StdOut { message } | LogOutput::Console { message }) => {
+                out.stdout.push(&message);
+                out.combined.push(&message);
+            }
+            Ok(LogOutput::StdErr { message }) => {
+                out.stderr.push(&message);
+                out.combined.push(&message);
+            }
+            Ok(LogOutput::StdIn { .. }) => {}
+            Err(_) => break,
+        }
+    }
+    out.stdout.trim();
+    out.stderr.trim();
+    out.combined.trim();
+    out
+}
+
+/// Removes the container: [`Removal::remove`] on every path the step
+/// controls; the drop guard if the step's future is dropped (the engine's
+/// step timeout).
+struct Removal {
+    docker: Option<Docker>,
+    id: String,
+}
+
+impl Removal {
+    fn new(docker: Docker, id: String) -> Self {
+        Removal {
+            docker: Some(docker),
+            id,
+        }
+    }
+
+    async fn remove(mut self) -> Result<(), String> {
+        match self.docker.take() {
+            Some(d) => remove(&d, &self.id).await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Removal {
+    fn drop(&mut self) {
+        if let Some(d) = self.docker.take()
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            let id = std::mem::take(&mut self.id);
+            rt.spawn(async move {
+                if let Err(e) = remove(&d, &id).await {
+                    tracing::warn!(container = %id, "container could not be removed: {e}");
+                }
+            });
+        }
+    }
+}
+
+async fn remove(docker: &Docker, id: &str) -> Result<(), String> {
+    let opts = RemoveContainerOptionsBuilder::new()
+        .force(true)
+        .v(true)
+        .build();
+    match api(docker.remove_container(id, Some(opts))).await {
+        Ok(()) => Ok(()),
+        Err(e) if is_404(&e) => Ok(()),
+        Err(e) => Err(e.to_string()),
+    }
+}

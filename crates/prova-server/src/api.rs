@@ -1,0 +1,353 @@
+//! prova's JSON API under `/api/v1`, and the router that puts every part
+//! together.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::routing::{get, post};
+use axum::{Json, Router, middleware};
+use futures::Stream;
+use prova_core::{EventQuery, JobId, JobState};
+use prova_store::JobFilter;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tower_http::timeout::TimeoutLayer;
+
+use crate::error::ApiError;
+use crate::{AppState, auth, contest};
+
+/// Every route: `/healthz` and `/metrics` open, the rest behind the token.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/jobs", post(submit).get(list))
+        .route("/jobs/{id}", get(status))
+        .route("/jobs/{id}/cancel", post(cancel))
+        .route("/jobs/{id}/pause", post(pause))
+        .route("/jobs/{id}/resume", post(resume))
+        .route("/jobs/{id}/retry", post(retry))
+        .route("/jobs/{id}/report", get(report))
+        .route("/version", get(version));
+    // Event streams live as long as their job: no request timeout there.
+    let streams = Router::new().route("/jobs/{id}/events", get(events));
+    let protected = Router::new()
+        .nest(
+            "/api/v1",
+            api.layer(TimeoutLayer::with_status_code(
+                StatusCode::REQUEST_TIMEOUT,
+                Duration::from_secs(30),
+            ))
+            .merge(streams),
+        )
+        .merge(contest::routes())
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ));
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
+        .merge(protected)
+        .layer(DefaultBodyLimit::max(state.config.max_body))
+        .with_state(state)
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+}
+
+/// Who is asking: `?requestor=` or the `X-Prova-Requestor` header.
+fn requestor(headers: &HeaderMap, q: Option<&str>) -> String {
+    q.map(str::to_string)
+        .or_else(|| {
+            headers
+                .get("x-prova-requestor")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        })
+        .filter(|r| !r.trim().is_empty())
+        .unwrap_or_else(|| "anonymous".into())
+}
+
+#[derive(Deserialize, Default)]
+pub struct RequestorQuery {
+    pub requestor: Option<String>,
+}
+
+/// `POST /api/v1/jobs`: the descriptor (JSON or YAML) as the body.
+async fn submit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<RequestorQuery>,
+    body: String,
+) -> Result<impl IntoResponse, ApiError> {
+    if body.trim().is_empty() {
+        return Err(ApiError::BadRequest(
+            "empty body: expected a job descriptor (JSON or YAML)".into(),
+        ));
+    }
+    let who = requestor(&headers, q.requestor.as_deref());
+    let id = state.manager.submit(&body, &who).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "JobID": id }))))
+}
+
+#[derive(Deserialize, Default)]
+pub struct ListQuery {
+    /// Comma-separated states.
+    pub state: Option<String>,
+    /// Comma-separated tags (all must match).
+    pub tag: Option<String>,
+    pub requestor: Option<String>,
+    pub limit: Option<u32>,
+    /// Jobs older than this id (the `Next` of the previous page).
+    pub before: Option<JobId>,
+}
+
+fn split(s: &Option<String>) -> Vec<String> {
+    s.as_deref()
+        .map(|s| {
+            s.split(',')
+                .map(str::trim)
+                .filter(|x| !x.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `GET /api/v1/jobs`: newest first, paginated.
+async fn list(
+    State(state): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let mut states = Vec::new();
+    for s in split(&q.state) {
+        states.push(
+            JobState::parse(&s)
+                .ok_or_else(|| ApiError::BadRequest(format!("unknown state {s:?}")))?,
+        );
+    }
+    let limit = q.limit.unwrap_or(50).clamp(1, 1000);
+    let jobs = state
+        .store
+        .list_jobs(&JobFilter {
+            states,
+            tags: split(&q.tag),
+            requestor: q.requestor.clone(),
+            limit: Some(limit),
+            before_id: q.before,
+        })
+        .await?;
+    let next = (jobs.len() as u32 == limit)
+        .then(|| jobs.last().map(|j| j.id))
+        .flatten();
+    let jobs: Vec<Value> = jobs
+        .iter()
+        .map(|j| {
+            json!({
+                "JobID": j.id, "JobName": j.name, "Tags": j.tags, "Requestor": j.requestor,
+                "State": j.state, "CreatedAt": j.created_at, "StateTime": j.state_time,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "Jobs": jobs, "Next": next })))
+}
+
+/// `GET /api/v1/jobs/{id}`: the status tree rebuilt from events.
+async fn status(
+    State(state): State<AppState>,
+    Path(id): Path<JobId>,
+) -> Result<impl IntoResponse, ApiError> {
+    let status = prova_engine::status::load_status(&*state.store, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("job {id} not found")))?;
+    let owner = state.manager.owner(id).await?;
+    let mut v = serde_json::to_value(status).map_err(|e| ApiError::Internal(e.to_string()))?;
+    v["Owner"] = owner.into();
+    Ok(Json(v))
+}
+
+async fn report(
+    State(state): State<AppState>,
+    Path(id): Path<JobId>,
+) -> Result<impl IntoResponse, ApiError> {
+    let status = prova_engine::status::load_status(&*state.store, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("job {id} not found")))?;
+    Ok(Json(
+        json!({ "JobID": id, "State": status.state, "JobReport": status.job_report }),
+    ))
+}
+
+async fn cancel(
+    State(state): State<AppState>,
+    Path(id): Path<JobId>,
+    headers: HeaderMap,
+    Query(q): Query<RequestorQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    state
+        .manager
+        .cancel(id, &requestor(&headers, q.requestor.as_deref()))
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "JobID": id, "Requested": "cancel" })),
+    ))
+}
+
+async fn pause(
+    State(state): State<AppState>,
+    Path(id): Path<JobId>,
+    headers: HeaderMap,
+    Query(q): Query<RequestorQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    state
+        .manager
+        .pause(id, &requestor(&headers, q.requestor.as_deref()))
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "JobID": id, "Requested": "pause" })),
+    ))
+}
+
+async fn resume(
+    State(state): State<AppState>,
+    Path(id): Path<JobId>,
+    headers: HeaderMap,
+    Query(q): Query<RequestorQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    state
+        .manager
+        .resume(id, &requestor(&headers, q.requestor.as_deref()))
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "JobID": id, "Requested": "resume" })),
+    ))
+}
+
+async fn retry(
+    State(state): State<AppState>,
+    Path(id): Path<JobId>,
+    headers: HeaderMap,
+    Query(q): Query<RequestorQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let new = state
+        .manager
+        .retry(id, &requestor(&headers, q.requestor.as_deref()))
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "JobID": new, "RetryOf": id })),
+    ))
+}
+
+async fn version(State(state): State<AppState>) -> impl IntoResponse {
+    Json(json!({ "Version": env!("CARGO_PKG_VERSION"), "ServerID": state.manager.server_id() }))
+}
+
+#[derive(Deserialize, Default)]
+pub struct EventsQuery {
+    pub run: Option<u32>,
+    pub test: Option<String>,
+    pub attempt: Option<u32>,
+    pub step: Option<String>,
+    pub target: Option<String>,
+    /// Comma-separated event names.
+    pub name: Option<String>,
+    /// Only events after this sequence number.
+    pub after: Option<i64>,
+    pub follow: Option<bool>,
+}
+
+impl EventsQuery {
+    fn query(&self, id: JobId) -> EventQuery {
+        EventQuery {
+            job_id: Some(id),
+            run_id: self.run,
+            test_name: self.test.clone(),
+            test_attempt: self.attempt,
+            step_label: self.step.clone(),
+            target_id: self.target.clone(),
+            names: split(&self.name),
+            after_seq: self.after,
+            ..Default::default()
+        }
+    }
+}
+
+/// `GET /api/v1/jobs/{id}/events`: JSON, or with `follow=true` Server-Sent
+/// Events that replay what is stored and then follow until the job ends.
+async fn events(
+    State(state): State<AppState>,
+    Path(id): Path<JobId>,
+    Query(q): Query<EventsQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    if state.store.get_job(id).await?.is_none() {
+        return Err(ApiError::NotFound(format!("job {id} not found")));
+    }
+    if q.follow != Some(true) {
+        let events = state.store.query_events(&q.query(id)).await?;
+        return Ok(Json(events).into_response());
+    }
+    Ok(Sse::new(follow(state, id, q))
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}
+
+/// Replays, then follows: the store is read for events after the last one
+/// sent, woken every 200 ms, until the job is in a final or paused state and
+/// nothing is left to send. Reading the store (rather than an in-process
+/// channel) lets a client follow a job run by any instance.
+fn follow(
+    state: AppState,
+    id: JobId,
+    q: EventsQuery,
+) -> impl Stream<Item = Result<SseEvent, Infallible>> {
+    async_stream::stream! {
+        let mut query = q.query(id);
+        loop {
+            let batch = match state.store.query_events(&query).await {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!("event stream of job {id}: {e}");
+                    yield Ok(SseEvent::default().event("error").data("internal error"));
+                    break;
+                }
+            };
+            for ev in &batch {
+                query.after_seq = Some(ev.seq);
+                let data = serde_json::to_string(ev).unwrap_or_default();
+                yield Ok(SseEvent::default().id(ev.seq.to_string()).event("event").data(data));
+            }
+            if batch.is_empty() {
+                let done = match state.store.get_job(id).await {
+                    Ok(Some(job)) => job.state.is_some_and(|s| s.is_final() || s == JobState::Paused),
+                    _ => true,
+                };
+                if done {
+                    // One more read: events stored with the final state.
+                    if let Ok(rest) = state.store.query_events(&query).await {
+                        for ev in &rest {
+                            let data = serde_json::to_string(ev).unwrap_or_default();
+                            yield Ok(SseEvent::default().id(ev.seq.to_string()).event("event").data(data));
+                        }
+                    }
+                    yield Ok(SseEvent::default().event("end").data(id.to_string()));
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+}

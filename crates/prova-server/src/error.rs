@@ -1,0 +1,75 @@
+//! One error type for the API: bad input gets a 4xx with a message; an
+//! internal fault gets an opaque 500 (the details go to the log with an id
+//! the client can quote).
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::manager::ManagerError;
+
+#[derive(Debug)]
+pub enum ApiError {
+    BadRequest(String),
+    NotFound(String),
+    Conflict(String),
+    Unavailable(String),
+    Invalid(prova_core::diag::InvalidDescriptor),
+    Internal(String),
+}
+
+impl From<ManagerError> for ApiError {
+    fn from(e: ManagerError) -> Self {
+        match e {
+            ManagerError::NotFound(_) => ApiError::NotFound(e.to_string()),
+            ManagerError::WrongState { .. } => ApiError::Conflict(e.to_string()),
+            ManagerError::Invalid(d) => ApiError::Invalid(d),
+            ManagerError::Stopping => ApiError::Unavailable(e.to_string()),
+            ManagerError::Store(e) => ApiError::Internal(format!("store: {e:?}")),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<prova_store::StoreError> for ApiError {
+    fn from(e: prova_store::StoreError) -> Self {
+        ApiError::Internal(format!("store: {e:?}"))
+    }
+}
+
+impl ApiError {
+    /// Status and message as a client may see them.
+    pub fn public(&self) -> (StatusCode, String) {
+        match self {
+            ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, m.clone()),
+            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, m.clone()),
+            ApiError::Conflict(m) => (StatusCode::CONFLICT, m.clone()),
+            ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, m.clone()),
+            ApiError::Invalid(d) => (StatusCode::UNPROCESSABLE_ENTITY, d.to_string()),
+            ApiError::Internal(detail) => {
+                let id = jiff::Timestamp::now().as_microsecond();
+                tracing::error!(error_id = id, "internal error: {detail}");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("internal error (id {id}); see the server log"),
+                )
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let errors: Vec<String> = match &self {
+            ApiError::Invalid(d) => d.errors.iter().map(|e| e.to_string()).collect(),
+            _ => Vec::new(),
+        };
+        let (status, message) = self.public();
+        let mut body = json!({ "Error": message });
+        if !errors.is_empty() {
+            body["Errors"] = errors.into();
+        }
+        (status, Json(body)).into_response()
+    }
+}

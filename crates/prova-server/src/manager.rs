@@ -1,0 +1,489 @@
+//! The job manager: starts jobs, and cancels, pauses, resumes and retries
+//! them; pauses them all when the server stops and resumes them when it
+//! starts again.
+//!
+//! Ownership: every job records the server ID of the instance running it
+//! (`ServerID` in its `JobStateStarted` payload). A server ID is stable
+//! across restarts of one machine, so a starting server knows which jobs
+//! were its own: those it paused on shutdown are resumed where they stood;
+//! those left `Started` (the previous process was killed) are zombies and
+//! fail with a clear error.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use prova_core::node::Format;
+use prova_core::{EventQuery, JobId, JobState, NewEvent};
+use prova_engine::Registry;
+use prova_engine::emit::Observer;
+use prova_engine::prepare::{PreparedJob, descriptor_from_extended, prepare_str_in};
+use prova_engine::runner::{RunOptions, paused_position, resume_job, run_job};
+use prova_store::{JobFilter, Store, StoreError};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::ServerConfig;
+use crate::metrics::Metrics;
+
+/// Job events the manager records (besides the engine's).
+pub mod names {
+    /// Someone asked to cancel: payload `{Requestor}`.
+    pub const CANCEL_REQUESTED: &str = "CancelRequested";
+    /// Someone (or the server stopping) asked to pause: `{Requestor, Reason}`.
+    pub const PAUSE_REQUESTED: &str = "PauseRequested";
+    pub const RESUME_REQUESTED: &str = "ResumeRequested";
+}
+
+/// Why a request about a job was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ManagerError {
+    #[error("job {0} not found")]
+    NotFound(JobId),
+    #[error("job {id} is {state}: {what}")]
+    WrongState {
+        id: JobId,
+        state: String,
+        what: &'static str,
+    },
+    #[error(transparent)]
+    Invalid(#[from] prova_core::diag::InvalidDescriptor),
+    #[error("the server is stopping")]
+    Stopping,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+#[derive(Clone)]
+struct Control {
+    cancel: CancellationToken,
+    hard: CancellationToken,
+    pause: CancellationToken,
+}
+
+/// Runs jobs for one server instance.
+pub struct Manager {
+    store: Arc<dyn Store>,
+    registry: Registry,
+    server_id: String,
+    files_root: Option<PathBuf>,
+    artifacts_root: PathBuf,
+    metrics: Arc<Metrics>,
+    running: Mutex<HashMap<JobId, Control>>,
+    tasks: TaskTracker,
+    stopping: CancellationToken,
+}
+
+impl Manager {
+    pub fn new(
+        store: Arc<dyn Store>,
+        registry: Registry,
+        config: &ServerConfig,
+        metrics: Arc<Metrics>,
+    ) -> Arc<Manager> {
+        Arc::new(Manager {
+            store,
+            registry,
+            server_id: config.server_id.clone(),
+            files_root: config.files_root.clone(),
+            artifacts_root: config.artifacts_root.clone(),
+            metrics,
+            running: Mutex::new(HashMap::new()),
+            tasks: TaskTracker::new(),
+            stopping: CancellationToken::new(),
+        })
+    }
+
+    pub fn server_id(&self) -> &str {
+        &self.server_id
+    }
+
+    /// Jobs this instance is running now.
+    pub fn running(&self) -> Vec<JobId> {
+        let mut ids: Vec<JobId> = self
+            .running
+            .lock()
+            .expect("running lock")
+            .keys()
+            .copied()
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Validates a descriptor (JSON or YAML) and starts it; returns the new
+    /// job's id once it is recorded.
+    pub async fn submit(
+        self: &Arc<Self>,
+        text: &str,
+        requestor: &str,
+    ) -> Result<JobId, ManagerError> {
+        if self.stopping.is_cancelled() {
+            return Err(ManagerError::Stopping);
+        }
+        let format = if text.trim_start().starts_with('{') {
+            Format::Json
+        } else {
+            Format::Yaml
+        };
+        let prepared = prepare_str_in(
+            text,
+            format,
+            None,
+            self.files_root.as_deref(),
+            &self.registry,
+        )?;
+        self.start(prepared, requestor, None).await
+    }
+
+    /// A new job from a stored job's extended descriptor (its steps as they
+    /// were fetched then).
+    pub async fn retry(
+        self: &Arc<Self>,
+        id: JobId,
+        requestor: &str,
+    ) -> Result<JobId, ManagerError> {
+        let prepared = self.prepare_stored(id).await?;
+        self.start(prepared, requestor, None).await
+    }
+
+    async fn prepare_stored(&self, id: JobId) -> Result<PreparedJob, ManagerError> {
+        let job = self
+            .store
+            .get_job(id)
+            .await?
+            .ok_or(ManagerError::NotFound(id))?;
+        let desc =
+            descriptor_from_extended(&job.extended_descriptor).map_err(ManagerError::Internal)?;
+        let source = job.source_path.as_ref().map(PathBuf::from);
+        Ok(prepare_str_in(
+            &desc.to_string(),
+            Format::Json,
+            source.as_deref(),
+            self.files_root.as_deref(),
+            &self.registry,
+        )?)
+    }
+
+    fn options(self: &Arc<Self>, requestor: &str, control: &Control) -> RunOptions {
+        RunOptions {
+            requestor: requestor.to_string(),
+            cancel: control.cancel.clone(),
+            hard_cancel: control.hard.clone(),
+            pause: control.pause.clone(),
+            observer: Some(self.observer()),
+            on_created: None,
+            artifacts_root: Some(self.artifacts_root.clone()),
+            server_id: Some(self.server_id.clone()),
+        }
+    }
+
+    fn observer(&self) -> Observer {
+        let metrics = self.metrics.clone();
+        Arc::new(move |ev: &NewEvent| metrics.observe(ev))
+    }
+
+    /// Starts a new job (`resume` None) or resumes a paused one.
+    async fn start(
+        self: &Arc<Self>,
+        prepared: PreparedJob,
+        requestor: &str,
+        resume: Option<JobId>,
+    ) -> Result<JobId, ManagerError> {
+        let control = Control {
+            cancel: CancellationToken::new(),
+            hard: CancellationToken::new(),
+            pause: CancellationToken::new(),
+        };
+        let mut opts = self.options(requestor, &control);
+        let (id_tx, id_rx) = tokio::sync::oneshot::channel();
+        let id_tx = Arc::new(Mutex::new(Some(id_tx)));
+        let me = self.clone();
+        let ctl = control.clone();
+        opts.on_created = Some(Arc::new(move |id| {
+            me.running
+                .lock()
+                .expect("running lock")
+                .insert(id, ctl.clone());
+            if let Some(tx) = id_tx.lock().expect("id lock").take() {
+                let _ = tx.send(id);
+            }
+        }));
+        let me = self.clone();
+        let position = match resume {
+            Some(id) => Some(
+                paused_position(&*self.store, id)
+                    .await
+                    .map_err(|e| ManagerError::Internal(e.to_string()))?,
+            ),
+            None => None,
+        };
+        self.metrics.running_jobs.inc();
+        self.tasks.spawn(async move {
+            let result = match (resume, position) {
+                (Some(id), Some(pos)) => {
+                    resume_job(id, prepared, me.store.clone(), pos, opts).await
+                }
+                _ => run_job(prepared, me.store.clone(), opts).await,
+            };
+            me.metrics.running_jobs.dec();
+            match result {
+                Ok(outcome) => {
+                    tracing::info!(job = outcome.job_id, state = %outcome.state, "job ended");
+                    me.running
+                        .lock()
+                        .expect("running lock")
+                        .remove(&outcome.job_id);
+                }
+                Err(e) => tracing::error!("job could not run: {e}"),
+            }
+        });
+        id_rx
+            .await
+            .map_err(|_| ManagerError::Internal("the job ended before it was recorded".into()))
+    }
+
+    /// Records who asked, then signals a running job. `what` names the verb
+    /// for errors.
+    async fn request(
+        &self,
+        id: JobId,
+        event: &str,
+        payload: serde_json::Value,
+        what: &'static str,
+    ) -> Result<Control, ManagerError> {
+        let control = self.running.lock().expect("running lock").get(&id).cloned();
+        let Some(control) = control else {
+            let job = self
+                .store
+                .get_job(id)
+                .await?
+                .ok_or(ManagerError::NotFound(id))?;
+            let state = job
+                .state
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "unknown".into());
+            return Err(ManagerError::WrongState { id, state, what });
+        };
+        self.store
+            .append_events(&[NewEvent::job(id, event, Some(payload))])
+            .await?;
+        Ok(control)
+    }
+
+    pub async fn cancel(&self, id: JobId, requestor: &str) -> Result<(), ManagerError> {
+        let c = self
+            .request(
+                id,
+                names::CANCEL_REQUESTED,
+                json!({ "Requestor": requestor }),
+                "only a running job can be cancelled",
+            )
+            .await?;
+        c.cancel.cancel();
+        Ok(())
+    }
+
+    pub async fn pause(&self, id: JobId, requestor: &str) -> Result<(), ManagerError> {
+        let c = self
+            .request(
+                id,
+                names::PAUSE_REQUESTED,
+                json!({ "Requestor": requestor, "Reason": "api" }),
+                "only a running job can be paused",
+            )
+            .await?;
+        c.pause.cancel();
+        Ok(())
+    }
+
+    /// Resumes a paused job from where it stood.
+    pub async fn resume(self: &Arc<Self>, id: JobId, requestor: &str) -> Result<(), ManagerError> {
+        if self.stopping.is_cancelled() {
+            return Err(ManagerError::Stopping);
+        }
+        let job = self
+            .store
+            .get_job(id)
+            .await?
+            .ok_or(ManagerError::NotFound(id))?;
+        if job.state != Some(JobState::Paused)
+            || self.running.lock().expect("running lock").contains_key(&id)
+        {
+            let state = job
+                .state
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "unknown".into());
+            return Err(ManagerError::WrongState {
+                id,
+                state,
+                what: "only a paused job can be resumed",
+            });
+        }
+        self.store
+            .append_events(&[NewEvent::job(
+                id,
+                names::RESUME_REQUESTED,
+                Some(json!({ "Requestor": requestor })),
+            )])
+            .await?;
+        let prepared = self.prepare_stored(id).await?;
+        self.start(prepared, requestor, Some(id)).await?;
+        Ok(())
+    }
+
+    /// Cancels every running job at once (a second SIGTERM).
+    pub async fn cancel_all(&self) {
+        let controls: Vec<Control> = self
+            .running
+            .lock()
+            .expect("running lock")
+            .values()
+            .cloned()
+            .collect();
+        for c in controls {
+            c.cancel.cancel();
+            c.hard.cancel();
+        }
+        self.tasks.close();
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.tasks.wait()).await;
+    }
+
+    /// Pauses every running job (recording why), waits up to `timeout` for
+    /// them to reach a step boundary, and cancels those that did not.
+    pub async fn shutdown(&self, timeout: Duration) {
+        self.stopping.cancel();
+        let running: Vec<(JobId, Control)> = self
+            .running
+            .lock()
+            .expect("running lock")
+            .iter()
+            .map(|(k, v)| (*k, v.clone()))
+            .collect();
+        let requests: Vec<NewEvent> = running
+            .iter()
+            .map(|(id, _)| {
+                NewEvent::job(
+                    *id,
+                    names::PAUSE_REQUESTED,
+                    Some(json!({ "Requestor": self.server_id, "Reason": "shutdown" })),
+                )
+            })
+            .collect();
+        if let Err(e) = self.store.append_events(&requests).await {
+            tracing::error!("cannot record the shutdown pause requests: {e}");
+        }
+        for (_, c) in &running {
+            c.pause.cancel();
+        }
+        self.tasks.close();
+        if tokio::time::timeout(timeout, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "pause timeout ({timeout:?}) expired: cancelling the jobs still running"
+            );
+            for c in self.running.lock().expect("running lock").values() {
+                c.cancel.cancel();
+            }
+            if tokio::time::timeout(Duration::from_secs(30), self.tasks.wait())
+                .await
+                .is_err()
+            {
+                for c in self.running.lock().expect("running lock").values() {
+                    c.hard.cancel();
+                }
+                self.tasks.wait().await;
+            }
+        }
+    }
+
+    /// On start: fail this instance's zombie jobs, resume the jobs it paused
+    /// when it stopped.
+    pub async fn recover(self: &Arc<Self>) -> Result<(), StoreError> {
+        let jobs = self
+            .store
+            .list_jobs(&JobFilter {
+                states: vec![JobState::Started, JobState::Cancelling, JobState::Paused],
+                ..Default::default()
+            })
+            .await?;
+        for job in jobs {
+            if self.owner(job.id).await?.as_deref() != Some(self.server_id.as_str()) {
+                continue;
+            }
+            match job.state {
+                Some(JobState::Paused) => {
+                    if self.pause_reason(job.id).await?.as_deref() != Some("shutdown") {
+                        continue; // paused through the API: stays paused
+                    }
+                    tracing::info!(job = job.id, "resuming a job paused at shutdown");
+                    if let Err(e) = self.resume(job.id, &self.server_id.clone()).await {
+                        self.fail(job.id, &format!("cannot resume after a restart: {e}"))
+                            .await?;
+                    }
+                }
+                _ => {
+                    let msg = format!(
+                        "zombie job: server {} stopped without pausing it (killed?); it cannot be resumed",
+                        self.server_id
+                    );
+                    tracing::warn!(job = job.id, "{msg}");
+                    self.fail(job.id, &msg).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn fail(&self, id: JobId, msg: &str) -> Result<(), StoreError> {
+        self.store
+            .append_events(&[NewEvent::job(
+                id,
+                JobState::Failed.event_name(),
+                Some(json!({ "Error": msg })),
+            )])
+            .await
+    }
+
+    async fn newest_job_event(
+        &self,
+        id: JobId,
+        name: &str,
+    ) -> Result<Option<serde_json::Value>, StoreError> {
+        let events = self
+            .store
+            .query_events(&EventQuery {
+                job_id: Some(id),
+                names: vec![name.to_string()],
+                ..Default::default()
+            })
+            .await?;
+        Ok(events.last().and_then(|e| e.payload.clone()))
+    }
+
+    /// The server that last started (or resumed) the job.
+    pub async fn owner(&self, id: JobId) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .newest_job_event(id, JobState::Started.event_name())
+            .await?
+            .and_then(|p| {
+                p.get("ServerID")
+                    .and_then(|s| s.as_str())
+                    .map(str::to_string)
+            }))
+    }
+
+    async fn pause_reason(&self, id: JobId) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .newest_job_event(id, names::PAUSE_REQUESTED)
+            .await?
+            .and_then(|p| p.get("Reason").and_then(|s| s.as_str()).map(str::to_string)))
+    }
+}
