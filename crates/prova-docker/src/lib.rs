@@ -11,8 +11,8 @@
 //!    `prova.target` (plus `labels`), and starts it: `DockerStart {Image,
 //!    ContainerID}`;
 //! 4. waits for it to stop with the engine's wait API (no polling), bounded
-//!    by `timeout` and cancellation, while following its log;
-//! 5. emits the output, `DockerStdout`/`DockerStderr {Msg, DroppedBytes}`
+//!    by `timeout` and cancellation;
+//! 5. reads its log and emits `DockerStdout`/`DockerStderr {Msg, DroppedBytes}`
 //!    (the last [`MAX_OUTPUT`] bytes of each stream), and `DockerEnd
 //!    {ExitCode, OOMKilled, DurationMs, TimedOut}`;
 //! 6. copies `results_dir` out of the stopped container through the

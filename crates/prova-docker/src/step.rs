@@ -40,8 +40,10 @@ const OUTPUT_TAIL: usize = 2048;
 /// inspect, kill, remove). Waiting for the container has no such bound:
 /// `timeout`, the step's timeout and cancellation bound it.
 const API_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long to wait for the log stream to end after the container stopped.
+/// How long to wait for a killed container to stop.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long reading a stopped container's log may take.
+const LOG_TIMEOUT: Duration = Duration::from_secs(120);
 /// Failing test cases named in a failure message.
 const NAMED_FAILURES: usize = 5;
 
@@ -239,8 +241,6 @@ async fn run_container(
         DOCKER_START,
         Some(json!({ "Image": spec.image, "ContainerID": id })),
     );
-    let logs = tokio::spawn(collect_logs(docker.clone(), id.to_string()));
-
     let deadline = async {
         match &spec.timeout {
             Some((d, _)) => tokio::time::sleep(*d).await,
@@ -259,7 +259,6 @@ async fn run_container(
         let _ = api(docker.kill_container(id, None::<KillContainerOptions>)).await;
     }
     if let End::Cancelled = end {
-        logs.abort();
         return Err(StepError::Cancelled);
     }
     if !matches!(end, End::Exited(_)) {
@@ -270,15 +269,19 @@ async fn run_container(
         .await
         .ok()
         .and_then(|i| i.state);
-    let oom = state.as_ref().and_then(|s| s.oom_killed).unwrap_or(false);
+    let mut oom = state.as_ref().and_then(|s| s.oom_killed).unwrap_or(false);
     let exit_code = state.as_ref().and_then(|s| s.exit_code).or(match end {
         End::Exited(c) => Some(c),
         _ => None,
     });
-    let output = match tokio::time::timeout(DRAIN_TIMEOUT, logs).await {
-        Ok(Ok(o)) => o,
-        _ => Output::default(),
-    };
+    if !oom && exit_code == Some(137) && spec.memory.is_some() && matches!(end, End::Exited(_)) {
+        oom = late_oom(docker, id).await;
+    }
+    // The log is read once the container stopped: following it while it
+    // runs can end early on some engines, cutting the output short.
+    let mut output = Output::new();
+    let _ = tokio::time::timeout(LOG_TIMEOUT, read_logs(docker, id, &mut output)).await;
+    output.finish();
     if spec.emit_output {
         for (name, tail) in [
             (DOCKER_STDOUT, &output.stdout),
@@ -354,6 +357,24 @@ async fn run_container(
             ))
         }
     }
+}
+
+/// Whether the engine marks the container OOM-killed shortly after it
+/// stopped. The engine can record a container's exit before it handles the
+/// kernel's OOM event for it (seen with cgroup v1): a SIGKILL exit under a
+/// memory limit is checked again for up to a second.
+async fn late_oom(docker: &Docker, id: &str) -> bool {
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let state = api(docker.inspect_container(id, None::<InspectContainerOptions>))
+            .await
+            .ok()
+            .and_then(|i| i.state);
+        if state.and_then(|s| s.oom_killed).unwrap_or(false) {
+            return true;
+        }
+    }
+    false
 }
 
 /// The output tail helps when the container itself failed, not when only
@@ -500,11 +521,26 @@ async fn wait_exit(docker: &Docker, id: &str) -> Result<i64, String> {
 }
 
 /// The container's output: the tail of each stream, and of both.
-#[derive(Default)]
 struct Output {
     stdout: Tail,
     stderr: Tail,
     combined: Tail,
+}
+
+impl Output {
+    fn new() -> Self {
+        Output {
+            stdout: Tail::default(),
+            stderr: Tail::default(),
+            combined: Tail::with_cap(4 * OUTPUT_TAIL),
+        }
+    }
+
+    fn finish(&mut self) {
+        self.stdout.trim();
+        self.stderr.trim();
+        self.combined.trim();
+    }
 }
 
 struct Tail {
@@ -560,18 +596,14 @@ impl Tail {
     }
 }
 
-/// Follows the container's log until it stops, keeping bounded tails.
-async fn collect_logs(docker: Docker, id: String) -> Output {
+/// Reads a stopped container's whole log into bounded tails.
+async fn read_logs(docker: &Docker, id: &str, out: &mut Output) {
     let opts = LogsOptionsBuilder::new()
-        .follow(true)
+        .follow(false)
         .stdout(true)
         .stderr(true)
         .build();
-    let mut out = Output {
-        combined: Tail::with_cap(4 * OUTPUT_TAIL),
-        ..Output::default()
-    };
-    let mut logs = pin!(docker.logs(&id, Some(opts)));
+    let mut logs = pin!(docker.logs(id, Some(opts)));
     while let Some(item) = logs.next().await {
         match item {
             Ok(LogOutput::StdOut { message } | LogOutput::Console { message }) => {
@@ -583,13 +615,12 @@ async fn collect_logs(docker: Docker, id: String) -> Output {
                 out.combined.push(&message);
             }
             Ok(LogOutput::StdIn { .. }) => {}
-            Err(_) => break,
+            Err(e) => {
+                tracing::warn!(container = %id, "reading the container's log: {e}");
+                break;
+            }
         }
     }
-    out.stdout.trim();
-    out.stderr.trim();
-    out.combined.trim();
-    out
 }
 
 /// Removes the container: [`Removal::remove`] on every path the step

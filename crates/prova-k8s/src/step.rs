@@ -384,10 +384,11 @@ impl Run<'_> {
                         if let Some(end) = status::job_end(&job) {
                             let finished = end.finished;
                             job_end = Some(end);
-                            if finished && grace.is_none() {
-                                if term.is_some() || pods.values().all(|p| p.terminated) {
+                            if finished {
+                                if term.is_some() || pods.is_empty() {
                                     break;
                                 }
+                                // The pod's final state may still be on its way.
                                 grace = Some(Box::pin(tokio::time::sleep(POD_GRACE)));
                             }
                         }
