@@ -573,3 +573,125 @@ async fn a_killed_server_fails_its_zombie_jobs_on_restart() {
         1
     );
 }
+
+/// A fresh database on the test PostgreSQL server (scripts/postgres.sh), or
+/// None when there is none and none is required.
+fn postgres_db(name: &str) -> Option<String> {
+    let Ok(url) = std::env::var("PROVA_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var_os("PROVA_REQUIRE_POSTGRES").is_none(),
+            "PROVA_REQUIRE_POSTGRES is set but PROVA_TEST_POSTGRES_URL is not"
+        );
+        eprintln!("skipped: no PROVA_TEST_POSTGRES_URL (scripts/test.sh starts PostgreSQL)");
+        return None;
+    };
+    let db = format!("prova_{name}_{}", std::process::id());
+    let status = Command::new("psql")
+        .arg(&url)
+        .args(["-q", "-c", &format!("CREATE DATABASE {db}")])
+        .status()
+        .unwrap();
+    assert!(status.success(), "cannot create database {db}");
+    let (base, _) = url.rsplit_once('/').unwrap();
+    Some(format!("{base}/{db}"))
+}
+
+fn start_on(url: &str, id: &str) -> Server {
+    // `--db` takes the URL; the path argument of Server::start is just passed on.
+    let mut cmd = Command::cargo_bin("prova").unwrap();
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--server-id",
+        id,
+        "--db",
+        url,
+    ])
+    .env_remove("PROVA_DB")
+    .env_remove("PROVA_TOKEN")
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let url = loop {
+        let line = lines
+            .next()
+            .expect("server exited before listening")
+            .unwrap();
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    Server { child, url }
+}
+
+/// Two instances on one PostgreSQL: one is killed mid-job; once its lease
+/// expires the other takes the job over and, since a job that was not
+/// paused cannot be resumed, fails it with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_takes_over_the_jobs_of_a_killed_one() {
+    let Some(db) = postgres_db("takeover_kill") else {
+        return;
+    };
+    let a = start_on(&db, "instance-a");
+    let b = start_on(&db, "instance-b");
+    let (_, v) = json_of(http().post(format!("{}/api/v1/jobs", a.url)).body(long_job(
+        "{name: cmd, label: s, parameters: {executable: [sleep], args: [\"60\"]}}",
+    )))
+    .await;
+    let id = v["JobID"].as_i64().unwrap();
+    wait_state(&b.url, id, &["Started"], Duration::from_secs(10)).await;
+    let (_, st) = json_of(http().get(format!("{}/api/v1/jobs/{id}", b.url))).await;
+    assert_eq!(st["Owner"], "instance-a");
+    a.signal(nix::sys::signal::Signal::SIGKILL);
+    drop(a);
+    wait_state(&b.url, id, &["Failed"], Duration::from_secs(30)).await;
+    let (_, st) = json_of(http().get(format!("{}/api/v1/jobs/{id}", b.url))).await;
+    let msg = st["StateErrMsg"].as_str().unwrap();
+    assert!(
+        msg.contains("instance-a stopped renewing its lease")
+            && msg.contains("instance-b took the job over"),
+        "{msg}"
+    );
+}
+
+/// Two instances on one PostgreSQL: one stops (pausing its job) and does not
+/// come back; the other resumes the job once the lease expires, and it
+/// completes with no event twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_resumes_the_paused_jobs_of_one_that_went_away() {
+    let Some(db) = postgres_db("takeover_pause") else {
+        return;
+    };
+    let a = start_on(&db, "instance-a");
+    let b = start_on(&db, "instance-b");
+    let steps = "{name: cmd, label: first, parameters: {executable: [echo], args: [one]}}, {name: sleep, label: nap, parameters: {duration: [4s]}}, {name: cmd, label: last, parameters: {executable: [echo], args: [two]}}";
+    let (_, v) = json_of(
+        http()
+            .post(format!("{}/api/v1/jobs", a.url))
+            .body(long_job(steps)),
+    )
+    .await;
+    let id = v["JobID"].as_i64().unwrap();
+    wait_state(&b.url, id, &["Started"], Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(a.stop(), 0);
+    assert_eq!(state_of(&b.url, id).await, "Paused");
+    wait_state(&b.url, id, &["Completed"], Duration::from_secs(40)).await;
+    let (_, evs) = json_of(http().get(format!("{}/api/v1/jobs/{id}/events", b.url))).await;
+    let names: Vec<&str> = evs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["EventName"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"TakenOver"), "{names:?}");
+    let count = |n: &str| names.iter().filter(|x| **x == n).count();
+    assert_eq!(count("TargetAcquired"), 1);
+    assert_eq!(count("CmdStdout"), 2);
+    assert_eq!(count("TargetReleased"), 1);
+    let (_, st) = json_of(http().get(format!("{}/api/v1/jobs/{id}", b.url))).await;
+    assert_eq!(st["Owner"], "instance-b");
+}

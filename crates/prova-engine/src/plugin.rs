@@ -137,14 +137,27 @@ impl StepPlugin {
     }
 }
 
+/// Target locks in the store, held by one job: two jobs never hold the same
+/// target (ConTest's locker). Target managers lock what they hand out.
+#[async_trait]
+pub trait TargetLocker: Send + Sync {
+    /// Locks as many of `ids` as are free; returns those locked (TryLock).
+    async fn try_lock(&self, ids: &[String]) -> Result<Vec<String>, String>;
+    /// Locks every one of `ids`, or none (Lock).
+    async fn lock_all(&self, ids: &[String]) -> Result<bool, String>;
+    async fn unlock(&self, ids: &[String]) -> Result<(), String>;
+}
+
 /// Targets acquired for one test, and how to give them back.
 #[async_trait]
 pub trait TargetSource: Send + Sync {
-    /// Acquires targets for a test of `job_id`. Must honour `cancel`.
+    /// Acquires targets for a test of `job_id`, locked with `locker`; waits
+    /// while other jobs hold them. Must honour `cancel`.
     async fn acquire(
         &self,
         job_id: JobId,
         cancel: &CancellationToken,
+        locker: &dyn TargetLocker,
     ) -> Result<Vec<Target>, String>;
     /// Releases targets acquired before.
     async fn release(&self, job_id: JobId, targets: &[Target]) -> Result<(), String>;

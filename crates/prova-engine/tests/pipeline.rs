@@ -450,3 +450,30 @@ async fn junit_output_carries_the_suites_own_test_cases() {
     assert!(xml.contains("division by zero"), "{xml}");
     assert!(xml.contains("<testcase name=\"e2e [a]\""), "{xml}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_jobs_never_hold_the_same_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> =
+        Arc::new(SqlStore::open_path(&dir.path().join("p.db")).await.unwrap());
+    let yaml = job(&["shared"], &step("sleep", "hold", "duration: [400ms]"), "");
+    let a = prepare_str(&yaml, Format::Yaml, None, &registry()).unwrap();
+    let b = prepare_str(&yaml, Format::Yaml, None, &registry()).unwrap();
+    let (ra, rb) = tokio::join!(
+        run_job(a, store.clone(), RunOptions::default()),
+        run_job(b, store.clone(), RunOptions::default())
+    );
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    assert!(ra.success() && rb.success());
+    let mut spans = Vec::new();
+    for id in [ra.job_id, rb.job_id] {
+        let events = store.query_events(&EventQuery::for_job(id)).await.unwrap();
+        let at = |name: &str| events.iter().find(|e| e.name == name).unwrap().emit_time;
+        spans.push((at("TargetAcquired"), at("TargetReleased")));
+    }
+    spans.sort();
+    assert!(
+        spans[0].1 <= spans[1].0,
+        "the second job acquired the target before the first released it: {spans:?}"
+    );
+}

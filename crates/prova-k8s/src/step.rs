@@ -301,16 +301,33 @@ struct Run<'a> {
 #[derive(Default)]
 struct PodTrack {
     scheduled: bool,
-    /// Its test container's log is being followed.
-    logs: bool,
+    logs: LogState,
     disrupted: bool,
     terminated: bool,
+}
+
+/// Where a pod's log is: each log is followed once, from its start.
+#[derive(Default, PartialEq, Eq, Clone, Copy)]
+enum LogState {
+    #[default]
+    Idle,
+    Following,
+    Done,
+}
+
+/// What the log followers send.
+enum LogMsg {
+    Chunk(String),
+    /// The log ended (the container terminated).
+    End,
+    /// The log could not be opened; it may be tried again.
+    OpenFailed,
 }
 
 enum Seen {
     Job(Result<watcher::Event<Job>, watcher::Error>),
     Pod(Result<watcher::Event<Pod>, watcher::Error>),
-    Log(String, Option<String>),
+    Log(String, LogMsg),
     GraceOver,
 }
 
@@ -347,7 +364,7 @@ impl Run<'_> {
         let mut log_budget = LogBudget::new(self.cfg.max_log_bytes);
         let mut grace: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
         // Log chunks of every pod, in the order they arrive; `None` ends a pod's log.
-        let (log_tx, mut log_rx) = mpsc::channel::<(String, Option<String>)>(64);
+        let (log_tx, mut log_rx) = mpsc::channel::<(String, LogMsg)>(64);
 
         loop {
             let grace_over = async {
@@ -366,10 +383,13 @@ impl Run<'_> {
                 _ = grace_over => Seen::GraceOver,
             };
             match event {
-                Seen::Log(pod, Some(chunk)) => log_budget.emit(self, &pod, chunk),
-                Seen::Log(pod, None) => {
+                Seen::Log(pod, LogMsg::Chunk(chunk)) => log_budget.emit(self, &pod, chunk),
+                Seen::Log(pod, end) => {
                     if let Some(t) = pods.get_mut(&pod) {
-                        t.logs = false;
+                        t.logs = match end {
+                            LogMsg::OpenFailed if !t.terminated => LogState::Idle,
+                            _ => LogState::Done,
+                        };
                     }
                 }
                 Seen::GraceOver => break,
@@ -433,8 +453,10 @@ impl Run<'_> {
                             format!("{reason}: {message}")
                         }));
                     }
-                    if !track.logs && !track.terminated && status::started(&pod, container) {
-                        track.logs = true;
+                    // Follow the log once, from its start (also when the
+                    // container ran and ended between two updates).
+                    if track.logs == LogState::Idle && status::started(&pod, container) {
+                        track.logs = LogState::Following;
                         self.stream_log(&pod_name, log_tx.clone());
                     }
                     if track.terminated || track.disrupted {
@@ -445,14 +467,14 @@ impl Run<'_> {
                     };
                     track.terminated = true;
                     // The log ends with the container: emit what is left first.
-                    if track.logs {
-                        track.logs = false;
+                    if track.logs == LogState::Following {
+                        track.logs = LogState::Done;
                         let drain = async {
-                            while let Some((pod, chunk)) = log_rx.recv().await {
-                                match chunk {
-                                    Some(c) => log_budget.emit(self, &pod, c),
-                                    None if pod == pod_name => break,
-                                    None => {}
+                            while let Some((pod, msg)) = log_rx.recv().await {
+                                match msg {
+                                    LogMsg::Chunk(c) => log_budget.emit(self, &pod, c),
+                                    _ if pod == pod_name => break,
+                                    _ => {}
                                 }
                             }
                         };
@@ -541,9 +563,9 @@ impl Run<'_> {
         told.map_err(|e| format!("telling the collector to exit: {e}"))
     }
 
-    /// Follows the test container's log: chunks of whole lines go to `tx`
-    /// as `(pod, Some(chunk))`, then `(pod, None)` when the log ends.
-    fn stream_log(&self, pod: &str, tx: mpsc::Sender<(String, Option<String>)>) {
+    /// Follows the test container's log: chunks of whole lines go to `tx`,
+    /// then [`LogMsg::End`] (or [`LogMsg::OpenFailed`]).
+    fn stream_log(&self, pod: &str, tx: mpsc::Sender<(String, LogMsg)>) {
         let pods = self.pods.clone();
         let lp = LogParams {
             container: Some(self.spec.container.clone()),
@@ -552,8 +574,8 @@ impl Run<'_> {
         };
         let pod = pod.to_string();
         tokio::spawn(async move {
-            follow_log(&pods, &pod, &lp, &tx).await;
-            let _ = tx.send((pod, None)).await;
+            let end = follow_log(&pods, &pod, &lp, &tx).await;
+            let _ = tx.send((pod, end)).await;
         });
     }
 }
@@ -562,13 +584,13 @@ async fn follow_log(
     pods: &Api<Pod>,
     pod: &str,
     lp: &LogParams,
-    tx: &mpsc::Sender<(String, Option<String>)>,
-) {
+    tx: &mpsc::Sender<(String, LogMsg)>,
+) -> LogMsg {
     let stream = match pods.log_stream(pod, lp).await {
         Ok(s) => s,
         Err(e) => {
             tracing::warn!("log of {pod}: {e}");
-            return;
+            return LogMsg::OpenFailed;
         }
     };
     let mut stream = pin!(stream);
@@ -588,18 +610,19 @@ async fn follow_log(
         let rest = partial.split_off(cut);
         let chunk = String::from_utf8_lossy(&partial).into_owned();
         partial = rest;
-        if tx.send((pod.to_string(), Some(chunk))).await.is_err() {
-            return;
+        if tx
+            .send((pod.to_string(), LogMsg::Chunk(chunk)))
+            .await
+            .is_err()
+        {
+            return LogMsg::End;
         }
     }
     if !partial.is_empty() {
-        let _ = tx
-            .send((
-                pod.to_string(),
-                Some(String::from_utf8_lossy(&partial).into_owned()),
-            ))
-            .await;
+        let chunk = String::from_utf8_lossy(&partial).into_owned();
+        let _ = tx.send((pod.to_string(), LogMsg::Chunk(chunk))).await;
     }
+    LogMsg::End
 }
 
 fn memrchr(needle: u8, hay: &[u8]) -> Option<usize> {

@@ -136,6 +136,7 @@ pub async fn serve_with(
         tracing::warn!("no token: the API is open to anyone who can reach {addr} (loopback only)");
     }
     state.manager.recover().await.map_err(ServeError::Recover)?;
+    state.manager.spawn_background();
     let app: Router = router(state.clone());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {

@@ -28,6 +28,13 @@ use tokio_util::task::TaskTracker;
 use crate::ServerConfig;
 use crate::metrics::Metrics;
 
+/// How long a job's lease lasts without a heartbeat.
+pub const LEASE_TTL: Duration = Duration::from_secs(10);
+/// How often the leases of running jobs are renewed.
+const HEARTBEAT: Duration = Duration::from_secs(3);
+/// How often expired leases (dead instances' jobs) are looked for.
+const TAKEOVER_SCAN: Duration = Duration::from_secs(2);
+
 /// Job events the manager records (besides the engine's).
 pub mod names {
     /// Someone asked to cancel: payload `{Requestor}`.
@@ -35,6 +42,8 @@ pub mod names {
     /// Someone (or the server stopping) asked to pause: `{Requestor, Reason}`.
     pub const PAUSE_REQUESTED: &str = "PauseRequested";
     pub const RESUME_REQUESTED: &str = "ResumeRequested";
+    /// Another instance took the job over: `{From, To}`.
+    pub const TAKEN_OVER: &str = "TakenOver";
 }
 
 /// Why a request about a job was refused.
@@ -210,6 +219,13 @@ impl Manager {
                 .lock()
                 .expect("running lock")
                 .insert(id, ctl.clone());
+            // A new job's lease is free; a resumed job's was taken already.
+            let (store, owner) = (me.store.clone(), me.server_id.clone());
+            tokio::spawn(async move {
+                if let Err(e) = store.try_lease(id, &owner, LEASE_TTL).await {
+                    tracing::error!(job = id, "cannot take the job's lease: {e}");
+                }
+            });
             if let Some(tx) = id_tx.lock().expect("id lock").take() {
                 let _ = tx.send(id);
             }
@@ -239,6 +255,15 @@ impl Manager {
                         .lock()
                         .expect("running lock")
                         .remove(&outcome.job_id);
+                    // A job paused at shutdown keeps its lease: if this
+                    // server comes back soon it resumes the job; if not, the
+                    // lease expires and another instance takes it over.
+                    let keep = outcome.state == JobState::Paused && me.stopping.is_cancelled();
+                    if !keep
+                        && let Err(e) = me.store.release_lease(outcome.job_id, &me.server_id).await
+                    {
+                        tracing::warn!(job = outcome.job_id, "cannot release the job's lease: {e}");
+                    }
                 }
                 Err(e) => tracing::error!("job could not run: {e}"),
             }
@@ -325,6 +350,13 @@ impl Manager {
                 what: "only a paused job can be resumed",
             });
         }
+        if !self.store.try_lease(id, &self.server_id, LEASE_TTL).await? {
+            return Err(ManagerError::WrongState {
+                id,
+                state: "leased by another instance".into(),
+                what: "it is resumed by the instance that holds its lease",
+            });
+        }
         self.store
             .append_events(&[NewEvent::job(
                 id,
@@ -404,6 +436,86 @@ impl Manager {
         }
     }
 
+    /// Renews this instance's leases, and takes over the jobs of instances
+    /// whose leases expired: a paused job is resumed where it stood; a job
+    /// that was running cannot be (its position died with its instance) and
+    /// fails with the reason.
+    pub fn spawn_background(self: &Arc<Self>) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut beat = tokio::time::interval(HEARTBEAT);
+            let mut scan = tokio::time::interval(TAKEOVER_SCAN);
+            loop {
+                tokio::select! {
+                    _ = me.stopping.cancelled() => break,
+                    _ = beat.tick() => {
+                        if let Err(e) = me.store.renew_leases(&me.server_id, LEASE_TTL).await {
+                            tracing::error!("cannot renew job leases: {e}");
+                        }
+                    }
+                    _ = scan.tick() => {
+                        if let Err(e) = me.take_over_expired().await {
+                            tracing::error!("cannot look for jobs to take over: {e}");
+                        }
+                    }
+                }
+            }
+            // Still stopping: keep our leases alive until the jobs paused.
+            while !me.tasks.is_empty() {
+                let _ = me.store.renew_leases(&me.server_id, LEASE_TTL).await;
+                tokio::time::sleep(HEARTBEAT).await;
+            }
+        });
+    }
+
+    async fn take_over_expired(self: &Arc<Self>) -> Result<(), StoreError> {
+        for (id, owner) in self.store.expired_leases().await? {
+            if owner == self.server_id
+                || self.running.lock().expect("running lock").contains_key(&id)
+            {
+                continue;
+            }
+            let Some(job) = self.store.get_job(id).await? else {
+                continue;
+            };
+            let state = job.state;
+            if state.is_some_and(JobState::is_final) {
+                self.store.release_lease(id, &owner).await?;
+                continue;
+            }
+            if !self.store.try_lease(id, &self.server_id, LEASE_TTL).await? {
+                continue; // another instance was faster
+            }
+            tracing::warn!(job = id, from = %owner, "taking over a job whose owner stopped renewing its lease");
+            self.store
+                .append_events(&[NewEvent::job(
+                    id,
+                    names::TAKEN_OVER,
+                    Some(json!({ "From": owner, "To": self.server_id })),
+                )])
+                .await?;
+            if state == Some(JobState::Paused) {
+                if let Err(e) = self.resume(id, &self.server_id.clone()).await {
+                    self.fail(
+                        id,
+                        &format!("taken over from {owner}, but cannot be resumed: {e}"),
+                    )
+                    .await?;
+                    self.store.release_lease(id, &self.server_id).await?;
+                }
+            } else {
+                let msg = format!(
+                    "server {owner} stopped renewing its lease while the job ran (it died?); {} took the job over, \
+                     but a job that was not paused cannot be resumed",
+                    self.server_id
+                );
+                self.fail(id, &msg).await?;
+                self.store.release_lease(id, &self.server_id).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// On start: fail this instance's zombie jobs, resume the jobs it paused
     /// when it stopped.
     pub async fn recover(self: &Arc<Self>) -> Result<(), StoreError> {
@@ -436,6 +548,7 @@ impl Manager {
                     );
                     tracing::warn!(job = job.id, "{msg}");
                     self.fail(job.id, &msg).await?;
+                    self.store.release_lease(job.id, &self.server_id).await?;
                 }
             }
         }

@@ -135,4 +135,30 @@ pub trait Store: Send + Sync {
 
     async fn save_coverage(&self, record: &CoverageRecord) -> Result<()>;
     async fn coverage(&self, job_id: JobId) -> Result<Vec<CoverageRecord>>;
+
+    /// Takes the job's lease for `owner` until `ttl` from now, if it is
+    /// free, expired or already `owner`'s. Returns whether `owner` holds it.
+    async fn try_lease(&self, job_id: JobId, owner: &str, ttl: std::time::Duration)
+    -> Result<bool>;
+    /// Extends every lease `owner` holds (the heartbeat).
+    async fn renew_leases(&self, owner: &str, ttl: std::time::Duration) -> Result<u64>;
+    /// Gives a lease up (the job ended or paused).
+    async fn release_lease(&self, job_id: JobId, owner: &str) -> Result<()>;
+    /// Leases that have expired: (job, last owner).
+    async fn expired_leases(&self) -> Result<Vec<(JobId, String)>>;
+
+    /// Locks targets for a job until `ttl` from now: each one that is free,
+    /// expired or already the job's. With `all`, either every target is
+    /// locked or none is. Returns the IDs locked.
+    async fn lock_targets(
+        &self,
+        job_id: JobId,
+        target_ids: &[String],
+        ttl: std::time::Duration,
+        all: bool,
+    ) -> Result<Vec<String>>;
+    /// Extends the job's target locks.
+    async fn refresh_target_locks(&self, job_id: JobId, ttl: std::time::Duration) -> Result<()>;
+    /// Unlocks targets the job holds.
+    async fn unlock_targets(&self, job_id: JobId, target_ids: &[String]) -> Result<()>;
 }

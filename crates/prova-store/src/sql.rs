@@ -909,6 +909,129 @@ impl Store for SqlStore {
             })
             .collect()
     }
+
+    async fn try_lease(
+        &self,
+        job_id: JobId,
+        owner: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool> {
+        let now = micros(jiff::Timestamp::now());
+        let res = sqlx::query(
+            "INSERT INTO job_leases (job_id, owner, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (job_id) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at \
+             WHERE job_leases.expires_at < $4 OR job_leases.owner = excluded.owner",
+        )
+        .bind(job_id)
+        .bind(owner)
+        .bind(now + ttl.as_micros() as i64)
+        .bind(now)
+        .execute(&self.writer)
+        .await
+        .map_err(q("take a job lease"))?;
+        Ok(res.rows_affected() == 1)
+    }
+
+    async fn renew_leases(&self, owner: &str, ttl: std::time::Duration) -> Result<u64> {
+        let until = micros(jiff::Timestamp::now()) + ttl.as_micros() as i64;
+        let res = sqlx::query("UPDATE job_leases SET expires_at = $1 WHERE owner = $2")
+            .bind(until)
+            .bind(owner)
+            .execute(&self.writer)
+            .await
+            .map_err(q("renew job leases"))?;
+        Ok(res.rows_affected())
+    }
+
+    async fn release_lease(&self, job_id: JobId, owner: &str) -> Result<()> {
+        sqlx::query("DELETE FROM job_leases WHERE job_id = $1 AND owner = $2")
+            .bind(job_id)
+            .bind(owner)
+            .execute(&self.writer)
+            .await
+            .map_err(q("release a job lease"))?;
+        Ok(())
+    }
+
+    async fn expired_leases(&self) -> Result<Vec<(JobId, String)>> {
+        let rows = sqlx::query(
+            "SELECT job_id, owner FROM job_leases WHERE expires_at < $1 ORDER BY job_id",
+        )
+        .bind(micros(jiff::Timestamp::now()))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("read expired leases"))?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get::<i64, _>(0)
+                        .map_err(|e| corrupt("lease row", e))?,
+                    r.try_get::<String, _>(1)
+                        .map_err(|e| corrupt("lease row", e))?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn lock_targets(
+        &self,
+        job_id: JobId,
+        target_ids: &[String],
+        ttl: std::time::Duration,
+        all: bool,
+    ) -> Result<Vec<String>> {
+        let now = micros(jiff::Timestamp::now());
+        let until = now + ttl.as_micros() as i64;
+        let mut tx = self.begin_write("lock targets").await?;
+        let mut locked = Vec::new();
+        for id in target_ids {
+            let res = sqlx::query(
+                "INSERT INTO target_locks (target_id, job_id, expires_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (target_id) DO UPDATE SET job_id = excluded.job_id, expires_at = excluded.expires_at \
+                 WHERE target_locks.expires_at < $4 OR target_locks.job_id = excluded.job_id",
+            )
+            .bind(id.as_str())
+            .bind(job_id)
+            .bind(until)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("lock a target"))?;
+            if res.rows_affected() == 1 {
+                locked.push(id.clone());
+            } else if all {
+                tx.rollback().await.map_err(q("lock targets"))?;
+                return Ok(Vec::new());
+            }
+        }
+        tx.commit().await.map_err(q("lock targets"))?;
+        Ok(locked)
+    }
+
+    async fn refresh_target_locks(&self, job_id: JobId, ttl: std::time::Duration) -> Result<()> {
+        let until = micros(jiff::Timestamp::now()) + ttl.as_micros() as i64;
+        sqlx::query("UPDATE target_locks SET expires_at = $1 WHERE job_id = $2")
+            .bind(until)
+            .bind(job_id)
+            .execute(&self.writer)
+            .await
+            .map_err(q("refresh target locks"))?;
+        Ok(())
+    }
+
+    async fn unlock_targets(&self, job_id: JobId, target_ids: &[String]) -> Result<()> {
+        let mut tx = self.begin_write("unlock targets").await?;
+        for id in target_ids {
+            sqlx::query("DELETE FROM target_locks WHERE target_id = $1 AND job_id = $2")
+                .bind(id.as_str())
+                .bind(job_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(q("unlock a target"))?;
+        }
+        tx.commit().await.map_err(q("unlock targets"))?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

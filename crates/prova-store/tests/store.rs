@@ -820,3 +820,133 @@ async fn bad_urls_and_corrupt_rows_are_errors_not_panics() {
     let err = store.list_jobs(&JobFilter::default()).await.unwrap_err();
     assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
 }
+
+#[tokio::test]
+async fn leases_are_exclusive_until_they_expire() {
+    use std::time::Duration;
+    for_each_backend(|store| async move {
+        let id = store.create_job(job("leased", &[], "r")).await.unwrap();
+        assert!(
+            store
+                .try_lease(id, "a", Duration::from_secs(60))
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .try_lease(id, "a", Duration::from_secs(60))
+                .await
+                .unwrap(),
+            "the owner renews"
+        );
+        assert!(
+            !store
+                .try_lease(id, "b", Duration::from_secs(60))
+                .await
+                .unwrap(),
+            "held by a"
+        );
+        assert!(store.expired_leases().await.unwrap().is_empty());
+        // A lease that has run out can be taken over.
+        assert!(store.try_lease(id, "a", Duration::ZERO).await.unwrap());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert_eq!(
+            store.expired_leases().await.unwrap(),
+            vec![(id, "a".to_string())]
+        );
+        assert!(
+            store
+                .try_lease(id, "b", Duration::from_secs(60))
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            store
+                .renew_leases("b", Duration::from_secs(60))
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            store
+                .renew_leases("a", Duration::from_secs(60))
+                .await
+                .unwrap(),
+            0
+        );
+        store.release_lease(id, "b").await.unwrap();
+        assert!(
+            store
+                .try_lease(id, "c", Duration::from_secs(60))
+                .await
+                .unwrap(),
+            "released"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_target_is_locked_by_one_job_at_a_time() {
+    use std::time::Duration;
+    for_each_backend(|store| async move {
+        let j1 = store.create_job(job("one", &[], "r")).await.unwrap();
+        let j2 = store.create_job(job("two", &[], "r")).await.unwrap();
+        let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let ttl = Duration::from_secs(60);
+        assert_eq!(
+            store
+                .lock_targets(j1, &ids(&["a", "b"]), ttl, true)
+                .await
+                .unwrap(),
+            ids(&["a", "b"])
+        );
+        // All-or-nothing: b is taken, so c is not locked either.
+        assert!(
+            store
+                .lock_targets(j2, &ids(&["c", "b"]), ttl, true)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // TryLock: whatever is free.
+        assert_eq!(
+            store
+                .lock_targets(j2, &ids(&["c", "b"]), ttl, false)
+                .await
+                .unwrap(),
+            ids(&["c"])
+        );
+        store.unlock_targets(j1, &ids(&["b"])).await.unwrap();
+        assert_eq!(
+            store
+                .lock_targets(j2, &ids(&["b"]), ttl, true)
+                .await
+                .unwrap(),
+            ids(&["b"])
+        );
+        // Expired locks are free; refreshing keeps them.
+        store
+            .refresh_target_locks(j1, Duration::ZERO)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert_eq!(
+            store
+                .lock_targets(j2, &ids(&["a"]), ttl, true)
+                .await
+                .unwrap(),
+            ids(&["a"])
+        );
+        store.unlock_targets(j1, &ids(&["a"])).await.unwrap();
+        assert!(
+            store
+                .lock_targets(j1, &ids(&["a"]), ttl, true)
+                .await
+                .unwrap()
+                .is_empty(),
+            "j1 could not unlock j2's lock"
+        );
+    })
+    .await;
+}

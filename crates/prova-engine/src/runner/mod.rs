@@ -192,6 +192,7 @@ async fn drive(
                 .unwrap_or_else(|| std::env::temp_dir().join("prova-artifacts"))
                 .as_path(),
         ),
+        store: store.clone(),
     };
     sink.emit(NewEvent::job(
         job_id,

@@ -9,6 +9,7 @@
 //! a step's door enters it for the first time.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use prova_core::Target;
 use prova_core::event::names;
@@ -17,6 +18,8 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::emit::EventSink;
+use crate::locks::{Refresher, StoreLocker};
+use crate::plugin::TargetLocker;
 use crate::prepare::PreparedTest;
 use crate::runner::pipeline::{Entry, Exit, PipelineEnv, PipelineOutcome, run_pipeline};
 use crate::runner::results::{TargetResult, TestResult};
@@ -50,6 +53,16 @@ pub struct JobCtx {
     /// Asked to pause: steps stop at their boundaries, resumable ones at once.
     pub pause: CancellationToken,
     pub artifacts_root: Arc<std::path::Path>,
+    pub store: Arc<dyn prova_store::Store>,
+}
+
+impl JobCtx {
+    fn locker(&self) -> StoreLocker {
+        StoreLocker {
+            store: self.store.clone(),
+            job_id: self.job_id,
+        }
+    }
 }
 
 /// Where a paused test stood.
@@ -154,8 +167,9 @@ async fn acquire(
         test: test.name.clone(),
         message,
     };
+    let locker = job.locker();
     let acquired = tokio::select! {
-        r = tokio::time::timeout(test.acquire_timeout, test.targets.acquire(scope.job_id, &cancel.graceful)) => match r {
+        r = tokio::time::timeout(test.acquire_timeout, test.targets.acquire(scope.job_id, &cancel.graceful, &locker)) => match r {
             Ok(Ok(targets)) if targets.is_empty() => Err("the target manager returned no targets".to_string()),
             Ok(Ok(targets)) => Ok(targets),
             Ok(Err(e)) => Err(format!("cannot acquire targets: {e}")),
@@ -196,6 +210,8 @@ async fn acquire(
             Some(json!({ "Error": message })),
         ));
         let _ = test.targets.release(scope.job_id, &targets).await;
+        let ids: Vec<String> = targets.iter().map(|t| t.id.clone()).collect();
+        let _ = job.locker().unlock(&ids).await;
         return Err(infra(message));
     }
     for t in &targets {
@@ -234,14 +250,17 @@ async fn run_attempt(
 ) -> Result<Attempt, TestInfraError> {
     let (sink, cancel) = (&job.sink, &job.cancel);
     let (targets, vars, phase, entries, mut exits, mut test_error) = match held {
-        Some(h) => (
-            h.targets,
-            StepVars::restore(h.vars),
-            h.phase,
-            h.entries,
-            h.exits,
-            h.test_error,
-        ),
+        Some(h) => {
+            relock(test, job, &h.targets).await?;
+            (
+                h.targets,
+                StepVars::restore(h.vars),
+                h.phase,
+                h.entries,
+                h.exits,
+                h.test_error,
+            )
+        }
         None => {
             sink.emit(scope.event(None, None, names::TEST_STARTED, None));
             let targets = acquire(test, scope, job).await?;
@@ -256,6 +275,7 @@ async fn run_attempt(
             )
         }
     };
+    let _refresher = Refresher::start(job.store.clone(), job.job_id);
     let env = PipelineEnv {
         scope: scope.clone(),
         sink: sink.clone(),
@@ -320,6 +340,10 @@ async fn run_attempt(
     }
 
     release(test, scope, sink, &targets).await;
+    let ids: Vec<String> = targets.iter().map(|t| t.id.clone()).collect();
+    if let Err(e) = job.locker().unlock(&ids).await {
+        tracing::warn!("{e}");
+    }
     Ok(Attempt::Done(finish(
         test,
         scope,
@@ -421,4 +445,33 @@ fn first_duplicate(targets: &[Target]) -> Option<&str> {
         .iter()
         .find(|t| !seen.insert(t.id.as_str()))
         .map(|t| t.id.as_str())
+}
+
+/// Resuming: the held targets are ours again once locked (another job may
+/// have taken one while the locks expired during the pause).
+async fn relock(
+    test: &PreparedTest,
+    job: &JobCtx,
+    targets: &[Target],
+) -> Result<(), TestInfraError> {
+    let ids: Vec<String> = targets.iter().map(|t| t.id.clone()).collect();
+    let locked = tokio::time::timeout(test.acquire_timeout, async {
+        loop {
+            match job.locker().lock_all(&ids).await {
+                Ok(true) => return Ok(()),
+                Ok(false) => tokio::time::sleep(Duration::from_millis(200)).await,
+                Err(e) => return Err(e),
+            }
+        }
+    })
+    .await;
+    let message = match locked {
+        Ok(Ok(())) => return Ok(()),
+        Ok(Err(e)) => e,
+        Err(_) => "cannot lock the targets again after a pause: another job holds them".into(),
+    };
+    Err(TestInfraError {
+        test: test.name.clone(),
+        message,
+    })
 }

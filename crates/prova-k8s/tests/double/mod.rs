@@ -803,6 +803,14 @@ async fn simulate(s: Arc<Shared>, ns: String, job: Value) {
     } else {
         None
     };
+    // The kubelet serves the log from the moment the container runs.
+    s.inner
+        .lock()
+        .unwrap()
+        .pod_rt
+        .get_mut(&pod_name)
+        .unwrap()
+        .test_started = true;
     s.modify(Kind::Pod, &ns, &pod_name, |p| {
         p["status"]["phase"] = json!("Running");
         p["status"]["startTime"] = json!(now());
@@ -816,13 +824,6 @@ async fn simulate(s: Arc<Shared>, ns: String, job: Value) {
             );
         }
     });
-    s.inner
-        .lock()
-        .unwrap()
-        .pod_rt
-        .get_mut(&pod_name)
-        .unwrap()
-        .test_started = true;
     s.modify(Kind::Job, &ns, &job_name, |j| {
         j["status"]["ready"] = json!(1);
     });

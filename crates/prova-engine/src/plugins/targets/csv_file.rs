@@ -19,7 +19,7 @@ use prova_core::{JobId, Target};
 use rand::seq::SliceRandom;
 use tokio_util::sync::CancellationToken;
 
-use crate::plugin::{PrepareCtx, TargetManager, TargetSource};
+use crate::plugin::{PrepareCtx, TargetLocker, TargetManager, TargetSource};
 
 pub struct CsvFileTargetManager;
 
@@ -151,22 +151,54 @@ impl TargetSource for CsvSource {
     async fn acquire(
         &self,
         _job: JobId,
-        _cancel: &CancellationToken,
+        cancel: &CancellationToken,
+        locker: &dyn TargetLocker,
     ) -> Result<Vec<Target>, String> {
         let cfg = self.0.clone();
-        let targets =
-            tokio::task::spawn_blocking(move || read_inventory(&cfg.file).map(|t| select(&cfg, t)))
+        loop {
+            let file = cfg.file.clone();
+            let inventory = tokio::task::spawn_blocking(move || read_inventory(&file))
                 .await
                 .map_err(|e| e.to_string())??;
-        if (targets.len() as u32) < self.0.min {
-            return Err(format!(
-                "{} has {} matching targets, fewer than MinNumberDevices {}",
-                self.0.file.display(),
-                targets.len(),
-                self.0.min
-            ));
+            // Every matching candidate, in the order chosen (shuffled or
+            // not); TryLock takes the free ones, then up to Max are kept.
+            let candidates = select(
+                &Config {
+                    max: u32::MAX,
+                    ..cfg.clone()
+                },
+                inventory,
+            );
+            if (candidates.len() as u32) < cfg.min {
+                return Err(format!(
+                    "{} has {} matching targets, fewer than MinNumberDevices {}",
+                    cfg.file.display(),
+                    candidates.len(),
+                    cfg.min
+                ));
+            }
+            let ids: Vec<String> = candidates.iter().map(|t| t.id.clone()).collect();
+            let locked = locker.try_lock(&ids).await?;
+            let mut chosen: Vec<Target> = candidates
+                .into_iter()
+                .filter(|t| locked.contains(&t.id))
+                .collect();
+            if chosen.len() as u32 >= cfg.min {
+                let extra: Vec<String> = chosen
+                    .iter()
+                    .skip(cfg.max as usize)
+                    .map(|t| t.id.clone())
+                    .collect();
+                locker.unlock(&extra).await?;
+                chosen.truncate(cfg.max as usize);
+                return Ok(chosen);
+            }
+            locker.unlock(&locked).await?;
+            tokio::select! {
+                _ = tokio::time::sleep(super::LOCK_RETRY) => {}
+                _ = cancel.cancelled() => return Err("cancelled while waiting for locked targets".into()),
+            }
         }
-        Ok(targets)
     }
     async fn release(&self, _job: JobId, _targets: &[Target]) -> Result<(), String> {
         Ok(())

@@ -3,6 +3,9 @@
 pub mod csv_file;
 pub mod target_list;
 
+/// How often a target manager tries again for targets other jobs hold.
+pub(crate) const LOCK_RETRY: std::time::Duration = std::time::Duration::from_millis(200);
+
 use prova_core::Target;
 use prova_core::diag::{Diagnostics, FieldPath};
 use prova_core::node::Node;

@@ -11,7 +11,7 @@ use prova_core::{JobId, Target};
 use tokio_util::sync::CancellationToken;
 
 use super::decode_target;
-use crate::plugin::{PrepareCtx, TargetManager, TargetSource};
+use crate::plugin::{PrepareCtx, TargetLocker, TargetManager, TargetSource};
 
 pub struct TargetList;
 
@@ -68,8 +68,18 @@ impl TargetSource for Listed {
     async fn acquire(
         &self,
         _job: JobId,
-        _cancel: &CancellationToken,
+        cancel: &CancellationToken,
+        locker: &dyn TargetLocker,
     ) -> Result<Vec<Target>, String> {
+        let ids: Vec<String> = self.0.iter().map(|t| t.id.clone()).collect();
+        // All of them or none, waiting while another job holds one; the
+        // engine's acquire timeout bounds the wait.
+        while !locker.lock_all(&ids).await? {
+            tokio::select! {
+                _ = tokio::time::sleep(super::LOCK_RETRY) => {}
+                _ = cancel.cancelled() => return Err("cancelled while waiting for locked targets".into()),
+            }
+        }
         Ok(self.0.clone())
     }
     async fn release(&self, _job: JobId, _targets: &[Target]) -> Result<(), String> {
