@@ -41,7 +41,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// Every plugin this binary has.
 pub fn registry() -> prova_engine::Registry {
-    prova_engine::plugins::registry()
+    let mut r = prova_engine::plugins::registry();
+    prova_docker::register(&mut r);
+    r
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

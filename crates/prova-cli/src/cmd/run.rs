@@ -14,7 +14,7 @@ use crate::cli::RunArgs;
 use crate::{exit, output, progress, store};
 
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let registry = prova_engine::plugins::registry();
+    let registry = super::registry();
     let mut job = match prepare_file(&args.file, &registry) {
         Ok(job) => job,
         Err(PrepareError::Invalid(e)) => {

@@ -9,7 +9,7 @@ use crate::cli::ValidateArgs;
 use crate::exit;
 
 pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
-    let registry = prova_engine::plugins::registry();
+    let registry = super::registry();
     let mut invalid = 0usize;
     for file in &args.files {
         let text = match std::fs::read_to_string(file) {

@@ -105,6 +105,10 @@ struct CaseData {
     done: bool,
 }
 
+/// (run, test) -> attempt -> the suite's own cases as steps reported them:
+/// (step label, target, case)
+type SuiteCases = BTreeMap<(u32, String), BTreeMap<u32, Vec<(String, String, TestCaseResult)>>>;
+
 /// (run, test) -> attempt -> (step order, target) -> case
 type Cases = BTreeMap<(u32, String), BTreeMap<u32, BTreeMap<(usize, String, String), CaseData>>>;
 
@@ -115,11 +119,7 @@ pub fn render(
     events: &[NewEvent],
 ) -> Result<String, quick_junit::SerializeError> {
     let mut cases: Cases = BTreeMap::new();
-    // (run, test) -> attempt -> the suite's own cases, as steps reported them
-    let mut suite_cases: BTreeMap<
-        (u32, String),
-        BTreeMap<u32, Vec<(String, String, TestCaseResult)>>,
-    > = BTreeMap::new();
+    let mut suite_cases: SuiteCases = BTreeMap::new();
     let mut step_order: BTreeMap<(String, String), usize> = BTreeMap::new();
     let mut test_started: BTreeMap<(u32, String), jiff::Timestamp> = BTreeMap::new();
     for ev in events {
