@@ -263,6 +263,27 @@ async fn prova_api_endpoints() {
     assert!(text.contains("JobStateCompleted"), "{text}");
     assert!(text.trim_end().ends_with(&format!("data: {id}")), "{text}");
 
+    // The OpenAPI document, generated from the code, and its UI.
+    let (code, doc) = json_of(http().get(format!("{url}/api/v1/openapi.json"))).await;
+    assert_eq!(code, 200);
+    for path in [
+        "/api/v1/jobs",
+        "/api/v1/jobs/{id}",
+        "/api/v1/jobs/{id}/events",
+        "/api/v1/jobs/{id}/retry",
+    ] {
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+    let ui = http().get(format!("{url}/api/docs/")).send().await.unwrap();
+    assert_eq!(ui.status(), 200);
+    assert!(
+        ui.text().await.unwrap().contains("swagger"),
+        "Swagger UI is served"
+    );
+
     // Metrics.
     let m = http()
         .get(format!("{url}/metrics"))

@@ -1,20 +1,17 @@
-//! What happens to a fetched results directory.
-//!
-//! SEAM(prova-results): `crates/prova-results` (another engineer's crate)
-//! will ingest the directory (`prova_results::ingest_dir(dir)`) and emit
-//! `Artifacts` and `TestCaseResult` events
-//! (`prova_results::emit_results(ctx, target, &ingested, dir)`). Until it
-//! exists, the directory is only kept at `ctx.artifacts_dir(target)`, where
-//! the step extracted it.
+//! What happens to a fetched results directory: `prova-results` reads it
+//! (file counts, JUnit files) and emits `Artifacts`, `TestCaseResult`,
+//! `TestCasesSummary` (and `ResultsFileError`) events for the target.
 
 use std::path::Path;
 
 use prova_core::Target;
 use prova_engine::runner::step_ctx::StepContext;
 
-/// Publishes the results extracted into `dir`.
-pub fn publish(ctx: &StepContext, target: &Target, dir: &Path) -> Result<(), String> {
-    // SEAM(prova-results): replace with ingest_dir + emit_results.
-    let _ = (ctx, target, dir);
+/// Publishes the results extracted into `dir`; `sha256` is the digest of
+/// the archive they arrived as (verified).
+pub fn publish(ctx: &StepContext, target: &Target, dir: &Path, sha256: &str) -> Result<(), String> {
+    let ingested = prova_results::ingest_dir(dir)
+        .map_err(|e| format!("reading the results in {}: {e}", dir.display()))?;
+    prova_results::emit_results(ctx, target, &ingested, dir, Some(sha256));
     Ok(())
 }

@@ -247,6 +247,9 @@ impl StepConfig {
     }
 }
 
+/// Checks one parameter value.
+type Check = fn(&str) -> Result<(), String>;
+
 /// Checks the parameters before the job runs (templated values are checked
 /// at run time). Every problem is reported with its field path.
 pub fn validate(step: &StepDescriptor, diags: &mut Diagnostics) {
@@ -274,7 +277,7 @@ pub fn validate(step: &StepDescriptor, diags: &mut Diagnostics) {
             ),
         );
     }
-    let singles: &[(&str, fn(&str) -> Result<(), String>)] = &[
+    let singles: &[(&str, Check)] = &[
         ("image", |v| nonempty(v)),
         ("serviceAccount", |v| nonempty(v)),
         ("namespace", |v| check_dns_label(v)),
@@ -306,7 +309,7 @@ pub fn validate(step: &StepDescriptor, diags: &mut Diagnostics) {
     for (key, check) in singles {
         prova_engine::plugins::params::check_one(p, key, diags, check);
     }
-    let lists: &[(&str, fn(&str) -> Result<(), String>)] = &[
+    let lists: &[(&str, Check)] = &[
         ("env", |v| parse_kv(v).map(|_| ())),
         ("nodeSelector", |v| parse_kv(v).map(|_| ())),
         ("labels", |v| {

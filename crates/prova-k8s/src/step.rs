@@ -72,11 +72,14 @@ const POD_GRACE: Duration = Duration::from_secs(10);
 /// Longest line kept whole in a `K8sLog` event.
 const MAX_LINE: usize = 64 * 1024;
 
+/// (kubeconfig, context)
+type ClientKey = (Option<String>, Option<String>);
+
 /// The `k8sjob` step. Clients are made once per (kubeconfig, context).
 #[derive(Default)]
 pub struct K8sJob {
     config: Option<Config>,
-    clients: Mutex<HashMap<(Option<String>, Option<String>), (Client, String)>>,
+    clients: Mutex<HashMap<ClientKey, (Client, String)>>,
 }
 
 impl K8sJob {
@@ -324,6 +327,8 @@ enum LogMsg {
     OpenFailed,
 }
 
+// One value at a time, moved straight into a match: size does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Seen {
     Job(Result<watcher::Event<Job>, watcher::Error>),
     Pod(Result<watcher::Event<Pod>, watcher::Error>),
@@ -492,10 +497,11 @@ impl Run<'_> {
                         }),
                     );
                     let job_failing = job_end.as_ref().is_some_and(|j| !j.complete);
-                    if self.spec.results.is_some() && !job_failing {
-                        if let Err(e) = self.collect(&pod, &pod_name, t.exit_code).await {
-                            results_error = Some(e);
-                        }
+                    if self.spec.results.is_some()
+                        && !job_failing
+                        && let Err(e) = self.collect(&pod, &pod_name, t.exit_code).await
+                    {
+                        results_error = Some(e);
                     }
                     term = Some(t);
                     if job_end.as_ref().is_some_and(|j| j.finished) {
@@ -559,7 +565,7 @@ impl Run<'_> {
                 "Dir": dest.display().to_string(),
             }),
         );
-        crate::results::publish(self.ctx, self.target, &dest)?;
+        crate::results::publish(self.ctx, self.target, &dest, &trailer.sha256)?;
         told.map_err(|e| format!("telling the collector to exit: {e}"))
     }
 
@@ -661,6 +667,15 @@ impl LogBudget {
             return;
         }
         self.cut = true;
+        // Keep the whole lines that still fit.
+        let fit = chunk.as_bytes()[..self.left as usize]
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |i| i + 1);
+        if fit > 0 {
+            run.emit(events::LOG, json!({ "Pod": pod, "Msg": &chunk[..fit] }));
+        }
+        self.left = 0;
         run.emit(
             events::LOG,
             json!({

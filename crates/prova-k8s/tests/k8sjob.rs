@@ -178,6 +178,13 @@ async fn a_passing_job_streams_its_log_and_brings_back_its_results() {
         assert_eq!(std::fs::read_to_string(dir.join(rel)).unwrap(), *text);
     }
     assert_no_stray_files(&dir);
+    // prova-results read them: artifacts and the JUnit case as events.
+    let artifacts = ran.one("Artifacts");
+    assert_eq!(artifacts["Files"], 2);
+    assert_eq!(artifacts["Sha256"], fetched["Sha256"]);
+    let case = ran.one("TestCaseResult");
+    assert_eq!(case["Name"], "ok");
+    assert_eq!(ran.one("TestCasesSummary")["Passed"], 1);
 
     // `send`, then `done` with the exit code read from the pod status.
     let execs = d.execs();

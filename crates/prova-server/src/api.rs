@@ -30,7 +30,11 @@ pub fn router(state: AppState) -> Router {
         .route("/jobs/{id}/resume", post(resume))
         .route("/jobs/{id}/retry", post(retry))
         .route("/jobs/{id}/report", get(report))
-        .route("/version", get(version));
+        .route("/version", get(version))
+        .route(
+            "/openapi.json",
+            get(|| async { Json(crate::openapi::document()) }),
+        );
     // Event streams live as long as their job: no request timeout there.
     let streams = Router::new().route("/jobs/{id}/events", get(events));
     let protected = Router::new()
@@ -48,6 +52,7 @@ pub fn router(state: AppState) -> Router {
             auth::require_token,
         ));
     Router::new()
+        .merge(crate::openapi::ui())
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .merge(protected)
@@ -83,6 +88,10 @@ pub struct RequestorQuery {
     pub requestor: Option<String>,
 }
 
+#[utoipa::path(post, path = "/api/v1/jobs", tag = "jobs",
+    request_body(content = String, description = "A job descriptor, JSON or YAML (ConTest's format)", content_type = "application/yaml"),
+    params(("requestor" = Option<String>, Query, description = "Who asks (also the X-Prova-Requestor header)")),
+    responses((status = 201, description = "Recorded and started: {JobID}"), (status = 422, description = "Invalid descriptor: {Error, Errors[]}, every error with file, field path, line and column"), (status = 413, description = "Body too large")))]
 /// `POST /api/v1/jobs`: the descriptor (JSON or YAML) as the body.
 async fn submit(
     State(state): State<AppState>,
@@ -124,6 +133,9 @@ fn split(s: &Option<String>) -> Vec<String> {
         .unwrap_or_default()
 }
 
+#[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs",
+    params(("state" = Option<String>, Query, description = "Comma-separated states (Started, Completed, ...)"), ("tag" = Option<String>, Query, description = "Comma-separated tags, all must match"), ("requestor" = Option<String>, Query), ("limit" = Option<u32>, Query, description = "At most this many, default 50"), ("before" = Option<i64>, Query, description = "Jobs older than this id: the Next of the previous page")),
+    responses((status = 200, description = "{Jobs[], Next}")))]
 /// `GET /api/v1/jobs`: newest first, paginated.
 async fn list(
     State(state): State<AppState>,
@@ -162,6 +174,8 @@ async fn list(
     Ok(Json(json!({ "Jobs": jobs, "Next": next })))
 }
 
+#[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs", params(("id" = i64, Path)),
+    responses((status = 200, description = "The status tree rebuilt from events (ConTest's Status fields) and its Owner"), (status = 404, description = "No such job")))]
 /// `GET /api/v1/jobs/{id}`: the status tree rebuilt from events.
 async fn status(
     State(state): State<AppState>,
@@ -176,6 +190,8 @@ async fn status(
     Ok(Json(v))
 }
 
+#[utoipa::path(get, path = "/api/v1/jobs/{id}/report", tag = "jobs", params(("id" = i64, Path)),
+    responses((status = 200, description = "{JobID, State, JobReport{RunReports, FinalReports}}"), (status = 404, description = "No such job")))]
 async fn report(
     State(state): State<AppState>,
     Path(id): Path<JobId>,
@@ -188,6 +204,8 @@ async fn report(
     ))
 }
 
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/cancel", tag = "jobs", params(("id" = i64, Path), ("requestor" = Option<String>, Query)),
+    responses((status = 202, description = "Cancellation requested"), (status = 409, description = "The job is not running here")))]
 async fn cancel(
     State(state): State<AppState>,
     Path(id): Path<JobId>,
@@ -204,6 +222,8 @@ async fn cancel(
     ))
 }
 
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/pause", tag = "jobs", params(("id" = i64, Path), ("requestor" = Option<String>, Query)),
+    responses((status = 202, description = "Pause requested: the job stops at step boundaries and ends Paused"), (status = 409, description = "The job is not running here")))]
 async fn pause(
     State(state): State<AppState>,
     Path(id): Path<JobId>,
@@ -220,6 +240,8 @@ async fn pause(
     ))
 }
 
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/resume", tag = "jobs", params(("id" = i64, Path), ("requestor" = Option<String>, Query)),
+    responses((status = 202, description = "Resumed where it stood"), (status = 409, description = "The job is not paused, or another instance holds it")))]
 async fn resume(
     State(state): State<AppState>,
     Path(id): Path<JobId>,
@@ -236,6 +258,8 @@ async fn resume(
     ))
 }
 
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/retry", tag = "jobs", params(("id" = i64, Path), ("requestor" = Option<String>, Query)),
+    responses((status = 201, description = "A new job from the stored extended descriptor: {JobID, RetryOf}"), (status = 404, description = "No such job")))]
 async fn retry(
     State(state): State<AppState>,
     Path(id): Path<JobId>,
@@ -252,6 +276,7 @@ async fn retry(
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/version", tag = "server", responses((status = 200, description = "{Version, ServerID}")))]
 async fn version(State(state): State<AppState>) -> impl IntoResponse {
     Json(json!({ "Version": env!("CARGO_PKG_VERSION"), "ServerID": state.manager.server_id() }))
 }
@@ -286,6 +311,9 @@ impl EventsQuery {
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/jobs/{id}/events", tag = "jobs",
+    params(("id" = i64, Path), ("run" = Option<u32>, Query), ("test" = Option<String>, Query), ("attempt" = Option<u32>, Query), ("step" = Option<String>, Query), ("target" = Option<String>, Query), ("name" = Option<String>, Query, description = "Comma-separated event names"), ("after" = Option<i64>, Query, description = "Only events after this sequence number"), ("follow" = Option<bool>, Query, description = "Server-Sent Events: replay, then follow until the job ends (event: event, then event: end)")),
+    responses((status = 200, description = "Events, oldest first, with ConTest's field names (or an SSE stream)"), (status = 404, description = "No such job")))]
 /// `GET /api/v1/jobs/{id}/events`: JSON, or with `follow=true` Server-Sent
 /// Events that replay what is stored and then follow until the job ends.
 async fn events(

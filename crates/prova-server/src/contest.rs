@@ -69,16 +69,13 @@ fn fail(verb: &str, e: impl Into<ApiError>) -> Response {
         .into_response()
 }
 
-fn job_id(verb: &str, s: &str) -> Result<JobId, Response> {
+fn job_id(s: &str) -> Result<JobId, ApiError> {
     if s.trim().is_empty() {
-        return Err(fail(
-            verb,
-            ApiError::BadRequest("job ID cannot be empty".into()),
-        ));
+        return Err(ApiError::BadRequest("job ID cannot be empty".into()));
     }
     s.trim()
         .parse()
-        .map_err(|_| fail(verb, ApiError::BadRequest(format!("invalid job ID {s:?}"))))
+        .map_err(|_| ApiError::BadRequest(format!("invalid job ID {s:?}")))
 }
 
 async fn start(State(state): State<AppState>, Form(f): Form<ContestForm>) -> Response {
@@ -96,9 +93,9 @@ async fn start(State(state): State<AppState>, Form(f): Form<ContestForm>) -> Res
 }
 
 async fn status(State(state): State<AppState>, Form(f): Form<ContestForm>) -> Response {
-    let id = match job_id("Status", &f.job_id) {
+    let id = match job_id(&f.job_id) {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(e) => return fail("Status", e),
     };
     match prova_engine::status::load_status(&*state.store, id).await {
         Ok(Some(st)) => {
@@ -113,9 +110,9 @@ async fn status(State(state): State<AppState>, Form(f): Form<ContestForm>) -> Re
 }
 
 async fn stop(State(state): State<AppState>, Form(f): Form<ContestForm>) -> Response {
-    let id = match job_id("Stop", &f.job_id) {
+    let id = match job_id(&f.job_id) {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(e) => return fail("Stop", e),
     };
     match state.manager.cancel(id, &f.requestor).await {
         Ok(()) => reply(&state, "ResponseTypeStop", json!({})),
@@ -124,9 +121,9 @@ async fn stop(State(state): State<AppState>, Form(f): Form<ContestForm>) -> Resp
 }
 
 async fn retry(State(state): State<AppState>, Form(f): Form<ContestForm>) -> Response {
-    let id = match job_id("Retry", &f.job_id) {
+    let id = match job_id(&f.job_id) {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(e) => return fail("Retry", e),
     };
     match state.manager.retry(id, &f.requestor).await {
         Ok(new) => reply(

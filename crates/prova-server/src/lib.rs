@@ -21,6 +21,7 @@ pub mod contest;
 pub mod error;
 pub mod manager;
 pub mod metrics;
+pub mod openapi;
 
 use std::future::Future;
 use std::net::SocketAddr;
