@@ -50,7 +50,6 @@ pub mod bench;
 pub mod cli;
 pub mod conformance;
 pub mod diff;
-pub mod fxhash;
 pub mod like;
 pub mod mapping;
 pub mod render;

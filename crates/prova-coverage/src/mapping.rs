@@ -37,7 +37,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::fxhash::FxHashMap;
+use rustc_hash::FxHashMap;
 use crate::like::LikePattern;
 
 /// HTTP method of an operation (or of an audit event, after [`verb_to_method`]).

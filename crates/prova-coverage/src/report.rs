@@ -22,7 +22,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::audit::{AuditEvent, EventError, EventSink, Loc, ReadSummary};
 use crate::conformance::ConformanceData;
-use crate::fxhash::FxHashMap;
+use rustc_hash::FxHashMap;
 use crate::mapping::{Attributor, Router, Unmapped};
 use crate::spec::{Level, Spec};
 

@@ -203,8 +203,24 @@ impl Step for K8sJob {
             _ = timeout => Err(Abort::TimedOut(cfg.timeout.unwrap_or_default())),
         };
         match ended {
-            Ok(verdict) => {
+            Ok((verdict, finished)) => {
                 guard.disarm();
+                // The outcome is known but the Job hangs on (a collector that
+                // never ran, ...): do not leave it behind.
+                if !finished {
+                    match delete_job(&jobs, &spec.name).await {
+                        Ok(()) => ctx.emit(
+                            target,
+                            events::JOB_DELETED,
+                            Some(json!({
+                                "Namespace": spec.namespace,
+                                "Name": spec.name,
+                                "Reason": "the Job did not finish after its test container ended",
+                            })),
+                        ),
+                        Err(e) => tracing::warn!("deleting Job {}: {e}", spec.name),
+                    }
+                }
                 verdict.map_err(StepError::Failed)
             }
             Err(abort) => {
@@ -344,7 +360,7 @@ impl Run<'_> {
     /// Watches the Job and its pods until the Job has finished (or the
     /// outcome is known and the Job does not finish in time). Returns the
     /// verdict; `Err` when the Job must be deleted.
-    async fn supervise(&self) -> Result<Result<(), String>, Abort> {
+    async fn supervise(&self) -> Result<(Result<(), String>, bool), Abort> {
         let name = &self.spec.name;
         let container = &self.spec.container;
         let job_events = watcher(
@@ -458,6 +474,19 @@ impl Run<'_> {
                             format!("{reason}: {message}")
                         }));
                     }
+                    if self.spec.results.is_some()
+                        && let Some((reason, message)) =
+                            status::fatal_waiting(&pod, COLLECTOR_CONTAINER)
+                    {
+                        return Err(Abort::Failed(format!(
+                            "{reason}: the collector container ({}) cannot start: {message}",
+                            self.spec
+                                .results
+                                .as_ref()
+                                .map(|r| r.collector_image.as_str())
+                                .unwrap_or_default()
+                        )));
+                    }
                     // Follow the log once, from its start (also when the
                     // container ran and ended between two updates).
                     if track.logs == LogState::Idle && status::started(&pod, container) {
@@ -515,11 +544,12 @@ impl Run<'_> {
         }
 
         let verdict = status::verdict(term.as_ref(), job_end.as_ref(), disruption.as_ref());
-        Ok(match (verdict, results_error) {
+        let verdict = match (verdict, results_error) {
             (Ok(()), Some(e)) => Err(format!("results: {e}")),
             (Err(v), Some(e)) => Err(format!("{v}; results: {e}")),
             (v, None) => v,
-        })
+        };
+        Ok((verdict, job_end.is_some_and(|j| j.finished)))
     }
 
     /// Fetches the results directory, then lets the collector exit.

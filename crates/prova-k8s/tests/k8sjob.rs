@@ -358,6 +358,29 @@ async fn an_image_pull_error_fails_fast_and_deletes_the_job() {
 }
 
 #[tokio::test]
+async fn a_collector_that_cannot_start_is_named() {
+    let d = Double::start(Options::default()).await;
+    let ran = run(
+        &d,
+        &[
+            "image: [busybox:1.36]",
+            "env: [SCENARIO=collectorpull]",
+            "results_dir: [/results]",
+            "collector_image: [registry.invalid/prova:0]",
+        ],
+    )
+    .await;
+    let err = ran.target_err();
+    assert!(
+        err.starts_with(
+            "ErrImagePull: the collector container (registry.invalid/prova:0) cannot start"
+        ),
+        "{err}"
+    );
+    assert_eq!(d.deletes().len(), 1);
+}
+
+#[tokio::test]
 async fn cancel_deletes_the_job_with_background_propagation() {
     let d = Arc::new(Double::start(Options::default()).await);
     let cancel = CancellationToken::new();

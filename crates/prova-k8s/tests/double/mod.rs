@@ -14,7 +14,7 @@
 //!
 //! For each Job the double plays the Job controller and the kubelet with
 //! one pod. The test container's env picks what happens:
-//! `SCENARIO=pass|fail|oom|deadline|pullerror|hang`, `EXIT_CODE=n` (fail),
+//! `SCENARIO=pass|fail|oom|deadline|pullerror|collectorpull|hang`, `EXIT_CODE=n` (fail),
 //! `LOG_LINES=n`. With a collector container the pod's results directory
 //! is a temp dir holding `junit.xml` and `logs/run.log`; the collector
 //! container runs the REAL `prova_k8s::collector::wait`, and exec of
@@ -734,8 +734,19 @@ async fn simulate(s: Arc<Shared>, ns: String, job: Value) {
     });
     tick().await;
 
-    if scenario == "pullerror" {
-        let image = test["image"].as_str().unwrap_or("").to_string();
+    if scenario == "pullerror" || scenario == "collectorpull" {
+        let (which, image) = if scenario == "collectorpull" {
+            let c = collector.as_ref().expect("a collector");
+            (
+                "prova-collector".to_string(),
+                c["image"].as_str().unwrap_or("").to_string(),
+            )
+        } else {
+            (
+                test_name.clone(),
+                test["image"].as_str().unwrap_or("").to_string(),
+            )
+        };
         for (reason, msg) in [
             (
                 "ErrImagePull",
@@ -751,7 +762,7 @@ async fn simulate(s: Arc<Shared>, ns: String, job: Value) {
             s.modify(Kind::Pod, &ns, &pod_name, |p| {
                 set_container_state(
                     p,
-                    &test_name,
+                    &which,
                     json!({"waiting": {"reason": reason, "message": msg}}),
                     false,
                 );
