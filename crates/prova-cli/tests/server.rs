@@ -23,21 +23,21 @@ struct Server {
 
 impl Server {
     fn start(db: &Path, extra: &[&str]) -> Server {
+        let db = db.to_str().unwrap();
+        let mut args = vec!["--server-id", "test-server", "--db", db];
+        args.extend_from_slice(extra);
+        Server::spawn(&args)
+    }
+
+    /// `prova serve --listen 127.0.0.1:0 ARGS`, once it listens.
+    fn spawn(args: &[&str]) -> Server {
         let mut cmd = Command::cargo_bin("prova").unwrap();
-        cmd.args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--server-id",
-            "test-server",
-            "--db",
-        ])
-        .arg(db)
-        .args(extra)
-        .env_remove("PROVA_DB")
-        .env_remove("PROVA_TOKEN")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        cmd.args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .env_remove("PROVA_DB")
+            .env_remove("PROVA_TOKEN")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
         let mut child = cmd.spawn().unwrap();
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
         let url = loop {
@@ -618,34 +618,7 @@ fn postgres_db(name: &str) -> Option<String> {
 }
 
 fn start_on(url: &str, id: &str) -> Server {
-    // `--db` takes the URL; the path argument of Server::start is just passed on.
-    let mut cmd = Command::cargo_bin("prova").unwrap();
-    cmd.args([
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--server-id",
-        id,
-        "--db",
-        url,
-    ])
-    .env_remove("PROVA_DB")
-    .env_remove("PROVA_TOKEN")
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("server exited before listening")
-            .unwrap();
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Server { child, url }
+    Server::spawn(&["--server-id", id, "--db", url])
 }
 
 /// Two instances on one PostgreSQL: one is killed mid-job; once its lease

@@ -37,8 +37,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use rustc_hash::FxHashMap;
 use crate::like::LikePattern;
+use rustc_hash::FxHashMap;
 
 /// HTTP method of an operation (or of an audit event, after [`verb_to_method`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -22,9 +22,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::audit::{AuditEvent, EventError, EventSink, Loc, ReadSummary};
 use crate::conformance::ConformanceData;
-use rustc_hash::FxHashMap;
 use crate::mapping::{Attributor, Router, Unmapped};
 use crate::spec::{Level, Spec};
+use rustc_hash::FxHashMap;
 
 /// Examples kept per unmapped reason.
 pub const EXAMPLES_PER_REASON: usize = 5;

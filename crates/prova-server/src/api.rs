@@ -88,6 +88,32 @@ pub struct RequestorQuery {
     pub requestor: Option<String>,
 }
 
+/// Who is asking, from `?requestor=` or the `X-Prova-Requestor` header
+/// (recorded with every start, stop, pause and resume).
+pub struct Requestor(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Requestor {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let q = Query::<RequestorQuery>::from_request_parts(parts, state)
+            .await
+            .map(|Query(q)| q)
+            .unwrap_or_default();
+        Ok(Requestor(requestor(&parts.headers, q.requestor.as_deref())))
+    }
+}
+
+fn accepted(id: JobId, requested: &str) -> impl IntoResponse {
+    (
+        StatusCode::ACCEPTED,
+        Json(json!({ "JobID": id, "Requested": requested })),
+    )
+}
+
 #[utoipa::path(post, path = "/api/v1/jobs", tag = "jobs",
     request_body(content = String, description = "A job descriptor, JSON or YAML (ConTest's format)", content_type = "application/yaml"),
     params(("requestor" = Option<String>, Query, description = "Who asks (also the X-Prova-Requestor header)")),
@@ -209,17 +235,10 @@ async fn report(
 async fn cancel(
     State(state): State<AppState>,
     Path(id): Path<JobId>,
-    headers: HeaderMap,
-    Query(q): Query<RequestorQuery>,
+    Requestor(who): Requestor,
 ) -> Result<impl IntoResponse, ApiError> {
-    state
-        .manager
-        .cancel(id, &requestor(&headers, q.requestor.as_deref()))
-        .await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({ "JobID": id, "Requested": "cancel" })),
-    ))
+    state.manager.cancel(id, &who).await?;
+    Ok(accepted(id, "cancel"))
 }
 
 #[utoipa::path(post, path = "/api/v1/jobs/{id}/pause", tag = "jobs", params(("id" = i64, Path), ("requestor" = Option<String>, Query)),
@@ -227,17 +246,10 @@ async fn cancel(
 async fn pause(
     State(state): State<AppState>,
     Path(id): Path<JobId>,
-    headers: HeaderMap,
-    Query(q): Query<RequestorQuery>,
+    Requestor(who): Requestor,
 ) -> Result<impl IntoResponse, ApiError> {
-    state
-        .manager
-        .pause(id, &requestor(&headers, q.requestor.as_deref()))
-        .await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({ "JobID": id, "Requested": "pause" })),
-    ))
+    state.manager.pause(id, &who).await?;
+    Ok(accepted(id, "pause"))
 }
 
 #[utoipa::path(post, path = "/api/v1/jobs/{id}/resume", tag = "jobs", params(("id" = i64, Path), ("requestor" = Option<String>, Query)),
@@ -245,17 +257,10 @@ async fn pause(
 async fn resume(
     State(state): State<AppState>,
     Path(id): Path<JobId>,
-    headers: HeaderMap,
-    Query(q): Query<RequestorQuery>,
+    Requestor(who): Requestor,
 ) -> Result<impl IntoResponse, ApiError> {
-    state
-        .manager
-        .resume(id, &requestor(&headers, q.requestor.as_deref()))
-        .await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({ "JobID": id, "Requested": "resume" })),
-    ))
+    state.manager.resume(id, &who).await?;
+    Ok(accepted(id, "resume"))
 }
 
 #[utoipa::path(post, path = "/api/v1/jobs/{id}/retry", tag = "jobs", params(("id" = i64, Path), ("requestor" = Option<String>, Query)),
@@ -263,13 +268,9 @@ async fn resume(
 async fn retry(
     State(state): State<AppState>,
     Path(id): Path<JobId>,
-    headers: HeaderMap,
-    Query(q): Query<RequestorQuery>,
+    Requestor(who): Requestor,
 ) -> Result<impl IntoResponse, ApiError> {
-    let new = state
-        .manager
-        .retry(id, &requestor(&headers, q.requestor.as_deref()))
-        .await?;
+    let new = state.manager.retry(id, &who).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "JobID": new, "RetryOf": id })),
