@@ -154,6 +154,15 @@ Examples:
   prova retry 12                                   # in the foreground, local store")]
     Retry(JobActionArgs),
 
+    /// The results collector inside a `k8sjob` pod (`wait`, `send`, `done`):
+    /// prova fetches the test's results directory through it.
+    #[command(after_help = "\
+Examples (run by the k8sjob step, not by hand):
+  prova collector wait --dir /results
+  prova collector send --dir /results
+  prova collector done --exit-code 0")]
+    Collector(prova_k8s::CollectorArgs),
+
     /// Kubernetes API coverage from audit logs (the APISnoop workflow).
     #[command(subcommand)]
     Coverage(prova_coverage::CoverageCommand),

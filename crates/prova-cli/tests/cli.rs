@@ -574,3 +574,18 @@ fn a_target_manager_failure_fails_the_job_with_exit_3() {
         "{st}"
     );
 }
+
+#[test]
+fn kubernetes_examples_and_deploy_descriptors_are_valid() {
+    let env = Env::new();
+    for f in [
+        "examples/k8s/node-junit.yaml",
+        "examples/k8s/pytest-service.yaml",
+        "deploy/k8s/example-job.yaml",
+        "deploy/k8s/example-suite.yaml",
+    ] {
+        let path = root().join(f);
+        let (code, out, err) = env.run(&["validate", path.to_str().unwrap()]);
+        assert_eq!(code, 0, "{f}: {out}{err}");
+    }
+}

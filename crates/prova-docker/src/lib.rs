@@ -19,7 +19,8 @@
 //!    archive API into the target's artifacts directory
 //!    ([`prova_results::archive::unpack`]: no absolute paths, no `..`, no
 //!    links), reads its JUnit files and emits `Artifacts`, `TestCaseResult`
-//!    per case and `TestCasesSummary` ([`prova_results::emit_results`]);
+//!    per case and `TestCasesSummary` ([`prova_results::emit_results`]),
+//!    and `DockerResults` with how long the results took to reach the disk;
 //! 7. removes the container, always: on success, failure, timeout and
 //!    cancellation, and from a drop guard if the engine drops the step.
 //!
@@ -58,6 +59,13 @@ pub const DOCKER_STDOUT: &str = "DockerStdout";
 pub const DOCKER_STDERR: &str = "DockerStderr";
 /// `{ExitCode, OOMKilled, DurationMs, TimedOut}`: the container stopped.
 pub const DOCKER_END: &str = "DockerEnd";
+/// `{Files, Bytes, FetchMs, WaitToResultsMs, ExitToResultsMs}`: the results
+/// directory is on local disk (unpacked, before its JUnit files are read).
+/// `FetchMs`: the archive API call and the unpacking; `WaitToResultsMs`:
+/// from the wait API's return to the last byte written; `ExitToResultsMs`:
+/// from the container's `State.FinishedAt` to the last byte written (`null`
+/// when the engine's clock is not comparable). Milliseconds, fractional.
+pub const DOCKER_RESULTS: &str = "DockerResults";
 /// `{Count, Entries: [{Path, Reason}]}`: results entries not extracted
 /// (links, devices, unsafe paths); at most 100 listed.
 pub const ARTIFACTS_SKIPPED: &str = "ArtifactsSkipped";

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::path::Path;
 use std::pin::pin;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use bollard::Docker;
@@ -30,8 +30,8 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use crate::params::{self, Pull, Spec};
 use crate::{
-    ARTIFACTS_SKIPPED, DOCKER_END, DOCKER_START, DOCKER_STDERR, DOCKER_STDOUT, LABEL_MANAGED,
-    MAX_OUTPUT,
+    ARTIFACTS_SKIPPED, DOCKER_END, DOCKER_RESULTS, DOCKER_START, DOCKER_STDERR, DOCKER_STDOUT,
+    LABEL_MANAGED, MAX_OUTPUT,
 };
 
 /// Output shown in a failure message (the tail).
@@ -264,11 +264,18 @@ async fn run_container(
     if !matches!(end, End::Exited(_)) {
         let _ = tokio::time::timeout(DRAIN_TIMEOUT, wait_exit(docker, id)).await;
     }
+    // When prova learnt the container stopped: the wait API's return (or
+    // the end of the drain after a kill).
+    let stopped = Instant::now();
     let duration_ms = started.elapsed().as_millis() as u64;
     let state = api(docker.inspect_container(id, None::<InspectContainerOptions>))
         .await
         .ok()
         .and_then(|i| i.state);
+    let finished_at = state
+        .as_ref()
+        .and_then(|s| s.finished_at.as_deref())
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok());
     let mut oom = state.as_ref().and_then(|s| s.oom_killed).unwrap_or(false);
     let exit_code = state.as_ref().and_then(|s| s.exit_code).or(match end {
         End::Exited(c) => Some(c),
@@ -331,7 +338,7 @@ async fn run_container(
 
     if let Some(dir) = &spec.results_dir {
         let problem = tokio::select! {
-            r = results(docker, id, dir, ctx, target) => match r {
+            r = results(docker, id, dir, ctx, target, Stopped { at: stopped, finished_at }) => match r {
                 Ok(ingested) if failure.is_none() && spec.fail_on_test_failures => test_failures(&ingested),
                 Ok(_) => None,
                 Err(e) => Some(e),
@@ -421,6 +428,14 @@ fn test_failures(ingested: &Ingested) -> Option<String> {
     None
 }
 
+/// When the container stopped: as prova saw it (the wait API's return),
+/// and as the engine recorded it (`State.FinishedAt`, the engine's clock,
+/// which is this host's when the engine is local).
+struct Stopped {
+    at: Instant,
+    finished_at: Option<jiff::Timestamp>,
+}
+
 /// Copies `dir` out of the stopped container into the target's artifacts
 /// directory, reads it and emits what it held.
 async fn results(
@@ -429,9 +444,32 @@ async fn results(
     dir: &str,
     ctx: &StepContext,
     target: &Target,
+    stopped: Stopped,
 ) -> Result<Ingested, String> {
     let dest = ctx.artifacts_dir(target);
+    let fetch_start = Instant::now();
     let unpacked = fetch_results(docker, id, dir, &dest).await?;
+    // The last byte is written (unpack returned): the results are on disk.
+    let done = Instant::now();
+    let done_wall = SystemTime::now();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let exit_to_results = stopped.finished_at.and_then(|f| {
+        let done = jiff::Timestamp::try_from(done_wall).ok()?;
+        let d = done.duration_since(f);
+        // A remote engine's clock may be off: no figure rather than a wrong one.
+        (!d.is_negative() && d.as_secs() < 3600).then(|| d.as_secs_f64() * 1e3)
+    });
+    ctx.emit(
+        target,
+        DOCKER_RESULTS,
+        Some(json!({
+            "Files": unpacked.files,
+            "Bytes": unpacked.bytes,
+            "FetchMs": ms(done - fetch_start),
+            "WaitToResultsMs": ms(done - stopped.at),
+            "ExitToResultsMs": exit_to_results,
+        })),
+    );
     if !unpacked.skipped.is_empty() {
         let entries: Vec<_> = unpacked
             .skipped

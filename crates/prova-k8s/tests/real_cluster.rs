@@ -1,5 +1,5 @@
 //! The `k8sjob` step against a real cluster. Runs only when
-//! `PROVA_KUBECONFIG` (or `KUBECONFIG`) is set; otherwise each test says
+//! `PROVA_E2E_KUBECONFIG` is set; otherwise each test says
 //! it was skipped. Needs the collector image loaded into the cluster
 //! (`PROVA_COLLECTOR_IMAGE`, default `prova:latest`; see deploy/Dockerfile)
 //! and a namespace (`PROVA_NAMESPACE`, default `default`) where the
@@ -8,7 +8,7 @@
 //! ```text
 //! docker build -f deploy/Dockerfile -t prova:latest .
 //! kind load docker-image prova:latest
-//! PROVA_KUBECONFIG=~/.kube/config cargo test -p prova-k8s --test real_cluster
+//! PROVA_E2E_KUBECONFIG=~/.kube/config cargo test -p prova-k8s --test real_cluster
 //! ```
 
 use std::sync::Arc;
@@ -21,8 +21,10 @@ use prova_engine::runner::{JobOutcome, RunOptions, run_job};
 use prova_store::{SqlStore, Store};
 
 fn kubeconfig() -> Option<String> {
-    std::env::var("PROVA_KUBECONFIG")
-        .or_else(|_| std::env::var("KUBECONFIG"))
+    // Only an explicit opt-in: a developer's KUBECONFIG must not make
+    // `cargo test` create Jobs in whatever cluster it points at.
+    std::env::var("PROVA_E2E_KUBECONFIG")
+        .or_else(|_| std::env::var("PROVA_KUBECONFIG"))
         .ok()
         .filter(|v| !v.is_empty())
 }
@@ -32,7 +34,7 @@ macro_rules! cluster_or_skip {
         match kubeconfig() {
             Some(k) => k,
             None => {
-                eprintln!("skipped: set PROVA_KUBECONFIG (or KUBECONFIG) to run against a cluster");
+                eprintln!("skipped: set PROVA_E2E_KUBECONFIG to a kubeconfig to run the real-cluster suite");
                 return;
             }
         }

@@ -30,6 +30,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Events(args) => runtime()?.block_on(events::run(args)),
         Command::Bench(args) => runtime()?.block_on(bench::run(args)),
         Command::Serve(args) => runtime()?.block_on(serve::run(args)),
+        Command::Collector(args) => prova_k8s::run_collector(args),
         Command::Start(args) => runtime()?.block_on(client::start(args)),
         Command::List(args) => runtime()?.block_on(client::list(args)),
         Command::Stop(args) => runtime()?.block_on(client::action("stop", args)),
@@ -43,6 +44,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 pub fn registry() -> prova_engine::Registry {
     let mut r = prova_engine::plugins::registry();
     prova_docker::register(&mut r);
+    prova_k8s::register(&mut r);
     r
 }
 
