@@ -1,224 +1,23 @@
 //! The `docker` step against the real Docker engine, driven through the
 //! engine on a real SQLite store.
 //!
-//! The image is built here: `tests/fixture/fixture.c` compiled with
-//! `gcc -static`, alone in an image FROM scratch (no shell, no tar), built
-//! through the Engine API from an in-memory context. Every test labels its
-//! containers `ptest=<test>` and checks that none remain afterwards.
+//! The image is built here (`support`): `tests/fixture/fixture.c` compiled
+//! with `gcc -static`, alone in an image FROM scratch (no shell, no tar),
+//! built through the Engine API from an in-memory context. Every test labels
+//! its containers `ptest=<test>` and checks that none remain afterwards,
+//! listing them by prova's own label (`prova.managed=true`) and its own.
 //!
 //! Docker must be reachable: an unreachable engine fails these tests, unless
 //! `PROVA_SKIP_DOCKER=1` is set.
 
-use std::collections::HashMap;
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use bollard::Docker;
-use bollard::query_parameters::{BuildImageOptionsBuilder, ListContainersOptionsBuilder};
-use futures::StreamExt;
-use prova_core::node::Format;
-use prova_core::{Event, EventQuery, JobState};
-use prova_engine::prepare::prepare_str;
-use prova_engine::runner::{JobOutcome, RunOptions, run_job};
-use prova_store::{SqlStore, Store};
-use serde_json::Value;
-
-const IMAGE: &str = "prova-test/docker-fixture:latest";
-
-fn registry() -> prova_engine::Registry {
-    let mut r = prova_engine::plugins::registry();
-    prova_docker::register(&mut r);
-    r
-}
-
-/// A Docker client, or `None` when Docker is unreachable and
-/// `PROVA_SKIP_DOCKER=1` says that is fine.
-async fn docker() -> Option<Docker> {
-    let skip = std::env::var("PROVA_SKIP_DOCKER").is_ok_and(|v| v == "1");
-    let d = match Docker::connect_with_defaults() {
-        Ok(d) => d,
-        Err(e) if skip => {
-            eprintln!("skipped: Docker unreachable ({e}) and PROVA_SKIP_DOCKER=1");
-            return None;
-        }
-        Err(e) => panic!("cannot reach the Docker engine: {e}; set PROVA_SKIP_DOCKER=1 to skip"),
-    };
-    match d.negotiate_version().await {
-        Ok(d) => Some(d),
-        Err(e) if skip => {
-            eprintln!("skipped: Docker unreachable ({e}) and PROVA_SKIP_DOCKER=1");
-            None
-        }
-        Err(e) => panic!(
-            "cannot reach the Docker engine (DOCKER_HOST or /var/run/docker.sock): {e}; \
-             these tests need it; set PROVA_SKIP_DOCKER=1 to skip them"
-        ),
-    }
-}
-
-/// Builds the fixture image once per test binary (on its own runtime, as
-/// each test has its own).
-fn image() -> &'static str {
-    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
-    let r = BUILT.get_or_init(|| {
-        std::thread::spawn(|| {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(build_image())
-        })
-        .join()
-        .unwrap_or_else(|_| Err("building the image panicked".into()))
-    });
-    if let Err(e) = r {
-        panic!("cannot build the test image: {e}");
-    }
-    IMAGE
-}
-
-async fn build_image() -> Result<(), String> {
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixture/fixture.c");
-    let bin = dir.path().join("fixture");
-    let out = std::process::Command::new("gcc")
-        .args(["-static", "-O2", "-o"])
-        .arg(&bin)
-        .arg(&src)
-        .output()
-        .map_err(|e| format!("cannot run gcc (needed to build the fixture): {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "gcc -static failed (are glibc's static libraries installed?): {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    let binary = std::fs::read(&bin).map_err(|e| e.to_string())?;
-    let dockerfile = b"FROM scratch\nCOPY fixture /fixture\nENTRYPOINT [\"/fixture\"]\n";
-    let mut ctx = tar::Builder::new(Vec::new());
-    for (name, data, mode) in [
-        ("Dockerfile", &dockerfile[..], 0o644),
-        ("fixture", &binary[..], 0o755),
-    ] {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(mode);
-        h.set_cksum();
-        ctx.append_data(&mut h, name, data)
-            .map_err(|e| e.to_string())?;
-    }
-    let ctx = ctx.into_inner().map_err(|e| e.to_string())?;
-    let docker = docker().await.ok_or("Docker unreachable")?;
-    let opts = BuildImageOptionsBuilder::new()
-        .t(IMAGE)
-        .rm(true)
-        .forcerm(true)
-        .build();
-    let mut build = docker.build_image(opts, None, Some(bollard::body_full(ctx.into())));
-    while let Some(step) = build.next().await {
-        let info = step.map_err(|e| format!("docker build: {e}"))?;
-        if let Some(e) = info.error_detail.and_then(|d| d.message) {
-            return Err(format!("docker build: {e}"));
-        }
-    }
-    Ok(())
-}
-
-/// Containers labelled `ptest=<name>`, running or not.
-async fn containers(docker: &Docker, name: &str) -> Vec<String> {
-    let filters = HashMap::from([("label", vec![format!("ptest={name}")])]);
-    let opts = ListContainersOptionsBuilder::new()
-        .all(true)
-        .filters(&filters)
-        .build();
-    docker
-        .list_containers(Some(opts))
-        .await
-        .unwrap()
-        .into_iter()
-        .filter_map(|c| c.id)
-        .collect()
-}
-
-async fn assert_none_left(docker: &Docker, name: &str) {
-    let left = containers(docker, name).await;
-    assert!(left.is_empty(), "containers left behind: {left:?}");
-}
-
-/// A one-target job with one docker step labelled `run`. `params` is a
-/// YAML flow mapping body; `step_extra` adds keys to the step (timeout).
-fn job(name: &str, params: &str, step_extra: &str) -> String {
-    format!(
-        "JobName: docker-{name}
-Runs: 1
-TestDescriptors:
-  - TargetManagerName: TargetList
-    TargetManagerAcquireParameters:
-      Targets:
-        - ID: t1
-          FQDN: t1.lab
-    TestFetcherName: literal
-    TestFetcherFetchParameters:
-      TestName: T
-      Steps:
-        - name: docker
-          label: run
-{step_extra}          parameters: {{image: \"{IMAGE}\", labels: [\"ptest={name}\"], {params}}}
-Reporting:
-  RunReporters:
-    - name: TargetSuccess
-      parameters: {{SuccessExpression: \"=100%\"}}
-"
-    )
-}
-
-struct Ran {
-    outcome: JobOutcome,
-    events: Vec<Event>,
-    artifacts: tempfile::TempDir,
-}
-
-impl Ran {
-    fn named(&self, name: &str) -> Vec<&Value> {
-        self.events
-            .iter()
-            .filter(|e| e.name == name)
-            .filter_map(|e| e.payload.as_ref())
-            .collect()
-    }
-    fn one(&self, name: &str) -> &Value {
-        let v = self.named(name);
-        assert_eq!(v.len(), 1, "expected one {name} event, found {}", v.len());
-        v[0]
-    }
-    fn target_err(&self) -> String {
-        self.one("TargetErr")["Error"].as_str().unwrap().to_string()
-    }
-}
-
-async fn run(yaml: &str, opts: RunOptions) -> Ran {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> =
-        Arc::new(SqlStore::open_path(&dir.path().join("p.db")).await.unwrap());
-    let prepared =
-        prepare_str(yaml, Format::Yaml, None, &registry()).unwrap_or_else(|e| panic!("{e}"));
-    let artifacts = tempfile::tempdir().unwrap();
-    let opts = RunOptions {
-        artifacts_root: Some(artifacts.path().to_path_buf()),
-        ..opts
-    };
-    let outcome = run_job(prepared, store.clone(), opts).await.unwrap();
-    let events = store
-        .query_events(&EventQuery::for_job(outcome.job_id))
-        .await
-        .unwrap();
-    Ran {
-        outcome,
-        events,
-        artifacts,
-    }
-}
+use prova_core::JobState;
+use prova_engine::runner::RunOptions;
+use support::{IMAGE, assert_none_left, containers, docker, image, job, run};
 
 #[tokio::test]
 async fn a_passing_run_brings_results_and_cases_back() {
@@ -270,6 +69,12 @@ async fn a_passing_run_brings_results_and_cases_back() {
         (Some(3), Some(2))
     );
     assert!(ran.named("ResultsFileError").is_empty());
+    let res = ran.one("DockerResults");
+    assert_eq!(res["Files"], 3);
+    assert_eq!(res["Bytes"], art["Bytes"]);
+    for k in ["FetchMs", "WaitToResultsMs", "ExitToResultsMs"] {
+        assert!(res[k].as_f64().is_some_and(|ms| ms >= 0.0), "{k}: {res}");
+    }
     assert_none_left(&docker, "pass").await;
 }
 
@@ -291,6 +96,22 @@ async fn a_non_zero_exit_fails_with_the_code_and_the_output_tail() {
     assert_none_left(&docker, "exit").await;
 }
 
+/// Watches for the test's container to appear under prova's label while
+/// the job runs: whether it did within 30 s.
+fn seen(docker: &bollard::Docker, name: &'static str) -> tokio::task::JoinHandle<bool> {
+    let docker = docker.clone();
+    tokio::spawn(async move {
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(30) {
+            if !containers(&docker, name).await.is_empty() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    })
+}
+
 #[tokio::test]
 async fn a_timeout_is_named_and_the_container_removed() {
     let Some(docker) = docker().await else { return };
@@ -300,8 +121,10 @@ async fn a_timeout_is_named_and_the_container_removed() {
         "",
     );
     image();
+    let watch = seen(&docker, "timeout");
     let t0 = Instant::now();
     let ran = run(&yaml, RunOptions::default()).await;
+    assert!(watch.await.unwrap(), "no container labelled prova.managed=true ran");
     assert!(t0.elapsed() < Duration::from_secs(30), "{:?}", t0.elapsed());
     let err = ran.target_err();
     assert!(err.starts_with("timed out after 1500ms"), "{err}");
@@ -519,14 +342,142 @@ async fn a_missing_image_is_not_pulled_by_default() {
 }
 
 #[tokio::test]
-async fn the_image_runs_without_a_shell() {
+async fn an_image_without_a_shell_brings_its_results_back() {
     let Some(docker) = docker().await else { return };
     image();
-    // The entrypoint replaced by a program that does not exist: the engine
-    // says so when starting, and the container is still removed.
-    let yaml = job("nosh", r#"command: ["/bin/sh", "-c", "echo hi"]"#, "");
+    // The image holds one static binary and nothing else: no shell, no tar,
+    // no sleep. Checked on a container made from it (never started).
+    let probe = docker
+        .create_container(
+            None::<bollard::query_parameters::CreateContainerOptions>,
+            bollard::models::ContainerCreateBody {
+                image: Some(IMAGE.into()),
+                labels: Some([("ptest".to_string(), "nosh-probe".to_string())].into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let stat = |path: &'static str| {
+        let docker = docker.clone();
+        let id = probe.id.clone();
+        async move {
+            let opts = bollard::query_parameters::ContainerArchiveInfoOptionsBuilder::new()
+                .path(path)
+                .build();
+            docker.get_container_archive_info(&id, Some(opts)).await
+        }
+    };
+    assert!(stat("/fixture").await.is_ok());
+    for absent in [
+        "/bin", "/bin/sh", "/usr/bin/tar", "/bin/tar", "/bin/sleep", "/usr",
+    ] {
+        assert!(stat(absent).await.is_err(), "{absent} is in the image");
+    }
+    let rm = bollard::query_parameters::RemoveContainerOptionsBuilder::new()
+        .force(true)
+        .build();
+    docker.remove_container(&probe.id, Some(rm)).await.unwrap();
+
+    // That image runs and its results come back.
+    let yaml = job(
+        "nosh",
+        r#"args: ["junit:/results/junit.xml:4:0:1", "gen:/results/data:20:200000"], results_dir: /results"#,
+        "",
+    );
+    let ran = run(&yaml, RunOptions::default()).await;
+    assert!(ran.outcome.success(), "{:?}", ran.named("TargetErr"));
+    assert_eq!(ran.named("TestCaseResult").len(), 5);
+    assert_eq!(ran.one("Artifacts")["Files"], 21);
+    assert_none_left(&docker, "nosh").await;
+
+    // A program that is not in it (a shell) cannot start: the engine says
+    // so, and the container is still removed.
+    let yaml = job("nosh2", r#"command: ["/bin/sh", "-c", "echo hi"]"#, "");
     let ran = run(&yaml, RunOptions::default()).await;
     let err = ran.target_err();
     assert!(err.starts_with("cannot start the container"), "{err}");
-    assert_none_left(&docker, "nosh").await;
+    assert_none_left(&docker, "nosh2").await;
+}
+
+#[tokio::test]
+async fn a_failing_suite_fails_and_still_reports_its_cases() {
+    let Some(docker) = docker().await else { return };
+    image();
+    // The usual failing suite: cases fail, the report is written, the
+    // process exits 1.
+    let yaml = job(
+        "failing",
+        r#"args: ["junit:/results/junit.xml:2:1:1", "err:1 test failed", "exit:1"], results_dir: /results"#,
+        "",
+    );
+    let ran = run(&yaml, RunOptions::default()).await;
+    assert!(!ran.outcome.success());
+    let err = ran.target_err();
+    assert!(err.starts_with("exit status 1; output: "), "{err}");
+    assert!(err.contains("1 test failed"), "{err}");
+    assert_eq!(ran.one("DockerEnd")["ExitCode"], 1);
+    let cases = ran.named("TestCaseResult");
+    assert_eq!(cases.len(), 4);
+    let failed: Vec<_> = cases.iter().filter(|c| c["Status"] == "failed").collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["Name"], "fail_0");
+    assert_eq!(failed[0]["Message"], "expected 1, got 2");
+    let sum = ran.one("TestCasesSummary");
+    assert_eq!(
+        (sum["Passed"].as_u64(), sum["Failed"].as_u64(), sum["Skipped"].as_u64()),
+        (Some(2), Some(1), Some(1))
+    );
+    assert_eq!(ran.one("Artifacts")["Files"], 1);
+    assert_none_left(&docker, "failing").await;
+}
+
+#[tokio::test]
+async fn a_100_mb_results_directory_comes_out_intact() {
+    let Some(docker) = docker().await else { return };
+    image();
+    // 100 MiB of incompressible bytes: one 40 MiB file and 2,000 files of
+    // 7-100 KiB in 14 directories, plus a JUnit file.
+    const BIG: u64 = 40 << 20;
+    const MANY: (u64, u64) = (2000, 60 << 20);
+    let yaml = job(
+        "big",
+        &format!(
+            r#"args: ["gen:/results/big:1:{BIG}", "gen:/results/many:{}:{}", "junit:/results/junit.xml:3:0:1"],
+               results_dir: /results"#,
+            MANY.0, MANY.1
+        ),
+        "",
+    );
+    let mut expected = std::collections::BTreeMap::new();
+    for (dir, (n, bytes)) in [("big", (1, BIG)), ("many", MANY)] {
+        for (path, v) in support::gen_files(n, bytes) {
+            expected.insert(format!("{dir}/{path}"), v);
+        }
+    }
+    let watch = seen(&docker, "big");
+    let ran = run(&yaml, RunOptions::default()).await;
+    assert!(watch.await.unwrap(), "no container labelled prova.managed=true ran");
+    assert!(ran.outcome.success(), "{:?}", ran.named("TargetErr"));
+
+    let art = ran.one("Artifacts");
+    let path = PathBuf::from(art["Path"].as_str().unwrap());
+    let mut got = support::tree(&path);
+    let junit = got.remove("junit.xml").expect("junit.xml came back");
+    // Count, every size and every byte (a sha256 per file, and one over the
+    // tree).
+    assert_eq!(got.len(), expected.len());
+    let total: u64 = got.values().map(|(s, _)| s).sum();
+    assert_eq!(total, 100 << 20);
+    for (p, v) in &expected {
+        assert_eq!(got.get(p), Some(v), "{p}");
+    }
+    assert_eq!(support::tree_digest(&got), support::tree_digest(&expected));
+    assert_eq!(art["Files"], 2002);
+    assert_eq!(art["Bytes"], (100 << 20) + junit.0);
+    let res = ran.one("DockerResults");
+    assert_eq!(res["Bytes"], art["Bytes"]);
+    eprintln!("100 MiB results: {res}");
+    assert_eq!(ran.one("TestCasesSummary")["Total"], 4);
+    assert_none_left(&docker, "big").await;
 }
