@@ -124,7 +124,10 @@ async fn a_timeout_is_named_and_the_container_removed() {
     let watch = seen(&docker, "timeout");
     let t0 = Instant::now();
     let ran = run(&yaml, RunOptions::default()).await;
-    assert!(watch.await.unwrap(), "no container labelled prova.managed=true ran");
+    assert!(
+        watch.await.unwrap(),
+        "no container labelled prova.managed=true ran"
+    );
     assert!(t0.elapsed() < Duration::from_secs(30), "{:?}", t0.elapsed());
     let err = ran.target_err();
     assert!(err.starts_with("timed out after 1500ms"), "{err}");
@@ -370,7 +373,12 @@ async fn an_image_without_a_shell_brings_its_results_back() {
     };
     assert!(stat("/fixture").await.is_ok());
     for absent in [
-        "/bin", "/bin/sh", "/usr/bin/tar", "/bin/tar", "/bin/sleep", "/usr",
+        "/bin",
+        "/bin/sh",
+        "/usr/bin/tar",
+        "/bin/tar",
+        "/bin/sleep",
+        "/usr",
     ] {
         assert!(stat(absent).await.is_err(), "{absent} is in the image");
     }
@@ -425,7 +433,11 @@ async fn a_failing_suite_fails_and_still_reports_its_cases() {
     assert_eq!(failed[0]["Message"], "expected 1, got 2");
     let sum = ran.one("TestCasesSummary");
     assert_eq!(
-        (sum["Passed"].as_u64(), sum["Failed"].as_u64(), sum["Skipped"].as_u64()),
+        (
+            sum["Passed"].as_u64(),
+            sum["Failed"].as_u64(),
+            sum["Skipped"].as_u64()
+        ),
         (Some(2), Some(1), Some(1))
     );
     assert_eq!(ran.one("Artifacts")["Files"], 1);
@@ -457,7 +469,10 @@ async fn a_100_mb_results_directory_comes_out_intact() {
     }
     let watch = seen(&docker, "big");
     let ran = run(&yaml, RunOptions::default()).await;
-    assert!(watch.await.unwrap(), "no container labelled prova.managed=true ran");
+    assert!(
+        watch.await.unwrap(),
+        "no container labelled prova.managed=true ran"
+    );
     assert!(ran.outcome.success(), "{:?}", ran.named("TargetErr"));
 
     let art = ran.one("Artifacts");

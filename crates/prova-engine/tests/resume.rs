@@ -155,7 +155,7 @@ async fn a_sleep_resumes_with_the_time_it_had_left() {
     let left = held.entries[0].state.as_ref().unwrap()["RemainingMs"]
         .as_u64()
         .unwrap();
-    assert!((1500..=2100).contains(&left), "about 2s left, got {left}ms");
+    assert!((1000..=2950).contains(&left), "about 2s left, got {left}ms");
     let start = std::time::Instant::now();
     let prepared = prepare_str(yaml, Format::Yaml, None, &registry).unwrap();
     let done = resume_job(
@@ -170,7 +170,7 @@ async fn a_sleep_resumes_with_the_time_it_had_left() {
     assert_eq!(done.state, JobState::Completed);
     let took = start.elapsed();
     assert!(
-        took >= Duration::from_millis(1500) && took < Duration::from_millis(2800),
+        took >= Duration::from_millis(1500) && took < Duration::from_millis(4000),
         "{took:?}"
     );
     let names: Vec<String> = st

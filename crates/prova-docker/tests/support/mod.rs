@@ -232,7 +232,6 @@ pub async fn run(yaml: &str, opts: RunOptions) -> Ran {
     }
 }
 
-
 /// What the fixture's `gen:DIR:N:BYTES` action writes, relative to DIR:
 /// `d<k%7>/f<k>.bin` → its bytes' (size, sha256), computed here from the
 /// same generator (see `tests/fixture/fixture.c`).
@@ -293,7 +292,11 @@ pub fn tree(dir: &Path) -> BTreeMap<String, (u64, String)> {
                 let mut f = std::fs::File::open(&p).unwrap();
                 let mut hasher = Sha256::new();
                 let size = std::io::copy(&mut f, &mut hasher).unwrap();
-                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().replace('\\', "/");
+                let rel = p
+                    .strip_prefix(dir)
+                    .unwrap()
+                    .to_string_lossy()
+                    .replace('\\', "/");
                 out.insert(rel, (size, hex(&hasher.finalize())));
             }
         }
