@@ -322,7 +322,7 @@ pub struct ServeArgs {
     /// How long a shutdown waits for steps that cannot pause (Go duration).
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub pause_timeout: std::time::Duration,
-    /// Files named in descriptors (CSV inventories, URI steps) must lie under this folder.
+    /// Files named in submitted descriptors (CSV inventories, URI steps) must lie under this folder; default: the working directory.
     #[arg(long, value_name = "DIR")]
     pub files_root: Option<PathBuf>,
     /// Largest request body, in bytes.

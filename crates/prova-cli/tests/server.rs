@@ -415,6 +415,28 @@ async fn tokens_and_limits() {
         .unwrap();
     assert_eq!(resp.status(), 413);
 
+    // Files named in descriptors stay under the files root.
+    let outside = QUICK.replace(
+        "TestFetcherName: literal\n    TestFetcherFetchParameters:\n      TestName: t\n      Steps: [{name: cmd, label: hi, parameters: {executable: [echo], args: [hello]}}]",
+        "TestFetcherName: URI\n    TestFetcherFetchParameters: {TestName: t, URI: /etc/hostname}",
+    );
+    assert!(outside.contains("URI: /etc/hostname"));
+    let (code, v) = json_of(
+        http()
+            .post(format!("{url}/api/v1/jobs"))
+            .bearer_auth("s3cret")
+            .body(outside),
+    )
+    .await;
+    assert_eq!(code, 422, "{v}");
+    assert!(
+        v["Error"]
+            .as_str()
+            .unwrap()
+            .contains("outside the files root"),
+        "{v}"
+    );
+
     // Without a token, only loopback.
     let out = Command::cargo_bin("prova")
         .unwrap()

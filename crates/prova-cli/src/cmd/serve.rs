@@ -19,7 +19,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .unwrap_or_else(prova_server::default_server_id),
         pause_timeout: args.pause_timeout,
         max_body: args.max_body,
-        files_root: args.files_root.clone(),
+        // Descriptors come from clients: the files they name (CSV
+        // inventories, URI steps) stay under a root, the working directory
+        // unless --files-root says otherwise.
+        files_root: Some(match &args.files_root {
+            Some(dir) => dir.clone(),
+            None => std::env::current_dir()?,
+        }),
         artifacts_root: store::artifacts_root(&args.store),
     };
     if config.token.is_none() && !config.listen.ip().is_loopback() {
