@@ -452,12 +452,13 @@ async fn results(
     // The last byte is written (unpack returned): the results are on disk.
     let done = Instant::now();
     let done_wall = SystemTime::now();
-    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    // Milliseconds, to a tenth.
+    let ms = |d: Duration| (d.as_secs_f64() * 1e4).round() / 10.0;
     let exit_to_results = stopped.finished_at.and_then(|f| {
         let done = jiff::Timestamp::try_from(done_wall).ok()?;
         let d = done.duration_since(f);
         // A remote engine's clock may be off: no figure rather than a wrong one.
-        (!d.is_negative() && d.as_secs() < 3600).then(|| d.as_secs_f64() * 1e3)
+        (!d.is_negative() && d.as_secs() < 3600).then(|| (d.as_secs_f64() * 1e4).round() / 10.0)
     });
     ctx.emit(
         target,

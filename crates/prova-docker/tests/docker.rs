@@ -496,3 +496,42 @@ async fn a_100_mb_results_directory_comes_out_intact() {
     assert_eq!(ran.one("TestCasesSummary")["Total"], 4);
     assert_none_left(&docker, "big").await;
 }
+
+#[tokio::test]
+async fn the_example_builds_and_runs() {
+    let Some(docker) = docker().await else { return };
+    // examples/docker: its script builds the image (through the docker CLI),
+    // its descriptor runs it. Tagged apart from the example's own tag.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let tag = "prova-test/example-suite:1";
+    let built = std::process::Command::new(root.join("examples/docker/build-image.sh"))
+        .env("PROVA_EXAMPLE_IMAGE", tag)
+        .output();
+    match built {
+        Ok(o) if o.status.success() => {}
+        Ok(o) if String::from_utf8_lossy(&o.stderr).contains("docker: command not found") => {
+            eprintln!("skipped: no docker CLI for build-image.sh");
+            return;
+        }
+        Ok(o) => panic!(
+            "build-image.sh failed: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        ),
+        Err(e) => panic!("cannot run build-image.sh: {e}"),
+    }
+    let yaml = std::fs::read_to_string(root.join("examples/docker/docker.yaml")).unwrap();
+    assert!(yaml.contains("image: [prova-example/junit-suite:1]"));
+    let yaml = yaml.replace(
+        "image: [prova-example/junit-suite:1]",
+        &format!("image: [{tag}]\n            labels: [ptest=example]"),
+    );
+    let ran = run(&yaml, RunOptions::default()).await;
+    assert!(ran.outcome.success(), "{:?}", ran.named("TargetErr"));
+    let cases = ran.named("TestCaseResult");
+    assert_eq!(cases.len(), 5);
+    assert_eq!(cases.iter().filter(|c| c["Status"] == "passed").count(), 4);
+    assert_eq!(cases.iter().filter(|c| c["Status"] == "skipped").count(), 1);
+    assert!(cases.iter().all(|c| c["Suite"] == "checkout-api"));
+    assert_none_left(&docker, "example").await;
+}
