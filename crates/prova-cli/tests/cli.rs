@@ -501,8 +501,31 @@ fn second_ctrl_c_exits_at_once_and_kills_children() {
 #[test]
 fn every_command_help_has_an_example() {
     let env = Env::new();
-    for cmd in ["run", "validate", "jobs", "status", "events"] {
-        let (code, out, _) = env.run(&[cmd, "--help"]);
+    for cmd in [
+        "run",
+        "validate",
+        "jobs",
+        "status",
+        "events",
+        "serve",
+        "start",
+        "list",
+        "stop",
+        "pause",
+        "resume",
+        "retry",
+        "collector",
+        "bench",
+        "coverage endpoints",
+        "coverage report",
+        "coverage untested",
+        "coverage tests",
+        "coverage diff",
+        "coverage bench",
+    ] {
+        let mut args: Vec<&str> = cmd.split(' ').collect();
+        args.push("--help");
+        let (code, out, _) = env.run(&args);
         assert_eq!(code, 0);
         assert!(
             out.contains("Example"),
