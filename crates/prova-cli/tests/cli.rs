@@ -307,11 +307,33 @@ fn test_retry_fails_then_passes_on_the_second_attempt() {
         .replace("[[ .WaitPort]]", &port.to_string())
         .replace("TargetListWithState", "TargetList");
     let file = env.write("test-retry.yaml", &text);
+    // The port opens once the first attempt has failed at Step2 (watched in
+    // the store), however slow the machine is.
+    let db = env.db();
     let opener = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_secs(3));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            assert!(Instant::now() < deadline, "the first attempt never failed");
+            // Never open the store before `prova run` has created it (two
+            // processes migrating one new file would race).
+            if !db.exists() {
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+            let out = Command::cargo_bin("prova")
+                .unwrap()
+                .env("PROVA_DB", &db)
+                .args(["events", "1", "--json", "--name", "TargetErr"])
+                .output()
+                .unwrap();
+            if !out.stdout.is_empty() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
         let l = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
         // Keep it open until the job is surely done.
-        std::thread::sleep(Duration::from_secs(15));
+        std::thread::sleep(Duration::from_secs(30));
         drop(l);
     });
     let (code, out, err) = env.run(&["run", file.to_str().unwrap()]);
