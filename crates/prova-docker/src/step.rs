@@ -423,7 +423,7 @@ fn test_failures(ingested: &Ingested) -> Option<String> {
         return Some(format!(
             "results file {} could not be read: {}",
             e.file,
-            chain(&e.error)
+            prova_results::junit::error_chain(&e.error)
         ));
     }
     None
@@ -489,7 +489,12 @@ async fn results(
     let ingested = tokio::task::spawn_blocking(move || ingest_dir(&walk))
         .await
         .map_err(|e| format!("reading the results failed: {e}"))?
-        .map_err(|e| format!("cannot read the results: {}", chain(&e)))?;
+        .map_err(|e| {
+            format!(
+                "cannot read the results: {}",
+                prova_results::junit::error_chain(&e)
+            )
+        })?;
     emit_results(ctx, target, &ingested, &dest, Some(&unpacked.sha256));
     Ok(ingested)
 }
@@ -530,19 +535,12 @@ async fn fetch_results(
     tokio::task::spawn_blocking(move || unpack(reader, &dest, strip, &Limits::default()))
         .await
         .map_err(|e| format!("copying the results failed: {e}"))?
-        .map_err(|e| format!("cannot copy {dir} out of the container: {}", chain(&e)))
-}
-
-/// An error and its causes on one line.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut msg = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        src = s.source();
-    }
-    msg
+        .map_err(|e| {
+            format!(
+                "cannot copy {dir} out of the container: {}",
+                prova_results::junit::error_chain(&e)
+            )
+        })
 }
 
 /// Blocks until the container is not running; its exit code.
@@ -623,16 +621,7 @@ impl Tail {
     }
 
     fn tail_text(&self, max: usize) -> String {
-        let text = String::from_utf8_lossy(&self.buf);
-        let text = text.trim();
-        if text.len() <= max {
-            return text.to_string();
-        }
-        let mut start = text.len() - max;
-        while !text.is_char_boundary(start) {
-            start += 1;
-        }
-        format!("…{}", &text[start..])
+        prova_engine::plugins::steps::cmd::tail_text(&self.buf, max)
     }
 }
 

@@ -1,12 +1,13 @@
 //! The tar side of the results directory: archiving it in a stable order
 //! (collector) and extracting it without letting it escape its destination
-//! (prova).
+//! (prova, through `prova_results::archive::unpack`, shared with the docker
+//! step).
 
 use std::fs::File;
 use std::io::{self, Write};
-use std::path::{Component, Path, PathBuf};
+use std::path::Path;
 
-use tar::{Archive, Builder, EntryType};
+use tar::Builder;
 
 /// What an archive holds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -63,74 +64,35 @@ fn walk<W: Write>(
     Ok(())
 }
 
-/// Why an archive could not be extracted.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ExtractError {
-    #[error("cannot read the archive")]
-    Read(#[source] io::Error),
-    #[error("entry {0:?} would land outside the destination")]
-    Escapes(PathBuf),
-    #[error("cannot extract {path:?}")]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-}
-
-/// Extracts the archive at `tar` into `dest` (created if needed). Only
-/// directories and regular files are created; links, devices and FIFOs are
-/// skipped; absolute paths and `..` are refused; permissions beyond the
-/// user's read/write/execute bits are not kept.
-pub fn extract(tar: &Path, dest: &Path) -> Result<Counts, ExtractError> {
-    std::fs::create_dir_all(dest).map_err(|source| ExtractError::Write {
-        path: dest.to_path_buf(),
-        source,
-    })?;
-    let file = File::open(tar).map_err(ExtractError::Read)?;
-    let mut archive = Archive::new(file);
-    archive.set_preserve_permissions(false);
-    archive.set_unpack_xattrs(false);
-    archive.set_overwrite(true);
-    let mut counts = Counts::default();
-    for entry in archive.entries().map_err(ExtractError::Read)? {
-        let mut entry = entry.map_err(ExtractError::Read)?;
-        let path = entry.path().map_err(ExtractError::Read)?.into_owned();
-        if path.is_absolute()
-            || path
-                .components()
-                .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
-        {
-            return Err(ExtractError::Escapes(path));
-        }
-        let kind = entry.header().entry_type();
-        match kind {
-            EntryType::Regular | EntryType::Continuous | EntryType::Directory => {
-                let size = entry.header().size().unwrap_or(0);
-                let inside = entry
-                    .unpack_in(dest)
-                    .map_err(|source| ExtractError::Write {
-                        path: path.clone(),
-                        source,
-                    })?;
-                if !inside {
-                    return Err(ExtractError::Escapes(path));
-                }
-                if kind != EntryType::Directory {
-                    counts.files += 1;
-                    counts.bytes += size;
-                }
-            }
-            _ => counts.skipped += 1,
-        }
+/// Extracts the archive at `tar` into `dest` with the results crate's safe
+/// unpacker; an entry that would land outside `dest` fails the whole
+/// extraction (the collector never writes one, so it means tampering).
+pub fn extract(tar: &Path, dest: &Path) -> Result<Counts, String> {
+    let file = File::open(tar).map_err(|e| format!("cannot read the archive: {e}"))?;
+    let unpacked =
+        prova_results::archive::unpack(file, dest, 0, &prova_results::archive::Limits::default())
+            .map_err(|e| prova_results::junit::error_chain(&e))?;
+    if let Some(bad) = unpacked
+        .skipped
+        .iter()
+        .find(|s| s.reason.starts_with("unsafe path"))
+    {
+        return Err(format!(
+            "entry {:?} would land outside the destination",
+            bad.path
+        ));
     }
-    Ok(counts)
+    Ok(Counts {
+        files: unpacked.files,
+        bytes: unpacked.bytes,
+        skipped: unpacked.skipped.len() as u64,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tar::EntryType;
 
     #[test]
     fn round_trip_keeps_files_and_drops_links() {
@@ -175,7 +137,7 @@ mod tests {
         let tar_path = work.path().join("bad.tar");
         std::fs::write(&tar_path, &data).unwrap();
         let err = extract(&tar_path, &work.path().join("out")).unwrap_err();
-        assert!(matches!(err, ExtractError::Escapes(_)), "{err}");
+        assert!(err.contains("would land outside the destination"), "{err}");
         assert!(!work.path().join("escape").exists());
     }
 }

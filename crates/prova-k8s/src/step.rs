@@ -857,13 +857,7 @@ async fn fetch_results(
     let counts = tokio::task::spawn_blocking(move || archive::extract(&tar_path, &dest_owned))
         .await
         .map_err(|e| format!("extracting: {e}"))?
-        .map_err(|e| {
-            use std::error::Error as _;
-            match e.source() {
-                Some(s) => format!("extracting results: {e}: {s}"),
-                None => format!("extracting results: {e}"),
-            }
-        })?;
+        .map_err(|e| format!("extracting results: {e}"))?;
     drop(tmp);
     if counts.files != trailer.files {
         return Err(format!(

@@ -187,7 +187,7 @@ pub(crate) fn parse_with_budget(
 
 /// The error and its causes on one line (`junit-parser`'s own messages are
 /// generic; quick-xml's cause says what and where).
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut msg = e.to_string();
     let mut src = e.source();
     while let Some(s) = src {

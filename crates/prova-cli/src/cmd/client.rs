@@ -156,13 +156,7 @@ pub fn status_exit(st: &JobStatus) -> u8 {
         .flatten()
         .all(|r| r.success)
         && st.job_report.final_reports.iter().all(|r| r.success);
-    match st.state {
-        Some(JobState::Completed) if reports_ok => exit::SUCCESS,
-        Some(JobState::Completed) => exit::TESTS_FAILED,
-        Some(JobState::Cancelled) | Some(JobState::Cancelling) => exit::CANCELLED,
-        Some(JobState::Paused) => exit::JOB_FAILED,
-        _ => exit::JOB_FAILED,
-    }
+    exit::for_job(st.state, reports_ok)
 }
 
 /// Reads the server's event stream of a job until it ends.

@@ -4,7 +4,6 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use prova_core::JobState;
 use prova_engine::plugins::reporters::junit::JUnitFile;
 use prova_engine::prepare::{PrepareError, prepare_file};
 use prova_engine::runner::{JobOutcome, RunOptions, run_job};
@@ -57,12 +56,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 /// The exit code CI trusts: 0 only when the job completed and every
 /// reporter said success.
 pub fn exit_code(outcome: &JobOutcome) -> u8 {
-    match outcome.state {
-        JobState::Completed if outcome.success() => exit::SUCCESS,
-        JobState::Completed => exit::TESTS_FAILED,
-        JobState::Cancelled | JobState::Cancelling => exit::CANCELLED,
-        _ => exit::JOB_FAILED,
-    }
+    let reports_ok = outcome.run_reports.iter().flatten().all(|r| r.success)
+        && outcome.final_reports.iter().all(|r| r.success);
+    exit::for_job(Some(outcome.state), reports_ok)
 }
 
 /// First Ctrl-C: graceful cancel. Second: kill what runs and exit at once.

@@ -185,7 +185,9 @@ async fn read_tail(stream: Option<impl AsyncRead + Unpin>) -> Vec<u8> {
     buf
 }
 
-fn tail_text(bytes: &[u8], max: usize) -> String {
+/// The last `max` bytes of some output, as trimmed text (cut on a
+/// character boundary, marked with `…`): what failure messages show.
+pub fn tail_text(bytes: &[u8], max: usize) -> String {
     let text = String::from_utf8_lossy(bytes);
     let text = text.trim();
     if text.len() <= max {
