@@ -3,8 +3,28 @@
 //! ConTest descriptors are decoded by Go's `encoding/json`, which matches
 //! keys case-insensitively, and prova must report every error with its line
 //! and column. serde cannot do either while collecting all errors, so
-//! documents are first read into this tree (by saphyr, which parses YAML 1.2,
-//! a superset of JSON, with positions) and then decoded by hand.
+//! documents are first read into this tree (by saphyr's event parser, which
+//! parses YAML 1.2, a superset of JSON, with positions) and then decoded by
+//! hand. Trees read from text are at most [`MAX_DEPTH`] deep, so the
+//! recursive walks below (and `Clone`, `Drop`) cannot exhaust the stack.
+
+/// Lists and maps nested deeper than this are refused (a syntax error at
+/// the first value too deep), before anything that deep is built. ConTest
+/// descriptors nest about 8 levels; step parameters that carry JSON a few
+/// more.
+pub const MAX_DEPTH: usize = 128;
+
+/// Larger documents are refused before parsing. 100,000 targets in a
+/// `TargetList` take about 8 MiB.
+pub const MAX_DOCUMENT_BYTES: usize = 32 * 1024 * 1024;
+
+/// Values (scalars, lists and maps) in one document, counting the copies
+/// made for anchors and aliases; bounds the memory a document can take.
+pub const MAX_NODES: usize = 2_000_000;
+
+/// Values that alias expansion may add to one document (a "billion laughs"
+/// document of nested aliases stops here).
+pub const MAX_ALIAS_NODES: usize = 100_000;
 
 /// 1-based line and column of a value in its document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +87,10 @@ pub struct SyntaxError {
 
 /// Reads a whole document. JSON is read with the YAML parser too (YAML 1.2
 /// is a superset of JSON); `format` only selects error wording.
+///
+/// Never recurses on the input: a document over [`MAX_DOCUMENT_BYTES`],
+/// nested deeper than [`MAX_DEPTH`] or holding more than [`MAX_NODES`]
+/// values is a [`SyntaxError`] with the position where the limit was hit.
 pub fn parse_document(text: &str, format: Format) -> Result<Node, SyntaxError> {
     imp::parse_document(text, format)
 }

@@ -65,18 +65,30 @@ enum Piece {
     Action(Expr),
 }
 
-/// An expression, with pipes already folded into calls.
+/// An expression: a value and the functions applied to it, innermost
+/// first. Every function takes exactly one argument, so `ToUpper (ToLower
+/// .ID)` and `.ID | ToLower | ToUpper` are the same chain. Keeping it flat
+/// (rather than a tree of calls) means rendering, reference collection,
+/// cloning and dropping never recurse, however long a pipeline is.
 #[derive(Debug, Clone, PartialEq)]
-enum Expr {
+struct Expr {
+    base: Operand,
+    calls: Vec<Call>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Operand {
     Dot,
     Field(Field),
     Str(String),
     Int(i64),
-    Call {
-        func: Func,
-        args: Vec<Expr>,
-        offset: usize,
-    },
+}
+
+/// One function application; `offset` is where the function is named.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Call {
+    func: Func,
+    offset: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -161,8 +173,14 @@ impl Ty {
 /// Go's trim markers remove these.
 const SPACE: &[char] = &[' ', '\t', '\r', '\n'];
 
-/// Parentheses deeper than this are refused rather than risking the stack.
-const MAX_DEPTH: usize = 64;
+/// Parentheses nested deeper than this are refused: the parser recurses
+/// once per level, and the limit keeps that far from any stack's end.
+pub const MAX_PAREN_DEPTH: usize = 64;
+
+/// Functions applied in one action (pipes and calls together). Rendering is
+/// iterative, so this bounds the work one action costs per target, not the
+/// stack; ConTest descriptors use one or two.
+pub const MAX_CALLS_PER_ACTION: usize = 1_000;
 
 impl Template {
     /// Parses and checks: unknown functions and unknown fields are errors
@@ -244,14 +262,14 @@ fn push_text(pieces: &mut Vec<Piece>, text: &str) {
     }
 }
 
+/// Only the innermost call can take a literal: every later one takes the
+/// result of the call before it.
 fn collect_refs(e: &Expr, refs: &mut Vec<(String, String)>) {
-    if let Expr::Call { func, args, .. } = e {
-        if let (Func::StringVar | Func::IntVar, [Expr::Str(s)]) = (func, args.as_slice())
-            && let Some((label, name)) = s.split_once('.')
-        {
-            refs.push((label.to_owned(), name.to_owned()));
-        }
-        args.iter().for_each(|a| collect_refs(a, refs));
+    if let (Operand::Str(s), Some(first)) = (&e.base, e.calls.first())
+        && matches!(first.func, Func::StringVar | Func::IntVar)
+        && let Some((label, name)) = s.split_once('.')
+    {
+        refs.push((label.to_owned(), name.to_owned()));
     }
 }
 
@@ -283,7 +301,11 @@ fn parse_action(
             t => fail(t.offset, "comment ends before closing delimiter"),
         };
     }
-    let mut parser = Parser { lex, depth: 0 };
+    let mut parser = Parser {
+        lex,
+        depth: 0,
+        calls: 0,
+    };
     let (expr, _) = parser.pipeline()?;
     match parser.lex.next()? {
         Tok {
@@ -548,10 +570,14 @@ fn number(rest: &str, offset: usize) -> Result<(Kind, usize), TemplateError> {
 }
 
 /// Recursive descent over an action's tokens; folds pipes into calls and
-/// checks types as it goes.
+/// checks types as it goes. It recurses only into parentheses, at most
+/// [`MAX_PAREN_DEPTH`] deep; pipes are a loop.
 struct Parser<'a> {
     lex: Lexer<'a>,
     depth: usize,
+    /// Functions applied so far in this action, against
+    /// [`MAX_CALLS_PER_ACTION`].
+    calls: usize,
 }
 
 impl Parser<'_> {
@@ -588,6 +614,7 @@ impl Parser<'_> {
             return Ok(operand);
         };
         let func = lookup(name, tok.offset)?;
+        self.count_call(tok.offset)?;
         let mut args = Vec::new();
         while !self.lex.peek()?.kind.ends_command() {
             let t = self.lex.next()?;
@@ -599,14 +626,28 @@ impl Parser<'_> {
         call(func, args, tok.offset)
     }
 
+    fn count_call(&mut self, offset: usize) -> Result<(), TemplateError> {
+        self.calls += 1;
+        if self.calls > MAX_CALLS_PER_ACTION {
+            return fail(
+                offset,
+                format!(
+                    "too many functions in one action: at most {MAX_CALLS_PER_ACTION} (pipes and calls together)"
+                ),
+            );
+        }
+        Ok(())
+    }
+
     fn operand(&mut self, tok: Tok) -> Result<(Expr, Ty), TemplateError> {
         match tok.kind {
-            Kind::Dot => Ok((Expr::Dot, Ty::Target)),
-            Kind::Field(f) => Ok((Expr::Field(f), Ty::Str)),
-            Kind::Str(s) => Ok((Expr::Str(s), Ty::Str)),
-            Kind::Int(i) => Ok((Expr::Int(i), Ty::Int)),
+            Kind::Dot => Ok((Expr::of(Operand::Dot), Ty::Target)),
+            Kind::Field(f) => Ok((Expr::of(Operand::Field(f)), Ty::Str)),
+            Kind::Str(s) => Ok((Expr::of(Operand::Str(s)), Ty::Str)),
+            Kind::Int(i) => Ok((Expr::of(Operand::Int(i)), Ty::Int)),
             Kind::Ident(name) => {
                 let func = lookup(&name, tok.offset)?;
+                self.count_call(tok.offset)?;
                 call(func, Vec::new(), tok.offset)
             }
             Kind::LParen => self.parenthesised(tok.offset),
@@ -618,8 +659,11 @@ impl Parser<'_> {
     }
 
     fn parenthesised(&mut self, offset: usize) -> Result<(Expr, Ty), TemplateError> {
-        if self.depth >= MAX_DEPTH {
-            return fail(offset, "parentheses nested too deeply");
+        if self.depth >= MAX_PAREN_DEPTH {
+            return fail(
+                offset,
+                format!("parentheses nested too deeply: at most {MAX_PAREN_DEPTH} levels"),
+            );
         }
         self.depth += 1;
         let inner = self.pipeline()?;
@@ -650,35 +694,39 @@ fn call(
     args: Vec<((Expr, Ty), usize)>,
     offset: usize,
 ) -> Result<(Expr, Ty), TemplateError> {
-    if args.len() != 1 {
+    let count = args.len();
+    let mut args = args.into_iter();
+    let (Some(((mut expr, ty), at)), None) = (args.next(), args.next()) else {
         return fail(
             offset,
             format!(
-                "wrong number of args for {}: want 1 got {}",
-                func.name(),
-                args.len()
+                "wrong number of args for {}: want 1 got {count}",
+                func.name()
             ),
         );
-    }
-    let mut exprs = Vec::with_capacity(1);
-    for ((expr, ty), at) in args {
-        if ty != Ty::Str {
-            return fail(
-                at,
-                format!("{} wants a string, got {}", func.name(), ty.describe()),
-            );
-        }
-        if let (Func::StringVar | Func::IntVar, Expr::Str(s)) = (func, &expr) {
-            split_var(s, at)?;
-        }
-        exprs.push(expr);
-    }
-    let expr = Expr::Call {
-        func,
-        args: exprs,
-        offset,
     };
+    if ty != Ty::Str {
+        return fail(
+            at,
+            format!("{} wants a string, got {}", func.name(), ty.describe()),
+        );
+    }
+    if let (Func::StringVar | Func::IntVar, Operand::Str(s), []) =
+        (func, &expr.base, expr.calls.as_slice())
+    {
+        split_var(s, at)?;
+    }
+    expr.calls.push(Call { func, offset });
     Ok((expr, func.result()))
+}
+
+impl Expr {
+    fn of(base: Operand) -> Expr {
+        Expr {
+            base,
+            calls: Vec::new(),
+        }
+    }
 }
 
 fn split_var(s: &str, offset: usize) -> Result<(&str, &str), TemplateError> {
@@ -698,20 +746,23 @@ enum Val {
     Target,
 }
 
+/// Evaluates the base, then applies each call in turn: a loop, not a
+/// recursion, whatever the chain's length.
 fn eval(e: &Expr, ctx: &dyn TemplateContext) -> Result<Val, TemplateError> {
-    Ok(match e {
-        Expr::Dot => Val::Target,
-        Expr::Field(f) => Val::Str(f.get(ctx.target()).to_owned()),
-        Expr::Str(s) => Val::Str(s.clone()),
-        Expr::Int(i) => Val::Int(*i),
-        Expr::Call { func, args, offset } => {
-            let arg = match args.first().map(|a| eval(a, ctx)).transpose()? {
-                Some(Val::Str(s)) => s,
-                _ => return fail(*offset, format!("{} wants a string", func.name())),
-            };
-            apply(*func, &arg, *offset, ctx)?
-        }
-    })
+    let mut val = match &e.base {
+        Operand::Dot => Val::Target,
+        Operand::Field(f) => Val::Str(f.get(ctx.target()).to_owned()),
+        Operand::Str(s) => Val::Str(s.clone()),
+        Operand::Int(i) => Val::Int(*i),
+    };
+    for &Call { func, offset } in &e.calls {
+        let Val::Str(arg) = val else {
+            // Types are checked when parsing; this is a safety net.
+            return fail(offset, format!("{} wants a string", func.name()));
+        };
+        val = apply(func, &arg, offset, ctx)?;
+    }
+    Ok(val)
 }
 
 fn apply(

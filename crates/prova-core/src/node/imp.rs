@@ -1,50 +1,47 @@
-//! The saphyr-backed reader behind [`super::parse_document`].
+//! The reader behind [`super::parse_document`]: saphyr's event parser,
+//! folded into [`Node`]s with an explicit stack.
 //!
-//! saphyr's [`MarkedYaml`] already resolves scalars with the YAML 1.2 core
-//! schema, resolves aliases by copying the anchored node, and records a span
-//! for every node, so this module only converts its tree into [`Node`]s and
-//! its errors into [`SyntaxError`]s.
+//! Why events rather than saphyr's own loader: the loader builds its whole
+//! tree before anything can look at it, and that tree is dropped (and was
+//! converted here) recursively, so 10,000 nested block mappings overflowed
+//! the stack. Here every limit is enforced as the event arrives, before the
+//! node exists: nesting ([`MAX_DEPTH`]), values ([`MAX_NODES`], which also
+//! counts copies made for anchors and aliases) and alias expansion
+//! ([`MAX_ALIAS_NODES`]). The parser itself keeps its state on the heap.
+//! Every tree built here is at most [`MAX_DEPTH`] deep, so the recursive
+//! walks over [`Node`] (`to_json`, `Clone`, `Drop`) stay shallow.
 //!
-//! One limitation comes with it: saphyr's loader stores mappings in a hash
-//! map, so a duplicated key cannot be kept; it is reported here as a
-//! [`SyntaxError`] at the second occurrence instead. Keeping both would need
-//! saphyr's event parser (`saphyr-parser`), which `saphyr` does not
-//! re-export.
+//! Scalars resolve with the YAML 1.2 core schema (saphyr's resolver);
+//! aliases resolve to a copy of the anchored node; a key seen twice in one
+//! map is an error at the second one.
 
-use saphyr::{LoadableYamlNode, MarkedYaml, Marker, Scalar, ScanError, YamlData};
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
 
-use super::{Format, Key, Node, Pos, SyntaxError, Value};
+use saphyr::Scalar;
+use saphyr_parser::{Event, Marker, Parser, ScalarStyle, ScanError, Span, Tag};
+
+use super::{Format, Key, MAX_ALIAS_NODES, MAX_DEPTH, MAX_DOCUMENT_BYTES, MAX_NODES};
+use super::{Node, Pos, SyntaxError, Value};
 
 /// Reads exactly one document; see [`super::parse_document`].
 pub(super) fn parse_document(text: &str, format: Format) -> Result<Node, SyntaxError> {
-    let docs = MarkedYaml::load_from_str(text).map_err(|e| scan_error(&e, format))?;
-    let mut docs = docs.into_iter();
-    let Some(doc) = docs.next() else {
-        // Nothing but whitespace and comments: an empty document.
-        return Ok(Node {
-            value: Value::Null,
-            pos: Some(Pos { line: 1, col: 1 }),
-        });
-    };
-    if let Some(extra) = docs.next() {
+    if text.len() > MAX_DOCUMENT_BYTES {
         return Err(SyntaxError {
             message: format!(
-                "{}: expected one document, found {}",
+                "{}: document is {} bytes: expected at most {MAX_DOCUMENT_BYTES}",
                 invalid(format),
-                2 + docs.count()
+                text.len()
             ),
-            pos: Some(pos_of(extra.span.start)),
+            pos: Some(Pos { line: 1, col: 1 }),
         });
     }
-    let conv = Converter { text, format };
-    if matches!(doc.data, YamlData::BadValue) && doc.span.start == doc.span.end {
-        // saphyr's loader represents an empty document (`---` alone) so.
-        return Ok(Node {
-            value: Value::Null,
-            pos: Some(pos_of(doc.span.start)),
-        });
+    let mut builder = Builder::new(format);
+    for event in Parser::new_from_str(text) {
+        let (event, span) = event.map_err(|e| scan_error(&e, format))?;
+        builder.on_event(event, span)?;
     }
-    conv.node(&doc)
+    builder.finish()
 }
 
 /// "invalid JSON" or "invalid YAML": the prefix of every message, so the
@@ -60,106 +57,343 @@ fn invalid(format: Format) -> &'static str {
 fn pos_of(mark: Marker) -> Pos {
     Pos {
         line: u32::try_from(mark.line()).unwrap_or(u32::MAX),
-        col: u32::try_from(mark.col() + 1).unwrap_or(u32::MAX),
+        col: u32::try_from(mark.col().saturating_add(1)).unwrap_or(u32::MAX),
     }
 }
 
 fn scan_error(e: &ScanError, format: Format) -> SyntaxError {
-    let info = e.info();
-    let message = if info == "duplicated key in mapping" {
-        format!("{}: duplicate key in map", invalid(format))
-    } else {
-        format!("{}: {info}", invalid(format))
-    };
     SyntaxError {
-        message,
+        message: format!("{}: {}", invalid(format), e.info()),
         pos: Some(pos_of(*e.marker())),
     }
 }
 
-/// Converts saphyr's tree, with the source text at hand for key names.
-struct Converter<'t> {
-    text: &'t str,
-    format: Format,
+/// A list or map being read.
+struct Frame {
+    pos: Pos,
+    /// The anchor this collection defines (0: none).
+    anchor: usize,
+    /// Values created inside it, itself included: what a copy costs.
+    nodes_before: usize,
+    body: Body,
 }
 
-impl Converter<'_> {
-    fn node(&self, y: &MarkedYaml<'_>) -> Result<Node, SyntaxError> {
-        let pos = Some(pos_of(y.span.start));
-        let value = match &y.data {
-            YamlData::Value(s) => scalar(s),
-            YamlData::Representation(text, style, tag) => {
-                match Scalar::parse_from_cow_and_metadata(text.clone(), *style, tag.as_ref()) {
-                    Some(s) => scalar(&s),
-                    None => return Err(self.error(y, "value does not match its tag")),
-                }
-            }
-            YamlData::Sequence(items) => Value::Seq(
-                items
-                    .iter()
-                    .map(|i| self.node(i))
-                    .collect::<Result<_, _>>()?,
-            ),
-            YamlData::Mapping(map) => {
-                let mut entries = Vec::with_capacity(map.len());
-                for (k, v) in map.iter() {
-                    entries.push((self.key(k)?, self.node(v)?));
-                }
-                Value::Map(entries)
-            }
-            // Tags carry no meaning for descriptors: read what they tag.
-            YamlData::Tagged(_, inner) => return self.node(inner).map(|n| Node { pos, ..n }),
-            YamlData::Alias(_) => return Err(self.error(y, "unresolved alias")),
-            YamlData::BadValue => return Err(self.error(y, "value does not match its tag")),
-        };
-        Ok(Node { value, pos })
-    }
+enum Body {
+    Seq(Vec<Node>),
+    Map {
+        entries: Vec<(Key, Node)>,
+        /// The key read, waiting for its value.
+        key: Option<(Key, String)>,
+        /// Identities of the keys so far (see [`identity`]).
+        seen: HashSet<String>,
+    },
+}
 
-    /// A key's name: strings as they are, other scalars as written (so
-    /// `0x10: a` is named `0x10`, not `16`), collections as JSON.
-    fn key(&self, y: &MarkedYaml<'_>) -> Result<Key, SyntaxError> {
-        let node = self.node(y)?;
-        let name = match &node.value {
-            Value::Str(s) => s.clone(),
-            Value::Seq(_) | Value::Map(_) => node.to_json().to_string(),
-            _ => self
-                .source(y)
-                .map(str::to_owned)
-                .unwrap_or_else(|| node.scalar_text()),
-        };
-        Ok(Key {
-            name,
-            pos: node.pos,
-        })
-    }
+/// An anchored node, kept to be copied where it is aliased.
+struct Anchored {
+    node: Node,
+    /// Values in it (what a copy adds to [`MAX_NODES`]).
+    nodes: usize,
+    /// Its nesting: 0 for a scalar, 1 for a flat list, ...
+    height: usize,
+}
 
-    /// The text a node was read from, if its span lies in the source.
-    /// saphyr's indices count characters, not bytes.
-    fn source(&self, y: &MarkedYaml<'_>) -> Option<&str> {
-        let (start, end) = (y.span.start.index(), y.span.end.index());
-        if end <= start {
-            return None;
+/// Folds parser events into one [`Node`], enforcing the limits.
+struct Builder {
+    format: Format,
+    stack: Vec<Frame>,
+    root: Option<Node>,
+    anchors: HashMap<usize, Anchored>,
+    /// Values created so far, copies included.
+    nodes: usize,
+    /// Values created by alias expansion so far.
+    alias_nodes: usize,
+    documents: usize,
+    /// Where the second document starts, once there is one: its first
+    /// value, or its `---` if it has none.
+    extra_document: Option<Pos>,
+    extra_document_has_value: bool,
+}
+
+impl Builder {
+    fn new(format: Format) -> Builder {
+        Builder {
+            format,
+            stack: Vec::new(),
+            root: None,
+            anchors: HashMap::new(),
+            nodes: 0,
+            alias_nodes: 0,
+            documents: 0,
+            extra_document: None,
+            extra_document_has_value: false,
         }
-        let mut bytes = self.text.char_indices().map(|(b, _)| b).skip(start);
-        let from = bytes.next()?;
-        let to = bytes.nth(end - start - 1).unwrap_or(self.text.len());
-        self.text.get(from..to).map(str::trim)
     }
 
-    fn error(&self, y: &MarkedYaml<'_>, what: &str) -> SyntaxError {
+    fn error(&self, pos: Pos, what: impl std::fmt::Display) -> SyntaxError {
         SyntaxError {
             message: format!("{}: {what}", invalid(self.format)),
-            pos: Some(pos_of(y.span.start)),
+            pos: Some(pos),
         }
+    }
+
+    fn on_event(&mut self, event: Event<'_>, span: Span) -> Result<(), SyntaxError> {
+        let pos = pos_of(span.start);
+        if self.documents > 1 {
+            // Only counted: nothing of a second document is kept.
+            match event {
+                Event::DocumentStart(_) => self.documents += 1,
+                Event::Scalar(..)
+                | Event::Alias(_)
+                | Event::SequenceStart(..)
+                | Event::MappingStart(..)
+                    if self.documents == 2 && !self.extra_document_has_value =>
+                {
+                    self.extra_document = Some(pos);
+                    self.extra_document_has_value = true;
+                }
+                _ => {}
+            }
+            return Ok(());
+        }
+        match event {
+            Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => {}
+            Event::DocumentStart(_) => {
+                self.documents += 1;
+                if self.documents > 1 {
+                    self.extra_document = Some(pos);
+                }
+            }
+            Event::SequenceStart(anchor, _) => self.open(pos, anchor, Body::Seq(Vec::new()))?,
+            Event::MappingStart(anchor, _) => self.open(
+                pos,
+                anchor,
+                Body::Map {
+                    entries: Vec::new(),
+                    key: None,
+                    seen: HashSet::new(),
+                },
+            )?,
+            Event::SequenceEnd | Event::MappingEnd => self.close()?,
+            Event::Scalar(text, style, anchor, tag) => {
+                self.count(1, pos)?;
+                let value = self.scalar(&text, style, tag.as_ref(), pos)?;
+                let node = Node {
+                    value,
+                    pos: Some(pos),
+                };
+                if anchor > 0 {
+                    self.anchor(anchor, node.clone(), 1, 0, pos)?;
+                }
+                let raw = (style == ScalarStyle::Plain).then(|| text.trim().to_owned());
+                self.insert(node, raw)?;
+            }
+            Event::Alias(anchor) => {
+                let node = self.alias(anchor, pos)?;
+                self.insert(node, None)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts a list or map, refusing it if it would nest too deeply: the
+    /// check comes before anything of it is built.
+    fn open(&mut self, pos: Pos, anchor: usize, body: Body) -> Result<(), SyntaxError> {
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(self.error(
+                pos,
+                format!("nested too deeply: expected at most {MAX_DEPTH} levels of lists and maps"),
+            ));
+        }
+        self.count(1, pos)?;
+        self.stack.push(Frame {
+            pos,
+            anchor,
+            nodes_before: self.nodes - 1,
+            body,
+        });
+        Ok(())
+    }
+
+    fn close(&mut self) -> Result<(), SyntaxError> {
+        let Some(frame) = self.stack.pop() else {
+            return Ok(());
+        };
+        let value = match frame.body {
+            Body::Seq(items) => Value::Seq(items),
+            Body::Map { entries, .. } => Value::Map(entries),
+        };
+        let node = Node {
+            value,
+            pos: Some(frame.pos),
+        };
+        if frame.anchor > 0 {
+            let nodes = self.nodes - frame.nodes_before;
+            let height = height(&node);
+            self.anchor(frame.anchor, node.clone(), nodes, height, frame.pos)?;
+        }
+        self.insert(node, None)
+    }
+
+    /// Counts `n` new values against [`MAX_NODES`].
+    fn count(&mut self, n: usize, pos: Pos) -> Result<(), SyntaxError> {
+        self.nodes = self.nodes.saturating_add(n);
+        if self.nodes > MAX_NODES {
+            return Err(self.error(
+                pos,
+                format!("too many values: expected at most {MAX_NODES} (copies made by anchors and aliases count too)"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn anchor(
+        &mut self,
+        id: usize,
+        node: Node,
+        nodes: usize,
+        height: usize,
+        pos: Pos,
+    ) -> Result<(), SyntaxError> {
+        // The copy kept for later aliases costs as much as the node.
+        self.count(nodes, pos)?;
+        self.anchors.insert(
+            id,
+            Anchored {
+                node,
+                nodes,
+                height,
+            },
+        );
+        Ok(())
+    }
+
+    /// A copy of the anchored node, placed at the alias. Refused if it
+    /// would nest too deeply where it lands, or expand too much.
+    fn alias(&mut self, id: usize, pos: Pos) -> Result<Node, SyntaxError> {
+        let Some(anchored) = self.anchors.get(&id) else {
+            return Err(self.error(pos, "unknown anchor"));
+        };
+        let (nodes, height) = (anchored.nodes, anchored.height);
+        if self.stack.len() + height > MAX_DEPTH {
+            return Err(self.error(
+                pos,
+                format!("nested too deeply once the alias is expanded: expected at most {MAX_DEPTH} levels of lists and maps"),
+            ));
+        }
+        self.alias_nodes = self.alias_nodes.saturating_add(nodes);
+        if self.alias_nodes > MAX_ALIAS_NODES {
+            return Err(self.error(
+                pos,
+                format!("aliases expand to too many values: expected at most {MAX_ALIAS_NODES}"),
+            ));
+        }
+        self.count(nodes, pos)?;
+        let mut node = match self.anchors.get(&id) {
+            Some(anchored) => anchored.node.clone(),
+            None => return Err(self.error(pos, "unknown anchor")),
+        };
+        node.pos = Some(pos);
+        Ok(node)
+    }
+
+    /// Places a finished node in the open collection, or as the document.
+    /// `raw` is a plain scalar's text, which names a non-string key as
+    /// written (`0x10: a` is named `0x10`, not `16`).
+    fn insert(&mut self, node: Node, raw: Option<String>) -> Result<(), SyntaxError> {
+        let format = self.format;
+        let Some(parent) = self.stack.last_mut() else {
+            self.root = Some(node);
+            return Ok(());
+        };
+        match &mut parent.body {
+            Body::Seq(items) => items.push(node),
+            Body::Map { entries, key, seen } => match key.take() {
+                None => *key = Some(key_of(node, raw)),
+                Some((k, id)) => {
+                    if !seen.insert(id) {
+                        return Err(SyntaxError {
+                            message: format!("{}: duplicate key in map", invalid(format)),
+                            pos: k.pos,
+                        });
+                    }
+                    entries.push((k, node));
+                }
+            },
+        }
+        Ok(())
+    }
+
+    /// Resolves a scalar with the core schema; a value its tag rejects
+    /// (`!!int abc`) is an error.
+    fn scalar(
+        &self,
+        text: &Cow<'_, str>,
+        style: ScalarStyle,
+        tag: Option<&Cow<'_, Tag>>,
+        pos: Pos,
+    ) -> Result<Value, SyntaxError> {
+        match Scalar::parse_from_cow_and_metadata(text.clone(), style, tag) {
+            Some(Scalar::Null) => Ok(Value::Null),
+            Some(Scalar::Boolean(b)) => Ok(Value::Bool(b)),
+            Some(Scalar::Integer(i)) => Ok(Value::Int(i)),
+            Some(Scalar::FloatingPoint(f)) => Ok(Value::Float(f.0)),
+            Some(Scalar::String(s)) => Ok(Value::Str(s.into_owned())),
+            None => Err(self.error(pos, "value does not match its tag")),
+        }
+    }
+
+    fn finish(self) -> Result<Node, SyntaxError> {
+        if let Some(pos) = self.extra_document {
+            return Err(self.error(
+                pos,
+                format!("expected one document, found {}", self.documents),
+            ));
+        }
+        // Nothing but whitespace and comments, or `---` alone: null.
+        Ok(self.root.unwrap_or(Node {
+            value: Value::Null,
+            pos: Some(Pos { line: 1, col: 1 }),
+        }))
     }
 }
 
-fn scalar(s: &Scalar<'_>) -> Value {
-    match s {
-        Scalar::Null => Value::Null,
-        Scalar::Boolean(b) => Value::Bool(*b),
-        Scalar::Integer(i) => Value::Int(*i),
-        Scalar::FloatingPoint(f) => Value::Float(f.0),
-        Scalar::String(s) => Value::Str(s.to_string()),
+/// A key's name and identity. Names: strings as they are, other scalars as
+/// written, collections as JSON. Identity decides duplicates: `1` and `"1"`
+/// differ (an integer and a string), `16` and `0x10` are the same integer.
+fn key_of(node: Node, raw: Option<String>) -> (Key, String) {
+    let id = identity(&node);
+    let name = match node.value {
+        Value::Str(s) => s,
+        Value::Seq(_) | Value::Map(_) => node.to_json().to_string(),
+        _ => raw.unwrap_or_else(|| node.scalar_text()),
+    };
+    (
+        Key {
+            name,
+            pos: node.pos,
+        },
+        id,
+    )
+}
+
+fn identity(node: &Node) -> String {
+    match &node.value {
+        Value::Null => "null".into(),
+        Value::Bool(b) => format!("bool:{b}"),
+        Value::Int(i) => format!("int:{i}"),
+        Value::Float(f) => format!("float:{}", f.to_bits()),
+        Value::Str(s) => format!("str:{s}"),
+        Value::Seq(_) | Value::Map(_) => format!("json:{}", node.to_json()),
+    }
+}
+
+/// How deeply a node nests (0 for a scalar). Recursive, but only over
+/// trees this module built, which are at most [`MAX_DEPTH`] deep.
+fn height(node: &Node) -> usize {
+    match &node.value {
+        Value::Seq(items) => 1 + items.iter().map(height).max().unwrap_or(0),
+        Value::Map(entries) => 1 + entries.iter().map(|(_, v)| height(v)).max().unwrap_or(0),
+        _ => 0,
     }
 }
