@@ -344,6 +344,7 @@ fn measure(
             threads,
             progress: false,
             strict,
+            ..Default::default()
         },
         ..Default::default()
     };

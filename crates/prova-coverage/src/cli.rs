@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 
 use crate::analyze::{AnalyzeOptions, analyze, load_conformance};
-use crate::audit::ReadOptions;
+use crate::audit::{ReadOptions, ReadSummary};
 use crate::bench::{BenchArgs, run_bench};
 use crate::diff::diff;
 use crate::like::LikePattern;
@@ -118,6 +118,36 @@ pub struct SourceArgs {
     /// Validate every audit line completely (bodies included) instead of stopping after verb, requestURI and userAgent; slower.
     #[arg(long = "strict-json")]
     pub strict_json: bool,
+    #[command(flatten)]
+    pub limits: InputLimitArgs,
+}
+
+/// How damaged audit input is handled.
+#[derive(clap::Args, Debug, Clone)]
+pub struct InputLimitArgs {
+    /// Longest audit line read (e.g. `16MiB`, `1MB`, `4096`); a longer line is reported as malformed and skipped without being held in memory.
+    #[arg(long = "max-line", value_name = "SIZE", default_value = "16MiB", value_parser = parse_max_line)]
+    pub max_line: usize,
+    /// Report coverage even when an audit log ends early (truncated .gz/.zst): print a warning instead of failing with exit status 2.
+    #[arg(long = "allow-truncated")]
+    pub allow_truncated: bool,
+}
+
+impl Default for InputLimitArgs {
+    fn default() -> Self {
+        InputLimitArgs {
+            max_line: crate::audit::DEFAULT_MAX_LINE,
+            allow_truncated: false,
+        }
+    }
+}
+
+fn parse_max_line(s: &str) -> Result<usize, String> {
+    match crate::bench::parse_size(s) {
+        Ok(0) => Err("the line cap must be at least 1 byte".into()),
+        Ok(n) => usize::try_from(n).map_err(|_| format!("{s:?} is too large")),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// `endpoints` arguments.
@@ -210,9 +240,11 @@ pub struct DiffArgs {
     /// Also count user agents matching this SQL LIKE pattern as tests. Repeatable.
     #[arg(long = "user-agent", value_name = "PATTERN")]
     pub user_agent: Vec<String>,
-    /// Exit with status 1 when an endpoint tested before is not tested after.
+    /// Exit with status 1 when an endpoint tested before is not tested after (removed endpoints included).
     #[arg(long = "fail-on-decrease")]
     pub fail_on_decrease: bool,
+    #[command(flatten)]
+    pub limits: InputLimitArgs,
     #[command(flatten)]
     pub format: FormatArgs,
 }
@@ -298,6 +330,7 @@ fn cmd_endpoints(a: EndpointsArgs, out: &mut dyn Write) -> anyhow::Result<Covera
     Ok(ok())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn analyze_opts(
     spec: &Path,
     audit: Vec<String>,
@@ -306,6 +339,7 @@ fn analyze_opts(
     release: Option<String>,
     threads: usize,
     strict: bool,
+    limits: &InputLimitArgs,
 ) -> AnalyzeOptions {
     AnalyzeOptions {
         spec: spec.to_path_buf(),
@@ -319,8 +353,28 @@ fn analyze_opts(
             threads,
             progress: true,
             strict,
+            max_line: limits.max_line,
         },
     }
+}
+
+/// A truncated or unreadable input makes the coverage incomplete: an error
+/// (exit status 2) naming each input and the lines read before the cut,
+/// unless `--allow-truncated`.
+fn check_inputs(summary: &ReadSummary, limits: &InputLimitArgs) -> anyhow::Result<()> {
+    if summary.input_errors.is_empty() {
+        return Ok(());
+    }
+    if limits.allow_truncated {
+        for e in &summary.input_errors {
+            eprintln!("warning: {e}");
+        }
+        return Ok(());
+    }
+    bail!(
+        "{}\n(coverage from an incomplete log would be wrong; pass --allow-truncated to report it anyway)",
+        summary.input_errors.join("\n")
+    )
 }
 
 fn load(source: &SourceArgs) -> anyhow::Result<Report> {
@@ -341,11 +395,10 @@ fn load(source: &SourceArgs) -> anyhow::Result<Report> {
         source.release.clone(),
         source.threads,
         source.strict_json,
+        &source.limits,
     );
     let (report, summary) = analyze(&opts)?;
-    for e in &summary.input_errors {
-        eprintln!("warning: {e}");
-    }
+    check_inputs(&summary, &source.limits)?;
     Ok(report)
 }
 
@@ -460,8 +513,10 @@ fn cmd_diff(a: DiffArgs, out: &mut dyn Write) -> anyhow::Result<CoverageOutcome>
             None,
             0,
             false,
+            &a.limits,
         );
-        let (r, _) = analyze(&opts).with_context(|| format!("reading {input}"))?;
+        let (r, summary) = analyze(&opts).with_context(|| format!("reading {input}"))?;
+        check_inputs(&summary, &a.limits)?;
         Ok(r)
     };
     let before = load_side(&a.before)?;

@@ -322,11 +322,15 @@ pub struct TestCoverage {
 pub struct UnmappedExample {
     /// Input file.
     pub file: String,
-    /// 1-based line (or item, when `item`).
+    /// 1-based line.
     pub line: u64,
-    /// `line` counts items of a JSON array / EventList.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub item: bool,
+    /// 1-based item within the `EventList` or array on that line.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "item_number"
+    )]
+    pub item: Option<u64>,
     /// The event's verb.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub verb: String,
@@ -343,6 +347,20 @@ pub struct UnmappedExample {
     /// For malformed lines: the parse error.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// An item number; older reports wrote `"item": true` (line counted items).
+fn item_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Item {
+        Number(u64),
+        Flag(serde::de::IgnoredAny),
+    }
+    Ok(match Option::<Item>::deserialize(d)? {
+        Some(Item::Number(n)) => Some(n),
+        _ => None,
+    })
 }
 
 /// Unmapped events of one reason.

@@ -27,6 +27,7 @@ fn opts(audit: Vec<String>) -> AnalyzeOptions {
             threads: 2,
             progress: false,
             strict: false,
+            ..Default::default()
         },
         ..Default::default()
     }

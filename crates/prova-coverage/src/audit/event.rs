@@ -11,6 +11,8 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
+use super::depth::{MAX_DEPTH, check_depth};
+
 /// One audit event, borrowing from the line it was read from.
 #[derive(Debug, Deserialize, PartialEq, Eq)]
 pub struct AuditEvent<'a> {
@@ -71,6 +73,22 @@ pub enum EventError {
     /// JSON object without `verb`.
     #[error("not an audit event: no verb")]
     NoVerb,
+    /// Nested deeper than the parser accepts (see [`MAX_DEPTH`](super::depth::MAX_DEPTH)).
+    #[error("nested deeper than {limit} levels (at column {column})")]
+    TooDeep {
+        /// The depth limit.
+        limit: usize,
+        /// 1-based byte column where the limit was exceeded.
+        column: usize,
+    },
+    /// A line longer than the line cap; it was skipped unread.
+    #[error("line of {len} bytes is longer than the {cap}-byte cap (--max-line); skipped")]
+    TooLong {
+        /// Length of the line in bytes (without its newline).
+        len: u64,
+        /// The cap.
+        cap: u64,
+    },
 }
 
 /// Parses one JSON line into an event: the fast top-level scanner
@@ -96,6 +114,11 @@ fn check(ev: AuditEvent<'_>) -> Result<AuditEvent<'_>, EventError> {
 /// Parses one JSON line with the full `sonic-rs` parser (validates the whole
 /// line, bodies included).
 pub fn parse_event_strict(line: &[u8]) -> Result<AuditEvent<'_>, EventError> {
+    // sonic-rs skips ignored values recursively, without a limit.
+    check_depth(line, MAX_DEPTH).map_err(|e| EventError::TooDeep {
+        limit: e.limit,
+        column: e.offset + 1,
+    })?;
     let ev: AuditEvent<'_> =
         sonic_rs::from_slice(line).map_err(|e| EventError::Json(short_error(&e.to_string())))?;
     check(ev)

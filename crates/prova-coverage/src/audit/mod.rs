@@ -2,35 +2,47 @@
 //!
 //! * Inputs are files or stdin (`-`), plain, gzip or zstd ([`source`]), read
 //!   one after the other in the order given.
-//! * **JSON lines** (what the API server writes): one reader thread cuts the
-//!   decompressed stream into ~4 MiB chunks that end at a newline
-//!   (`memchr::memrchr`), and sends them over a bounded channel to one worker
-//!   per core. Workers split lines with `memchr`, parse only `verb`,
-//!   `requestURI` and `userAgent` ([`event`]) and feed an [`EventSink`] of
-//!   their own; the sinks are merged at the end. Memory is bounded by
-//!   `(channel capacity + workers) × chunk size`, whatever the log's size.
-//!   Chunk buffers are recycled.
-//! * **One JSON document** — a pretty-printed event (APISnoop's
-//!   `audit_event.json`), a JSON array of events, or an `EventList`
-//!   (`{"items": [...]}`) — is detected when the first line is not a complete
-//!   JSON value, read whole, and its events are fed through the same path.
-//!   Positions are then "item N" instead of "line N".
+//! * **JSON lines** (what the API server writes): one reader thread
+//!   ([`produce`]) cuts the decompressed stream into ~4 MiB chunks that end
+//!   at a newline, and sends them over a bounded channel to one worker per
+//!   core. Workers split lines with `memchr`, parse only `verb`, `requestURI`
+//!   and `userAgent` ([`event`]) and feed an [`EventSink`] of their own; the
+//!   sinks are merged at the end. Memory is bounded by `(channel capacity +
+//!   workers) × chunk size`, whatever the log's size.
+//! * A line is an event, an `EventList` (what the audit webhook sends) or a
+//!   JSON array of them ([`list`]); list items are positioned as
+//!   `file:line item N`.
+//! * A line longer than [`ReadOptions::max_line`] is reported and skipped
+//!   as it streams by: it is never held in memory.
+//! * **JSON documents** — a pretty-printed event (APISnoop's
+//!   `audit_event.json`), a JSON array, an `EventList`, or several of them
+//!   one after the other — are detected when the first line is not a
+//!   complete JSON value, read whole (up to [`DOCUMENT_LIMIT`]), cut into
+//!   their top-level values without recursion, and fed through the same path.
 //! * A line that is not an event is passed to [`EventSink::malformed`] with
 //!   its file and line; it never stops the run. Blank lines are skipped.
+//! * An input that ends early (truncated gzip/zstd, I/O error) still yields
+//!   every complete line read before the cut; the failure is recorded in
+//!   [`ReadSummary::input_errors`] with that count, and callers treat it as
+//!   an error.
 
+pub mod depth;
 pub mod event;
+pub mod list;
+mod produce;
 pub mod scan;
 pub mod source;
 
-use std::io::{IsTerminal, Read};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-use std::sync::{Arc, Mutex};
+use std::io::IsTerminal;
+use std::sync::Mutex;
+use std::sync::mpsc::sync_channel;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 pub use event::{AuditEvent, EventError, parse_event, parse_event_strict};
+pub use list::for_each_event;
+use produce::{Chunk, ChunkMeta, InputFailure, produce};
 
 /// Size of a chunk handed to a worker.
 pub const CHUNK_SIZE: usize = 4 << 20;
@@ -38,6 +50,12 @@ pub const CHUNK_SIZE: usize = 4 << 20;
 /// Largest input read as one JSON document (pretty-printed event, array,
 /// EventList); bigger inputs are always JSON lines.
 pub const DOCUMENT_LIMIT: usize = 256 << 20;
+
+/// Default cap on the length of one line (`--max-line`).
+pub const DEFAULT_MAX_LINE: usize = 16 << 20;
+
+/// Bytes of an over-long line kept to show in the report.
+const EXAMPLE_BYTES: usize = 120;
 
 /// Errors that stop reading.
 #[derive(Debug, thiserror::Error)]
@@ -52,35 +70,40 @@ pub enum ReadError {
     },
 }
 
-/// Where an event was read: input, chunk and line within the chunk.
-/// Resolve it to a file and line with [`ReadSummary::position`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// Where an event was read: input chunk, line within the chunk, and item
+/// within an `EventList`/array on that line. Resolve it to a file and line
+/// with [`ReadSummary::position`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Loc {
     /// Global chunk sequence number (chunks are numbered in input order).
     pub chunk: u32,
-    /// 1-based line (or item) number within the chunk.
+    /// 1-based line number within the chunk.
     pub line: u32,
+    /// 1-based item number within the list on that line; 0 for a plain event.
+    pub item: u32,
 }
 
-/// A resolved position: file and 1-based line (or item) number.
+/// A resolved position: file, 1-based line and, for events inside an
+/// `EventList` or array, the 1-based item number.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Position {
     /// The input name as given (`-` for stdin).
     pub file: String,
-    /// 1-based line number in the decompressed input (or item number).
+    /// 1-based line number in the decompressed input (for a JSON document:
+    /// the line where the value starts).
     pub line: u64,
-    /// True when `line` counts items of a JSON array / EventList.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub item: bool,
+    /// Item number within the list on that line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<u64>,
 }
 
 impl std::fmt::Display for Position {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.item {
-            write!(f, "{} item {}", self.file, self.line)
-        } else {
-            write!(f, "{}:{}", self.file, self.line)
+        write!(f, "{}:{}", self.file, self.line)?;
+        if let Some(item) = self.item {
+            write!(f, " item {item}")?;
         }
+        Ok(())
     }
 }
 
@@ -89,15 +112,9 @@ impl std::fmt::Display for Position {
 pub trait EventSink: Send {
     /// A parsed event.
     fn event(&mut self, event: &AuditEvent<'_>, loc: Loc);
-    /// A line that is not an audit event.
+    /// A line (or list item) that is not an audit event; `line` is its text
+    /// (for an over-long line, only its first bytes).
     fn malformed(&mut self, error: &EventError, line: &[u8], loc: Loc);
-}
-
-#[derive(Debug, Clone, Copy, Default)]
-struct ChunkMeta {
-    file: u32,
-    newlines: u64,
-    items: bool,
 }
 
 /// What was read, and how to turn a [`Loc`] into a file and line.
@@ -109,17 +126,26 @@ pub struct ReadSummary {
     pub bytes: u64,
     /// Bytes read from the inputs themselves (compressed size).
     pub raw_bytes: u64,
-    /// Errors that ended an input early (e.g. a truncated gzip stream).
+    /// Inputs that ended early (e.g. a truncated gzip stream), each with
+    /// the number of complete lines read before the cut. Not empty means
+    /// the coverage is incomplete: callers report an error.
     pub input_errors: Vec<String>,
+    /// Complete lines read per input (for a JSON document: its lines).
+    pub lines: Vec<u64>,
+    /// Largest buffer the reader allocated, in bytes: stays near
+    /// `max(CHUNK_SIZE, max_line)` (or the document size) whatever the input.
+    pub max_buffer: usize,
     /// Wall time of reading.
     pub elapsed: Duration,
     chunks: Vec<ChunkMeta>,
     first_line: Vec<u64>,
+    failures: Vec<InputFailure>,
 }
 
 impl ReadSummary {
     fn finish(&mut self) {
         self.first_line = Vec::with_capacity(self.chunks.len());
+        self.lines = vec![0; self.inputs.len()];
         let mut line = 1u64;
         let mut file = u32::MAX;
         for c in &self.chunks {
@@ -129,12 +155,29 @@ impl ReadSummary {
             }
             self.first_line.push(line);
             line += c.newlines;
+            if let Some(n) = self.lines.get_mut(c.file as usize) {
+                *n += c.newlines;
+            }
         }
+        self.input_errors = self
+            .failures
+            .iter()
+            .map(|f| {
+                let name = self.inputs.get(f.file as usize).map_or("", String::as_str);
+                let lines = self.lines.get(f.file as usize).copied().unwrap_or(0);
+                format!(
+                    "{name}: input ends early after {lines} complete lines ({}); \
+                     the lines before the cut were counted, the rest of the file is missing",
+                    f.error
+                )
+            })
+            .collect();
     }
 
     /// The file and line of `loc`.
     pub fn position(&self, loc: Loc) -> Position {
         let idx = loc.chunk as usize;
+        let item = (loc.item > 0).then_some(loc.item as u64);
         match self.chunks.get(idx) {
             Some(meta) => Position {
                 file: self
@@ -142,22 +185,19 @@ impl ReadSummary {
                     .get(meta.file as usize)
                     .cloned()
                     .unwrap_or_default(),
-                line: self.first_line[idx] + loc.line as u64 - 1,
-                item: meta.items,
+                line: match &meta.line_map {
+                    Some(map) => map.get(loc.line as usize - 1).copied().unwrap_or(0),
+                    None => self.first_line[idx] + loc.line as u64 - 1,
+                },
+                item,
             },
             None => Position {
                 file: String::new(),
                 line: loc.line as u64,
-                item: false,
+                item,
             },
         }
     }
-}
-
-struct Chunk {
-    seq: u32,
-    data: Vec<u8>,
-    len: usize,
 }
 
 /// Options for [`read_events`].
@@ -170,6 +210,9 @@ pub struct ReadOptions {
     /// Validate every line completely with the full JSON parser instead of
     /// stopping once `verb`, `requestURI` and `userAgent` are read.
     pub strict: bool,
+    /// Longest line read, in bytes; longer lines are reported as malformed
+    /// and skipped without being held in memory.
+    pub max_line: usize,
 }
 
 impl Default for ReadOptions {
@@ -178,6 +221,7 @@ impl Default for ReadOptions {
             threads: 0,
             progress: true,
             strict: false,
+            max_line: DEFAULT_MAX_LINE,
         }
     }
 }
@@ -201,6 +245,7 @@ where
     };
     let progress = opts.progress && std::io::stderr().is_terminal();
     let strict = opts.strict;
+    let max_line = opts.max_line.max(1);
     let (tx, rx) = sync_channel::<Chunk>(threads + 2);
     let rx = Mutex::new(rx);
     let (free_tx, free_rx) = std::sync::mpsc::channel::<Vec<u8>>();
@@ -218,13 +263,19 @@ where
                 loop {
                     let next = rx.lock().map(|r| r.recv());
                     let Ok(Ok(chunk)) = next else { break };
-                    let newlines = process_chunk(&mut sink, &chunk, strict);
-                    if let Ok(mut m) = chunk_meta.lock()
+                    let newlines = process_chunk(&mut sink, &chunk, strict, max_line);
+                    // A document's chunks carry their line count already.
+                    if !chunk.document
+                        && let Ok(mut m) = chunk_meta.lock()
                         && let Some(meta) = m.get_mut(chunk.seq as usize)
                     {
                         meta.newlines = newlines;
                     }
-                    let _ = free_tx.send(chunk.data);
+                    // Recycle ordinary buffers only: one grown for a long
+                    // line or a document is freed, so memory shrinks back.
+                    if chunk.data.len() <= 2 * CHUNK_SIZE {
+                        let _ = free_tx.send(chunk.data);
+                    }
                 }
                 sink
             }));
@@ -234,7 +285,15 @@ where
             inputs: inputs.to_vec(),
             ..Default::default()
         };
-        let result = produce(inputs, &tx, &free_rx, &chunk_meta, &mut summary, progress);
+        let result = produce(
+            inputs,
+            &tx,
+            &free_rx,
+            &chunk_meta,
+            &mut summary,
+            progress,
+            max_line,
+        );
         drop(tx);
         let sinks: Vec<S> = handles
             .into_iter()
@@ -251,13 +310,21 @@ where
     Ok((sinks, summary))
 }
 
-fn process_chunk<S: EventSink>(sink: &mut S, chunk: &Chunk, strict: bool) -> u64 {
-    let parse = if strict {
-        parse_event_strict
-    } else {
-        parse_event
-    };
+fn process_chunk<S: EventSink>(sink: &mut S, chunk: &Chunk, strict: bool, max_line: usize) -> u64 {
     let data = &chunk.data[..chunk.len];
+    if let Some(len) = chunk.oversized {
+        let loc = Loc {
+            chunk: chunk.seq,
+            line: 1,
+            item: 0,
+        };
+        let error = EventError::TooLong {
+            len,
+            cap: max_line as u64,
+        };
+        sink.malformed(&error, data, loc);
+        return 1;
+    }
     let mut start = 0usize;
     let mut line_no = 0u32;
     let mut newlines = 0u64;
@@ -266,14 +333,25 @@ fn process_chunk<S: EventSink>(sink: &mut S, chunk: &Chunk, strict: bool) -> u64
         if line.iter().all(|b| b.is_ascii_whitespace()) {
             return;
         }
-        let loc = Loc {
+        let at = |item: u32| Loc {
             chunk: chunk.seq,
             line: line_no,
+            item,
         };
-        match parse(line) {
-            Ok(ev) => sink.event(&ev, loc),
-            Err(e) => sink.malformed(&e, line, loc),
+        // Lines cut from a document are its values: the document limit
+        // applies to them, not the line cap.
+        if !chunk.document && line.len() > max_line {
+            let error = EventError::TooLong {
+                len: line.len() as u64,
+                cap: max_line as u64,
+            };
+            sink.malformed(&error, &line[..EXAMPLE_BYTES.min(line.len())], at(0));
+            return;
         }
+        for_each_event(line, strict, &mut |item, body, r| match r {
+            Ok(ev) => sink.event(&ev, at(item)),
+            Err(e) => sink.malformed(&e, body, at(item)),
+        });
     };
     for end in memchr::memchr_iter(b'\n', data) {
         line_no += 1;
@@ -285,226 +363,6 @@ fn process_chunk<S: EventSink>(sink: &mut S, chunk: &Chunk, strict: bool) -> u64
         handle(&data[start..], line_no + 1);
     }
     newlines
-}
-
-/// A reusable byte buffer whose `data` stays initialized (so refilling it
-/// never zeroes memory again); `filled` bytes are valid input.
-struct Buf {
-    data: Vec<u8>,
-    filled: usize,
-}
-
-impl Buf {
-    fn bytes(&self) -> &[u8] {
-        &self.data[..self.filled]
-    }
-}
-
-struct Producer<'a> {
-    tx: &'a SyncSender<Chunk>,
-    free: &'a Receiver<Vec<u8>>,
-    meta: &'a Mutex<Vec<ChunkMeta>>,
-    seq: u32,
-    bytes: u64,
-}
-
-impl Producer<'_> {
-    fn buffer(&self) -> Buf {
-        Buf {
-            data: self.free.try_recv().unwrap_or_default(),
-            filled: 0,
-        }
-    }
-
-    fn send(&mut self, buf: Buf, file: u32, items: bool) {
-        if buf.filled == 0 {
-            return;
-        }
-        self.bytes += buf.filled as u64;
-        if let Ok(mut m) = self.meta.lock() {
-            m.push(ChunkMeta {
-                file,
-                newlines: 0,
-                items,
-            });
-        }
-        let _ = self.tx.send(Chunk {
-            seq: self.seq,
-            data: buf.data,
-            len: buf.filled,
-        });
-        self.seq += 1;
-    }
-}
-
-fn produce(
-    inputs: &[String],
-    tx: &SyncSender<Chunk>,
-    free: &Receiver<Vec<u8>>,
-    meta: &Mutex<Vec<ChunkMeta>>,
-    summary: &mut ReadSummary,
-    progress: bool,
-) -> Result<(), ReadError> {
-    let raw = Arc::new(AtomicU64::new(0));
-    let mut p = Producer {
-        tx,
-        free,
-        meta,
-        seq: 0,
-        bytes: 0,
-    };
-    let mut last_progress = Instant::now();
-    let started = Instant::now();
-    for (file_idx, name) in inputs.iter().enumerate() {
-        let src = source::open(name, raw.clone()).map_err(|source| ReadError::Open {
-            path: name.clone(),
-            source,
-        })?;
-        let mut reader = src.reader;
-        if let Err(e) = read_one(&mut reader, file_idx as u32, &mut p, &mut |bytes| {
-            if progress && last_progress.elapsed() > Duration::from_millis(250) {
-                last_progress = Instant::now();
-                let secs = started.elapsed().as_secs_f64().max(1e-9);
-                eprint!(
-                    "\r\x1b[K{name}: {:.0} MB read, {:.0} MB/s",
-                    bytes as f64 / 1e6,
-                    bytes as f64 / 1e6 / secs
-                );
-            }
-        }) {
-            summary.input_errors.push(format!("{name}: {e}"));
-        }
-    }
-    summary.bytes = p.bytes;
-    summary.raw_bytes = raw.load(Ordering::Relaxed);
-    Ok(())
-}
-
-/// Reads up to `want` more bytes into `buf`; returns true at end of input.
-fn fill(reader: &mut dyn Read, buf: &mut Buf, want: usize) -> std::io::Result<bool> {
-    let target = buf.filled + want;
-    if buf.data.len() < target {
-        buf.data.resize(target.max(CHUNK_SIZE + (64 << 10)), 0);
-    }
-    while buf.filled < target {
-        match reader.read(&mut buf.data[buf.filled..target]) {
-            Ok(0) => return Ok(true),
-            Ok(n) => buf.filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(false)
-}
-
-fn read_one(
-    reader: &mut dyn Read,
-    file: u32,
-    p: &mut Producer<'_>,
-    tick: &mut dyn FnMut(u64),
-) -> std::io::Result<()> {
-    let mut buf = p.buffer();
-    let mut eof = fill(reader, &mut buf, CHUNK_SIZE)?;
-    // Decide between JSON lines and one JSON document.
-    let first = buf.bytes().iter().position(|b| !b.is_ascii_whitespace());
-    let document = match first.map(|i| buf.bytes()[i]) {
-        Some(b'[') => true,
-        Some(b'{') => loop {
-            let start = first.unwrap_or(0);
-            if let Some(nl) = memchr::memchr(b'\n', &buf.bytes()[start..]) {
-                let line = &buf.bytes()[start..start + nl];
-                break sonic_rs::from_slice::<serde::de::IgnoredAny>(line).is_err();
-            }
-            if eof {
-                break false;
-            }
-            let len = buf.filled;
-            eof = fill(reader, &mut buf, len.max(CHUNK_SIZE))?;
-        },
-        _ => false,
-    };
-    if document && !eof {
-        // Read the rest of the document, up to a limit: a big file whose
-        // first line is broken is JSON lines with a bad line, not a document.
-        let limit = DOCUMENT_LIMIT.saturating_sub(buf.filled);
-        eof = fill(reader, &mut buf, limit)?;
-    }
-    if document
-        && eof
-        && let Some(items) = document_items(buf.bytes())
-    {
-        let mut out = Vec::new();
-        for item in items {
-            if let Ok(line) = serde_json::to_vec(&item) {
-                out.extend_from_slice(&line);
-            }
-            out.push(b'\n');
-            if out.len() >= CHUNK_SIZE {
-                let filled = out.len();
-                p.send(
-                    Buf {
-                        data: std::mem::take(&mut out),
-                        filled,
-                    },
-                    file,
-                    true,
-                );
-            }
-        }
-        let filled = out.len();
-        p.send(Buf { data: out, filled }, file, true);
-        tick(p.bytes);
-        return Ok(());
-    }
-    // Not one valid document after all: JSON lines, which reports the bad lines.
-    let mut target = CHUNK_SIZE;
-    loop {
-        while !eof && buf.filled < target {
-            let want = target - buf.filled;
-            eof = fill(reader, &mut buf, want)?;
-        }
-        if eof {
-            p.send(buf, file, false);
-            tick(p.bytes);
-            return Ok(());
-        }
-        match memchr::memrchr(b'\n', buf.bytes()) {
-            Some(i) => {
-                let rest = buf.filled - (i + 1);
-                let mut next = p.buffer();
-                if next.data.len() < rest.max(CHUNK_SIZE) {
-                    next.data.resize(rest.max(CHUNK_SIZE + (64 << 10)), 0);
-                }
-                next.data[..rest].copy_from_slice(&buf.data[i + 1..buf.filled]);
-                next.filled = rest;
-                buf.filled = i + 1;
-                p.send(buf, file, false);
-                buf = next;
-                target = CHUNK_SIZE;
-                tick(p.bytes);
-            }
-            // A line longer than the chunk: read more.
-            None => target = buf.filled * 2,
-        }
-    }
-}
-
-/// The events of a JSON document: an array, an `{"items": [...]}` list, or
-/// one event object.
-fn document_items(buf: &[u8]) -> Option<Vec<serde_json::Value>> {
-    let v: serde_json::Value = serde_json::from_slice(buf).ok()?;
-    match v {
-        serde_json::Value::Array(a) => Some(a),
-        serde_json::Value::Object(mut o) => match o.remove("items") {
-            Some(serde_json::Value::Array(a)) if !o.contains_key("requestURI") => Some(a),
-            Some(items) => {
-                o.insert("items".into(), items);
-                Some(vec![serde_json::Value::Object(o)])
-            }
-            None => Some(vec![serde_json::Value::Object(o)]),
-        },
-        _ => None,
-    }
 }
 
 #[cfg(test)]
@@ -543,6 +401,7 @@ mod tests {
                 threads: 2,
                 progress: false,
                 strict: false,
+                ..Default::default()
             },
             Collect::default,
         )
@@ -583,15 +442,15 @@ mod tests {
         assert_eq!(
             uris,
             [
-                "/d@a.json item 1",
-                "/e@e.json item 1",
+                "/d@a.json:1 item 1",
+                "/e@e.json:1 item 1",
                 "/a@l.log:1",
                 "/b@l.log:4",
-                "/c@p.json item 1"
+                "/c@p.json:1"
             ]
         );
         let bad: Vec<_> = bad.iter().map(|p| p.to_string()).collect();
-        assert_eq!(bad, ["a.json item 2", "l.log:3"]);
+        assert_eq!(bad, ["a.json:1 item 2", "l.log:3"]);
     }
 
     #[test]

@@ -17,10 +17,11 @@
 
 use std::borrow::Cow;
 
+use super::depth::MAX_DEPTH;
 use super::event::{AuditEvent, Str};
 
 #[inline]
-fn skip_ws(b: &[u8], mut i: usize) -> usize {
+pub(crate) fn skip_ws(b: &[u8], mut i: usize) -> usize {
     while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\n' | b'\r') {
         i += 1;
     }
@@ -30,7 +31,7 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
 /// Index just past the closing quote of the string starting at `b[i] == '"'`,
 /// and whether it contains escapes.
 #[inline]
-fn string_end(b: &[u8], i: usize) -> Option<(usize, bool)> {
+pub(crate) fn string_end(b: &[u8], i: usize) -> Option<(usize, bool)> {
     let mut j = i + 1;
     let mut escaped = false;
     loop {
@@ -46,8 +47,10 @@ fn string_end(b: &[u8], i: usize) -> Option<(usize, bool)> {
     }
 }
 
-/// Skips one JSON value starting at `i`; returns the index after it.
-fn skip_value(b: &[u8], i: usize) -> Option<usize> {
+/// Skips one JSON value starting at `i`; returns the index after it. Loops,
+/// never recurses; `None` for broken structure or nesting deeper than
+/// `limit`.
+pub(crate) fn skip_value(b: &[u8], i: usize, limit: usize) -> Option<usize> {
     match *b.get(i)? {
         b'"' => string_end(b, i).map(|(e, _)| e),
         b'{' | b'[' => {
@@ -59,7 +62,13 @@ fn skip_value(b: &[u8], i: usize) -> Option<usize> {
                         j = string_end(b, j)?.0;
                         continue;
                     }
-                    b'{' | b'[' => depth += 1,
+                    b'{' | b'[' => {
+                        depth += 1;
+                        // Too deep: let the full parser's depth check report it.
+                        if depth > limit {
+                            return None;
+                        }
+                    }
                     b'}' | b']' => {
                         depth -= 1;
                         if depth == 0 {
@@ -201,7 +210,8 @@ pub fn scan_event(line: &[u8]) -> Option<AuditEvent<'_>> {
                     return (end.last() == Some(&b'}')).then_some(ev);
                 }
             }
-            None => i = skip_value(b, i)?,
+            // Values of the top-level object are one level down.
+            None => i = skip_value(b, i, MAX_DEPTH - 1)?,
         }
         i = skip_ws(b, i);
         match b.get(i) {

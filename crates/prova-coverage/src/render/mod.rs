@@ -216,10 +216,9 @@ fn unmapped(out: &mut dyn Write, r: &Report) -> io::Result<()> {
     for reason in &r.unmapped.reasons {
         writeln!(out, "  {}: {}", reason.reason, reason.count)?;
         for ex in &reason.examples {
-            let pos = if ex.item {
-                format!("{} item {}", ex.file, ex.line)
-            } else {
-                format!("{}:{}", ex.file, ex.line)
+            let pos = match ex.item {
+                Some(item) => format!("{}:{} item {item}", ex.file, ex.line),
+                None => format!("{}:{}", ex.file, ex.line),
             };
             match &ex.error {
                 Some(e) => writeln!(out, "    {pos}: {e}")?,
