@@ -10,6 +10,10 @@
 //! - [`framing`]: the checksummed stream `send` writes; [`archive`]: tar in
 //!   and safe tar out.
 //! - [`status`]: outcomes from container state and Job conditions.
+//! - [`logs`]: the test container's log, resumed after a dropped
+//!   connection and read to its last line; [`pending`]: a pod the Job
+//!   cannot create or the scheduler cannot place; [`user_agent`]: the
+//!   `User-Agent` on every request.
 //!
 //! ```
 //! use prova_k8s::spec::{JobSpec, Owner, ResultsSpec};
@@ -35,12 +39,17 @@
 
 pub mod archive;
 pub mod collector;
+mod exec;
 pub mod framing;
 pub mod job;
+pub mod logs;
+pub mod pending;
 mod results;
 pub mod spec;
 pub mod status;
 pub mod step;
+mod supervise;
+pub mod user_agent;
 
 pub use collector::{CollectorArgs, run_collector};
 pub use job::build_job;

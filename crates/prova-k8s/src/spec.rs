@@ -35,6 +35,8 @@ pub const KEYS: &[&str] = &[
     "pod_template",
     "container",
     "max_log_bytes",
+    "failed_create_grace",
+    "unschedulable_grace",
 ];
 
 /// The collector image used when `collector_image` is not given.
@@ -48,6 +50,13 @@ pub const DEFAULT_CONTAINER: &str = "test";
 pub const DEFAULT_TTL_SECONDS: i32 = 3600;
 /// Log bytes turned into `K8sLog` events per target, unless `max_log_bytes`.
 pub const DEFAULT_MAX_LOG_BYTES: u64 = 1 << 20;
+/// How long the Job may fail to create its pod (`FailedCreate` events:
+/// a missing ServiceAccount, a quota) before the step fails.
+pub const DEFAULT_FAILED_CREATE_GRACE: Duration = Duration::from_secs(30);
+/// How long a pod may stay `Unschedulable` before the step fails (long
+/// enough for a cluster autoscaler to add a node in many clusters; raise it
+/// where scale-up is slower).
+pub const DEFAULT_UNSCHEDULABLE_GRACE: Duration = Duration::from_secs(60);
 
 /// Which prova job, run, test, step and target a Kubernetes Job belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -109,6 +118,8 @@ pub struct StepConfig {
     pub context: Option<String>,
     pub kubeconfig: Option<String>,
     pub max_log_bytes: u64,
+    pub failed_create_grace: Duration,
+    pub unschedulable_grace: Duration,
 }
 
 impl StepConfig {
@@ -216,6 +227,15 @@ impl StepConfig {
             })
             .transpose()?
             .unwrap_or(DEFAULT_MAX_LOG_BYTES);
+        let grace = |k: &str, default: Duration| -> Result<Duration, String> {
+            Ok(one(k)?
+                .map(|v| parse_duration(&v))
+                .transpose()
+                .map_err(|e| with_key(k, e))?
+                .unwrap_or(default))
+        };
+        let failed_create_grace = grace("failed_create_grace", DEFAULT_FAILED_CREATE_GRACE)?;
+        let unschedulable_grace = grace("unschedulable_grace", DEFAULT_UNSCHEDULABLE_GRACE)?;
 
         Ok(StepConfig {
             spec: JobSpec {
@@ -243,6 +263,8 @@ impl StepConfig {
             context: one("context")?,
             kubeconfig: one("kubeconfig")?,
             max_log_bytes,
+            failed_create_grace,
+            unschedulable_grace,
         })
     }
 }
@@ -298,6 +320,8 @@ pub fn validate(step: &StepDescriptor, diags: &mut Diagnostics) {
         }),
         ("linger", |v| parse_duration(v).map(|_| ())),
         ("timeout", |v| parse_duration(v).map(|_| ())),
+        ("failed_create_grace", |v| parse_duration(v).map(|_| ())),
+        ("unschedulable_grace", |v| parse_duration(v).map(|_| ())),
         ("max_log_bytes", |v| {
             v.trim()
                 .parse::<u64>()

@@ -98,6 +98,59 @@ pub fn running(pod: &Pod, container: &str) -> bool {
         .is_some_and(|s| s.running.is_some())
 }
 
+/// `PodScheduled=False` with reason `Unschedulable`: `(reason, message)`.
+pub fn unschedulable(pod: &Pod) -> Option<(String, String)> {
+    let c = pod
+        .status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == "PodScheduled")?;
+    (c.status == "False" && c.reason.as_deref() == Some("Unschedulable")).then(|| {
+        (
+            "Unschedulable".to_string(),
+            c.message.clone().unwrap_or_default(),
+        )
+    })
+}
+
+/// What the pod status says of a container that is not running, for an
+/// error: `exit code 1, reason Error, message "…"`, `waiting: reason: …`,
+/// or that it has no status.
+pub fn not_running(pod: &Pod, container: &str) -> String {
+    let Some(state) = container_status(pod, container).and_then(|c| c.state.as_ref()) else {
+        return "no status reported for it".into();
+    };
+    if let Some(t) = &state.terminated {
+        let mut parts = vec![format!("exit code {}", t.exit_code)];
+        if let Some(sig) = t.signal {
+            parts.push(format!("signal {sig}"));
+        }
+        if let Some(r) = t.reason.as_deref().filter(|r| !r.is_empty()) {
+            parts.push(format!("reason {r}"));
+        }
+        match t
+            .message
+            .as_deref()
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
+        {
+            Some(m) => parts.push(format!("termination message {m:?}")),
+            None => parts.push("no termination message".into()),
+        }
+        return parts.join(", ");
+    }
+    if let Some(w) = &state.waiting {
+        return format!(
+            "waiting: {}: {}",
+            w.reason.as_deref().unwrap_or("no reason"),
+            w.message.as_deref().unwrap_or("no message")
+        );
+    }
+    "running".into()
+}
+
 /// The container's termination, once it has terminated.
 pub fn terminated(pod: &Pod, container: &str) -> Option<Terminated> {
     let t = container_status(pod, container)?
@@ -279,6 +332,20 @@ mod tests {
 
         let pod: Pod = corpus("pulumi-kubernetes/states/pod/unscheduled.json").unwrap();
         assert_eq!(scheduled_node(&pod), None);
+        assert_eq!(
+            unschedulable(&pod),
+            Some((
+                "Unschedulable".into(),
+                "0/1 nodes are available: 1 Insufficient memory.".into()
+            ))
+        );
+        let pod: Pod = corpus("pulumi-kubernetes/states/pod/succeeded.json").unwrap();
+        assert_eq!(unschedulable(&pod), None);
+        let name = pod.spec.as_ref().unwrap().containers[0].name.clone();
+        assert_eq!(
+            not_running(&pod, &name),
+            "exit code 0, reason Completed, no termination message"
+        );
     }
 
     #[test]
