@@ -28,6 +28,17 @@ pub enum ResultsError {
     /// The JUnit file is over the size prova reads.
     #[error("file too large: {size} bytes, the limit is {limit}")]
     TooLarge { size: u64, limit: u64 },
+    /// Elements nested deeper than [`crate::junit::MAX_JUNIT_DEPTH`]: not
+    /// read (the reader recurses per level).
+    #[error(
+        "{file}: line {line}, column {column}: elements nested more than {limit} deep (JUnit is read to {limit} levels)"
+    )]
+    TooDeep {
+        file: String,
+        line: usize,
+        column: usize,
+        limit: usize,
+    },
     /// The JUnit file is malformed.
     #[error("invalid JUnit XML: {0}")]
     Parse(String),

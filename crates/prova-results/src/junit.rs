@@ -12,8 +12,15 @@
 //! - output: the failure/error/skip body (its head), then `system-out` and
 //!   `system-err` (their tails), at most [`MAX_CASE_OUTPUT`] bytes in all.
 //!
+//! Bounded: names (case, suite, classname) at [`MAX_NAME_BYTES`], the
+//! message at [`MAX_MESSAGE_BYTES`], each cut marked (`…[N more bytes]`);
+//! a `time` that is negative, not a number or over [`MAX_CASE_SECS`] is
+//! unknown.
+//!
 //! Never read: document type declarations that declare entities (refused,
-//! so no external entity can be fetched), files over [`MAX_JUNIT_BYTES`].
+//! so no external entity can be fetched), files over [`MAX_JUNIT_BYTES`],
+//! elements nested deeper than [`MAX_JUNIT_DEPTH`] (refused with the
+//! position of the first one too deep).
 
 use std::borrow::Cow;
 use std::io::Cursor;
@@ -22,6 +29,8 @@ use junit_parser::{RerunOrFlakyKind, TestStatus, TestSuite};
 use prova_core::results::{CaseStatus, TestCaseResult};
 
 use crate::error::ResultsError;
+pub use crate::xml_scan::MAX_JUNIT_DEPTH;
+use crate::xml_scan::{self, Scan};
 
 /// Largest JUnit file read (a Kubernetes e2e `junit_01.xml` is ~2.5 MB).
 pub const MAX_JUNIT_BYTES: u64 = 128 << 20;
@@ -30,6 +39,13 @@ pub const MAX_CASE_OUTPUT: usize = 64 * 1024;
 /// Output kept over all the cases of one results directory; past it,
 /// cases keep their status and message but no output.
 pub const MAX_TOTAL_OUTPUT: usize = 32 << 20;
+/// Bytes kept of a case's name, its suite's name and its classname.
+pub const MAX_NAME_BYTES: usize = 4096;
+/// Bytes kept of a case's message (the `message` or `type` attribute).
+pub const MAX_MESSAGE_BYTES: usize = 4096;
+/// Longest case `time` taken as known: 10^9 s (about 31 years). Past it
+/// (`1e20`), the time is unknown rather than a wrong or unrepresentable one.
+pub const MAX_CASE_SECS: f64 = 1e9;
 
 /// Root elements read as JUnit (`<testrun>` is Eclipse's export, which
 /// `junit-parser` also reads).
@@ -168,19 +184,35 @@ pub(crate) fn parse_with_budget(
     if !JUNIT_ROOTS.contains(&root) {
         return Err(ResultsError::NotJUnit(root.to_string()));
     }
+    let syntax_error = match xml_scan::scan(&text, MAX_JUNIT_DEPTH) {
+        Scan::TooDeep(at) => {
+            return Err(ResultsError::TooDeep {
+                file: file.to_string(),
+                line: at.line,
+                column: at.column,
+                limit: MAX_JUNIT_DEPTH,
+            });
+        }
+        Scan::Fine { syntax_error } => syntax_error,
+    };
     // The reader assumes UTF-8; a declaration naming another encoding is
     // moot once the text is decoded.
-    let suites = junit_parser::from_reader(Cursor::new(text.as_bytes()))
-        .map_err(|e| ResultsError::Parse(error_chain(&e)))?;
+    let suites = junit_parser::from_reader(Cursor::new(text.as_bytes())).map_err(|e| {
+        // junit-parser's errors carry no position; the scan's does (the
+        // end of the text when the document just stops).
+        let at = syntax_error.unwrap_or_else(|| xml_scan::position(&text, u64::MAX));
+        ResultsError::Parse(format!("{file}: {at}: {}", error_chain(&e)))
+    })?;
     let fallback = file.rsplit('/').next().unwrap_or(file);
     let fallback = if suites.name.is_empty() {
         fallback
     } else {
         suites.name.as_str()
     };
+    let fallback = head(fallback, MAX_NAME_BYTES);
     let mut out = Vec::new();
     for s in &suites.suites {
-        walk(s, fallback, file, budget, &mut out);
+        walk(s, &fallback, file, budget, &mut out);
     }
     Ok(out)
 }
@@ -205,10 +237,12 @@ fn walk(
     budget: &mut usize,
     out: &mut Vec<TestCaseResult>,
 ) {
-    let name = if suite.name.trim().is_empty() {
+    // Depth is bounded by the scan (MAX_JUNIT_DEPTH).
+    let own = head(suite.name.as_str(), MAX_NAME_BYTES);
+    let name = if own.trim().is_empty() {
         parent
     } else {
-        suite.name.as_str()
+        own.as_str()
     };
     for c in &suite.cases {
         out.push(case(c, name, file, budget));
@@ -244,7 +278,7 @@ fn case(c: &junit_parser::TestCase, suite: &str, file: &str, budget: &mut usize)
         .into_iter()
         .map(str::trim)
         .find(|m| !m.is_empty())
-        .map(|m| head(m, 4096));
+        .map(|m| head(m, MAX_MESSAGE_BYTES));
     let flaky = c
         .reruns
         .iter()
@@ -288,25 +322,33 @@ fn case(c: &junit_parser::TestCase, suite: &str, file: &str, budget: &mut usize)
     };
 
     let name = if c.original_name.is_empty() {
-        c.name.clone()
+        &c.name
     } else {
-        c.original_name.clone()
+        &c.original_name
     };
     TestCaseResult {
+        // Bounded by `walk`.
         suite: suite.to_string(),
-        name,
+        name: head(name, MAX_NAME_BYTES),
         classname: c
             .classname
-            .clone()
-            .or_else(|| c.group.clone())
-            .filter(|n| !n.trim().is_empty()),
+            .as_deref()
+            .or(c.group.as_deref())
+            .filter(|n| !n.trim().is_empty())
+            .map(|n| head(n, MAX_NAME_BYTES)),
         status,
-        time_secs: (c.time.is_finite() && c.time >= 0.0).then_some(c.time),
+        time_secs: known_time(c.time),
         message,
         output,
         flaky_failures: u32::try_from(flaky).unwrap_or(u32::MAX),
         file: file.to_string(),
     }
+}
+
+/// A case's `time` if it is one: finite, not negative, at most
+/// [`MAX_CASE_SECS`] (`-0` reads as 0).
+pub fn known_time(secs: f64) -> Option<f64> {
+    (secs.is_finite() && (0.0..=MAX_CASE_SECS).contains(&secs)).then_some(secs + 0.0)
 }
 
 /// Appends a titled section (the tail of `text`, at most `room` bytes).
@@ -429,6 +471,115 @@ mod tests {
         assert_eq!(by("outer").suite, "run");
         assert_eq!(by("outer").time_secs, None);
         assert_eq!(by("outer").file, "r/junit.xml");
+    }
+
+    fn nested_suites(depth: usize) -> String {
+        format!(
+            "<testsuites>\n{}<testcase name='deep'/>{}</testsuites>",
+            "<testsuite name='s'>".repeat(depth),
+            "</testsuite>".repeat(depth)
+        )
+    }
+
+    /// A quarter of the 2 MiB stack of the threads results are read on
+    /// (tokio's workers and blocking pool, test threads): the depth bound
+    /// leaves that margin in a debug build.
+    const STACK_KIB: usize = 512;
+
+    /// Runs `f` on a thread with a small stack: a recursion past the bound
+    /// aborts the process (this test binary) instead of failing a test.
+    fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        std::thread::Builder::new()
+            .stack_size(STACK_KIB * 1024)
+            .spawn(f)
+            .unwrap()
+            .join()
+            .unwrap()
+    }
+
+    #[test]
+    fn nesting_2000_deep_is_refused_with_the_file_and_position() {
+        let e = on_small_stack(|| parse_junit(nested_suites(2000).as_bytes(), "r/junit.xml"))
+            .unwrap_err();
+        let ResultsError::TooDeep {
+            file, line, column, ..
+        } = &e
+        else {
+            panic!("expected TooDeep, got {e}")
+        };
+        assert_eq!((file.as_str(), *line), ("r/junit.xml", 2));
+        // The 64th <testsuite> (level 65, under <testsuites>) starts there.
+        assert_eq!(*column, 63 * "<testsuite name='s'>".len() + 1);
+        let msg = e.to_string();
+        assert!(msg.starts_with("r/junit.xml: line 2, column "), "{msg}");
+        assert!(msg.contains("nested more than 64 deep"), "{msg}");
+    }
+
+    #[test]
+    fn nesting_at_the_limit_is_read_on_a_small_stack() {
+        // <testsuites> and 63 suites: 64 levels, the deepest allowed.
+        let cases =
+            on_small_stack(|| parse_junit(nested_suites(MAX_JUNIT_DEPTH - 1).as_bytes(), "j.xml"))
+                .unwrap();
+        assert_eq!(cases.len(), 1);
+        assert_eq!(cases[0].suite, "s");
+    }
+
+    #[test]
+    fn parse_errors_name_the_file_and_position() {
+        let e = parse_junit(b"<testsuite>\n  <testcase name='a'></oops>", "j.xml").unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with("invalid JUnit XML: j.xml: line 2, column "),
+            "{msg}"
+        );
+        // A document that just stops: the position is its end.
+        let e = parse_junit(b"<testsuite>\n<testcase name='a'>", "t.xml").unwrap_err();
+        assert!(e.to_string().contains("t.xml: line 2, column 20"), "{e}");
+    }
+
+    #[test]
+    fn out_of_range_times_are_unknown() {
+        for (time, want) in [
+            ("1e20", None),
+            ("NaN", None),
+            ("-1", None),
+            ("inf", None),
+            ("-inf", None),
+            ("1e9", Some(1e9)),
+            ("-0", Some(0.0)),
+            ("2.5", Some(2.5)),
+        ] {
+            let xml = format!("<testsuite><testcase name='a' time='{time}'/></testsuite>");
+            let cases = parse_junit(xml.as_bytes(), "j.xml").unwrap();
+            assert_eq!(cases[0].time_secs, want, "time={time}");
+            if let Some(t) = cases[0].time_secs {
+                assert!(t.is_sign_positive(), "time={time}");
+            }
+        }
+    }
+
+    #[test]
+    fn names_and_messages_are_bounded_and_marked() {
+        let big = "n".repeat(1 << 20);
+        let xml = format!(
+            "<testsuites name='{big}'><testsuite name='{big}'><testcase name='{big}' classname='{big}'><failure message='{big}'/></testcase></testsuite>\
+             <testsuite><testcase name='b'/></testsuite></testsuites>"
+        );
+        let cases = parse_junit(xml.as_bytes(), "j.xml").unwrap();
+        let c = &cases[0];
+        let marker = format!("…[{} more bytes]", (1 << 20) - MAX_NAME_BYTES);
+        for (what, v) in [
+            ("name", c.name.as_str()),
+            ("suite", c.suite.as_str()),
+            ("classname", c.classname.as_deref().unwrap()),
+            ("message", c.message.as_deref().unwrap()),
+            // The nameless suite takes the <testsuites> name, bounded too.
+            ("fallback suite", cases[1].suite.as_str()),
+        ] {
+            assert!(v.len() <= MAX_NAME_BYTES + 32, "{what}: {} bytes", v.len());
+            assert!(v.ends_with(&marker), "{what} is not marked as cut");
+        }
     }
 
     #[test]

@@ -31,6 +31,7 @@ mod dir;
 mod emit;
 mod error;
 pub mod junit;
+mod xml_scan;
 
 pub use dir::{FileError, Ingested, Summary, ingest_dir};
 pub use emit::{
