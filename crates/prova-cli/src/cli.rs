@@ -328,6 +328,18 @@ pub struct ServeArgs {
     /// Largest request body, in bytes.
     #[arg(long, default_value_t = 1 << 20)]
     pub max_body: usize,
+    /// Time a client has to send a request's headers; also how long an idle
+    /// keep-alive connection stays open (Go duration).
+    #[arg(long, default_value = "15s", value_parser = parse_positive_duration)]
+    pub header_timeout: std::time::Duration,
+}
+
+fn parse_positive_duration(s: &str) -> Result<std::time::Duration, String> {
+    let d = parse_duration(s)?;
+    if d.is_zero() {
+        return Err("expected a duration above zero, e.g. 15s".into());
+    }
+    Ok(d)
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {

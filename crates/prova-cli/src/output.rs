@@ -18,6 +18,35 @@ pub fn init_tracing(verbose: u8) {
         .try_init();
 }
 
+/// Writes to stdout and returns the error instead of panicking as
+/// `print!` does: `prova jobs | head -1` closes the pipe early, and the
+/// broken pipe then travels up as an error that `main` turns into a quiet
+/// exit 0 (what ripgrep and friends do).
+pub fn write_stdout(args: std::fmt::Arguments<'_>) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_fmt(args)?;
+    out.flush()
+}
+
+/// `print!` that returns an error on a closed stdout (see [`write_stdout`]).
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::output::write_stdout(format_args!($($arg)*))
+    };
+}
+
+/// `println!` that returns an error on a closed stdout (see [`write_stdout`]).
+macro_rules! outln {
+    () => {
+        $crate::output::write_stdout(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::output::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+pub(crate) use {out, outln};
+
 /// `prova jobs | head` must not print an error when head exits.
 pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|e| {

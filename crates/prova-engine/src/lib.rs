@@ -24,6 +24,7 @@
 //! ```
 
 pub mod emit;
+pub mod files_root;
 pub mod locks;
 pub mod plugin;
 pub mod plugins;

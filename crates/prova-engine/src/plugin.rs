@@ -18,6 +18,7 @@ use prova_core::{JobId, Target};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+pub use crate::files_root::DescriptorFile;
 use crate::runner::results::RunResult;
 use crate::runner::step_ctx::StepContext;
 
@@ -32,27 +33,22 @@ pub struct PrepareCtx<'a> {
 
 impl PrepareCtx<'_> {
     /// Resolves a file named in a descriptor: relative to the descriptor's
-    /// folder (or the files root), and never outside the files root.
+    /// folder (or the files root), and never outside the files root. The
+    /// check opens the file beneath the root as [`Self::file`] does (a
+    /// symlink leading out is refused); a caller that reads the file later
+    /// should keep a [`DescriptorFile`] and open it then, not this path.
     pub fn resolve(&self, file: &str) -> Result<std::path::PathBuf, String> {
-        let base = self.descriptor_dir.or(self.files_root);
-        let path = prova_core::descriptor::resolve_relative(base, file);
-        let Some(root) = self.files_root else {
-            return Ok(path);
-        };
-        let root = root
-            .canonicalize()
-            .map_err(|e| format!("the files root {} is unusable: {e}", root.display()))?;
-        let real = path
-            .canonicalize()
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        if real.starts_with(&root) {
-            Ok(real)
-        } else {
-            Err(format!(
-                "{file:?} is outside the files root {}",
-                root.display()
-            ))
+        let f = self.file(file)?;
+        if self.files_root.is_some() {
+            f.open()?;
         }
+        Ok(f.display_path())
+    }
+
+    /// A file named in a descriptor, to be opened (beneath the files root,
+    /// when there is one) at the moment it is read.
+    pub fn file(&self, file: &str) -> Result<DescriptorFile, String> {
+        DescriptorFile::new(file, self.descriptor_dir, self.files_root)
     }
 }
 

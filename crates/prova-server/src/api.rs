@@ -4,7 +4,7 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -17,7 +17,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tower_http::timeout::TimeoutLayer;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, catch_panics};
+use crate::extract::{ApiBody, ApiPath, ApiQuery};
 use crate::{AppState, auth, contest};
 
 /// Every route: `/healthz` and `/metrics` open, the rest behind the token.
@@ -51,13 +52,15 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             auth::require_token,
         ));
-    Router::new()
+    let app = Router::new()
         .merge(crate::openapi::ui())
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .merge(protected)
+        .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(DefaultBodyLimit::max(state.config.max_body))
-        .with_state(state)
+        .with_state(state);
+    catch_panics(app)
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
@@ -122,8 +125,8 @@ fn accepted(id: JobId, requested: &str) -> impl IntoResponse {
 async fn submit(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(q): Query<RequestorQuery>,
-    body: String,
+    ApiQuery(q): ApiQuery<RequestorQuery>,
+    ApiBody(body): ApiBody,
 ) -> Result<impl IntoResponse, ApiError> {
     if body.trim().is_empty() {
         return Err(ApiError::BadRequest(
@@ -165,7 +168,7 @@ fn split(s: &Option<String>) -> Vec<String> {
 /// `GET /api/v1/jobs`: newest first, paginated.
 async fn list(
     State(state): State<AppState>,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<impl IntoResponse, ApiError> {
     let mut states = Vec::new();
     for s in split(&q.state) {
@@ -205,7 +208,7 @@ async fn list(
 /// `GET /api/v1/jobs/{id}`: the status tree rebuilt from events.
 async fn status(
     State(state): State<AppState>,
-    Path(id): Path<JobId>,
+    ApiPath(id): ApiPath<JobId>,
 ) -> Result<impl IntoResponse, ApiError> {
     let status = prova_engine::status::load_status(&*state.store, id)
         .await?
@@ -220,7 +223,7 @@ async fn status(
     responses((status = 200, description = "{JobID, State, JobReport{RunReports, FinalReports}}"), (status = 404, description = "No such job")))]
 async fn report(
     State(state): State<AppState>,
-    Path(id): Path<JobId>,
+    ApiPath(id): ApiPath<JobId>,
 ) -> Result<impl IntoResponse, ApiError> {
     let status = prova_engine::status::load_status(&*state.store, id)
         .await?
@@ -234,7 +237,7 @@ async fn report(
     responses((status = 202, description = "Cancellation requested"), (status = 409, description = "The job is not running here")))]
 async fn cancel(
     State(state): State<AppState>,
-    Path(id): Path<JobId>,
+    ApiPath(id): ApiPath<JobId>,
     Requestor(who): Requestor,
 ) -> Result<impl IntoResponse, ApiError> {
     state.manager.cancel(id, &who).await?;
@@ -245,7 +248,7 @@ async fn cancel(
     responses((status = 202, description = "Pause requested: the job stops at step boundaries and ends Paused"), (status = 409, description = "The job is not running here")))]
 async fn pause(
     State(state): State<AppState>,
-    Path(id): Path<JobId>,
+    ApiPath(id): ApiPath<JobId>,
     Requestor(who): Requestor,
 ) -> Result<impl IntoResponse, ApiError> {
     state.manager.pause(id, &who).await?;
@@ -256,7 +259,7 @@ async fn pause(
     responses((status = 202, description = "Resumed where it stood"), (status = 409, description = "The job is not paused, or another instance holds it")))]
 async fn resume(
     State(state): State<AppState>,
-    Path(id): Path<JobId>,
+    ApiPath(id): ApiPath<JobId>,
     Requestor(who): Requestor,
 ) -> Result<impl IntoResponse, ApiError> {
     state.manager.resume(id, &who).await?;
@@ -267,7 +270,7 @@ async fn resume(
     responses((status = 201, description = "A new job from the stored extended descriptor: {JobID, RetryOf}"), (status = 404, description = "No such job")))]
 async fn retry(
     State(state): State<AppState>,
-    Path(id): Path<JobId>,
+    ApiPath(id): ApiPath<JobId>,
     Requestor(who): Requestor,
 ) -> Result<impl IntoResponse, ApiError> {
     let new = state.manager.retry(id, &who).await?;
@@ -319,8 +322,8 @@ impl EventsQuery {
 /// Events that replay what is stored and then follow until the job ends.
 async fn events(
     State(state): State<AppState>,
-    Path(id): Path<JobId>,
-    Query(q): Query<EventsQuery>,
+    ApiPath(id): ApiPath<JobId>,
+    ApiQuery(q): ApiQuery<EventsQuery>,
 ) -> Result<axum::response::Response, ApiError> {
     if state.store.get_job(id).await?.is_none() {
         return Err(ApiError::NotFound(format!("job {id} not found")));

@@ -16,6 +16,12 @@ pub enum ApiError {
     Conflict(String),
     Unavailable(String),
     Invalid(prova_core::diag::InvalidDescriptor),
+    /// A path, query or body that did not parse; the status is the
+    /// extractor's (400, 413, 415).
+    Rejected {
+        status: StatusCode,
+        message: String,
+    },
     Internal(String),
 }
 
@@ -47,6 +53,7 @@ impl ApiError {
             ApiError::Conflict(m) => (StatusCode::CONFLICT, m.clone()),
             ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, m.clone()),
             ApiError::Invalid(d) => (StatusCode::UNPROCESSABLE_ENTITY, d.to_string()),
+            ApiError::Rejected { status, message } => (*status, message.clone()),
             ApiError::Internal(detail) => {
                 let id = jiff::Timestamp::now().as_microsecond();
                 tracing::error!(error_id = id, "internal error: {detail}");
@@ -72,4 +79,16 @@ impl IntoResponse for ApiError {
         }
         (status, Json(body)).into_response()
     }
+}
+
+/// Wraps `router` so that a panic in any handler or middleware answers the
+/// opaque `500 {Error}` (the panic message goes to the log under the id)
+/// and the server goes on serving.
+pub fn catch_panics<S: Clone + Send + Sync + 'static>(router: axum::Router<S>) -> axum::Router<S> {
+    router.layer(tower_http::catch_panic::CatchPanicLayer::custom(
+        |panic: Box<dyn std::any::Any + Send + 'static>| {
+            let message = crate::validate::panic_message(&*panic);
+            ApiError::Internal(format!("a request handler panicked: {message}")).into_response()
+        },
+    ))
 }

@@ -19,9 +19,12 @@ pub mod api;
 pub mod auth;
 pub mod contest;
 pub mod error;
+pub mod extract;
+pub mod listen;
 pub mod manager;
 pub mod metrics;
 pub mod openapi;
+pub mod validate;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -51,6 +54,9 @@ pub struct ServerConfig {
     /// Files named in descriptors (CSV inventories, URI steps) must be here.
     pub files_root: Option<PathBuf>,
     pub artifacts_root: PathBuf,
+    /// Time a client has to send a request's headers (also how long an
+    /// idle keep-alive connection stays open).
+    pub header_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -63,6 +69,7 @@ impl Default for ServerConfig {
             max_body: 1 << 20,
             files_root: None,
             artifacts_root: std::env::temp_dir().join("prova-artifacts"),
+            header_timeout: listen::ConnLimits::default().header_timeout,
         }
     }
 }
@@ -86,6 +93,8 @@ pub enum ServeError {
         "refusing to listen on {0} without a token: set --token (or PROVA_TOKEN), or listen on a loopback address"
     )]
     NoTokenOffLoopback(SocketAddr),
+    #[error("unusable token: {0}")]
+    BadToken(&'static str),
     #[error("cannot listen on {addr}")]
     Bind {
         addr: SocketAddr,
@@ -130,6 +139,9 @@ pub async fn serve_with(
     hard_shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let addr = listener.local_addr().map_err(ServeError::Io)?;
+    if let Some(token) = &state.config.token {
+        auth::check_token(token).map_err(ServeError::BadToken)?;
+    }
     if state.config.token.is_none() && !addr.ip().is_loopback() {
         return Err(ServeError::NoTokenOffLoopback(addr));
     }
@@ -140,10 +152,17 @@ pub async fn serve_with(
     state.manager.spawn_background();
     let app: Router = router(state.clone());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        let _ = stop_rx.await;
-    });
-    let server = tokio::spawn(async move { server.await });
+    let limits = listen::ConnLimits {
+        header_timeout: state.config.header_timeout,
+    };
+    let server = tokio::spawn(listen::serve_connections(
+        listener,
+        app,
+        limits,
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
     shutdown.await;
     tracing::info!("stopping: no new requests; pausing running jobs");
     let _ = stop_tx.send(());
@@ -169,6 +188,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let addr = config.listen;
+    if let Some(token) = &config.token {
+        auth::check_token(token).map_err(ServeError::BadToken)?;
+    }
     if config.token.is_none() && !addr.ip().is_loopback() {
         return Err(ServeError::NoTokenOffLoopback(addr));
     }

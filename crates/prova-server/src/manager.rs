@@ -18,7 +18,7 @@ use prova_core::node::Format;
 use prova_core::{EventQuery, JobId, JobState, NewEvent};
 use prova_engine::Registry;
 use prova_engine::emit::Observer;
-use prova_engine::prepare::{PreparedJob, descriptor_from_extended, prepare_str_in};
+use prova_engine::prepare::{PreparedJob, descriptor_from_extended};
 use prova_engine::runner::{RunOptions, paused_position, resume_job, run_job};
 use prova_store::{JobFilter, Store, StoreError};
 use serde_json::json;
@@ -27,6 +27,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::ServerConfig;
 use crate::metrics::Metrics;
+use crate::validate::{self, Submission, panic_message};
 
 /// How long a job's lease lasts without a heartbeat.
 pub const LEASE_TTL: Duration = Duration::from_secs(10);
@@ -140,13 +141,16 @@ impl Manager {
         } else {
             Format::Yaml
         };
-        let prepared = prepare_str_in(
-            text,
-            format,
-            None,
-            self.files_root.as_deref(),
+        let prepared = validate::prepare(
+            Submission {
+                text: text.to_string(),
+                format,
+                source: None,
+                files_root: self.files_root.clone(),
+            },
             &self.registry,
-        )?;
+        )
+        .await?;
         self.start(prepared, requestor, None).await
     }
 
@@ -170,13 +174,16 @@ impl Manager {
         let desc =
             descriptor_from_extended(&job.extended_descriptor).map_err(ManagerError::Internal)?;
         let source = job.source_path.as_ref().map(PathBuf::from);
-        Ok(prepare_str_in(
-            &desc.to_string(),
-            Format::Json,
-            source.as_deref(),
-            self.files_root.as_deref(),
+        validate::prepare(
+            Submission {
+                text: desc.to_string(),
+                format: Format::Json,
+                source,
+                files_root: self.files_root.clone(),
+            },
             &self.registry,
-        )?)
+        )
+        .await
     }
 
     fn options(self: &Arc<Self>, requestor: &str, control: &Control) -> RunOptions {
@@ -214,7 +221,11 @@ impl Manager {
         let id_tx = Arc::new(Mutex::new(Some(id_tx)));
         let me = self.clone();
         let ctl = control.clone();
+        // The job's id once recorded, for the panic guard below.
+        let created = Arc::new(std::sync::OnceLock::new());
+        let created_id = created.clone();
         opts.on_created = Some(Arc::new(move |id| {
+            let _ = created_id.set(id);
             me.running
                 .lock()
                 .expect("running lock")
@@ -241,11 +252,23 @@ impl Manager {
         };
         self.metrics.running_jobs.inc();
         self.tasks.spawn(async move {
-            let result = match (resume, position) {
-                (Some(id), Some(pos)) => {
-                    resume_job(id, prepared, me.store.clone(), pos, opts).await
+            // The job runs in a task of its own so that a panic in it comes
+            // back here as a JoinError: the job then fails with the reason
+            // instead of staying `Started` with nobody running it.
+            let store = me.store.clone();
+            let job = tokio::spawn(async move {
+                match (resume, position) {
+                    (Some(id), Some(pos)) => resume_job(id, prepared, store, pos, opts).await,
+                    _ => run_job(prepared, store, opts).await,
                 }
-                _ => run_job(prepared, me.store.clone(), opts).await,
+            });
+            let result = match job.await {
+                Ok(result) => result,
+                Err(join) => {
+                    me.metrics.running_jobs.dec();
+                    me.job_task_died(created.get().copied(), join).await;
+                    return;
+                }
             };
             me.metrics.running_jobs.dec();
             match result {
@@ -271,6 +294,33 @@ impl Manager {
         id_rx
             .await
             .map_err(|_| ManagerError::Internal("the job ended before it was recorded".into()))
+    }
+
+    /// A job's task panicked (or was aborted): the job fails with the
+    /// reason, leaves the running set and lets go of its lease. Without an
+    /// id the job was never recorded, and `start` reports the failure.
+    async fn job_task_died(&self, id: Option<JobId>, join: tokio::task::JoinError) {
+        let reason = if join.is_panic() {
+            format!("the job panicked: {}", panic_message(&*join.into_panic()))
+        } else {
+            "the job's task was aborted".to_string()
+        };
+        let Some(id) = id else {
+            tracing::error!("a job died before it was recorded: {reason}");
+            return;
+        };
+        tracing::error!(job = id, "{reason}");
+        self.running.lock().expect("running lock").remove(&id);
+        let ended = match self.store.get_job(id).await {
+            Ok(Some(job)) => job.state.is_some_and(JobState::is_final),
+            _ => false,
+        };
+        if !ended && let Err(e) = self.fail(id, &reason).await {
+            tracing::error!(job = id, "cannot record that the job failed: {e}");
+        }
+        if let Err(e) = self.store.release_lease(id, &self.server_id).await {
+            tracing::warn!(job = id, "cannot let go of the job's lease: {e}");
+        }
     }
 
     /// Records who asked, then signals a running job. `what` names the verb

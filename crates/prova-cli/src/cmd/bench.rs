@@ -7,6 +7,7 @@
 //! chains at once (the same concurrency the pipeline has). Each is
 //! measured `repeat` times, interleaved, and the best time is kept.
 
+use crate::output::outln;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -119,19 +120,19 @@ async fn engine(targets: usize, steps: usize, repeat: usize) -> anyhow::Result<E
     let _ = std::fs::remove_dir_all(&dir);
     // Every target: acquired, released; per step: TargetIn, CmdStart, CmdEnd, TargetOut.
     let expected = targets * (2 + 4 * steps);
-    println!(
+    outln!(
         "engine bench: {targets} targets × {steps} cmd steps of /bin/true ({} processes)",
         targets * steps
-    );
-    println!("  direct spawn (baseline): {:.3}s", best_base.as_secs_f64());
-    println!(
+    )?;
+    outln!("  direct spawn (baseline): {:.3}s", best_base.as_secs_f64())?;
+    outln!(
         "  prova job:               {:.3}s  ({events} events stored, ≥{expected} expected)",
         best_job.as_secs_f64()
-    );
-    println!(
+    )?;
+    outln!(
         "  ratio job / baseline:    {:.2}× (target ≤ 1.5×)",
         best_job.as_secs_f64() / best_base.as_secs_f64()
-    );
+    )?;
     anyhow::ensure!(
         events >= expected,
         "only {events} events stored, expected at least {expected}"
@@ -230,29 +231,29 @@ async fn store(n: usize, repeat: usize) -> anyhow::Result<ExitCode> {
         best_status = best_status.min(status_t);
     }
     let _ = std::fs::remove_dir_all(&dir);
-    println!(
+    outln!(
         "store bench: {n} events, SQLite file in WAL mode, batches of {}",
         prova_engine::emit::MAX_BATCH
-    );
-    println!(
+    )?;
+    outln!(
         "  write:   {:.0} events/s  (target ≥ 100000/s)",
         n as f64 / best_write.as_secs_f64()
-    );
-    println!(
+    )?;
+    outln!(
         "  read all events:         {:.1} ms",
         best_read.as_secs_f64() * 1e3
-    );
-    println!(
+    )?;
+    outln!(
         "  rebuild from all events: {:.1} ms",
         best_rebuild.as_secs_f64() * 1e3
-    );
-    println!(
+    )?;
+    outln!(
         "  read all + rebuild:      {:.1} ms",
         best_full.as_secs_f64() * 1e3
-    );
-    println!(
+    )?;
+    outln!(
         "  status as `prova status` loads it (status events only + rebuild): {:.1} ms  (target ≤ 200 ms)",
         best_status.as_secs_f64() * 1e3
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,7 @@
 //! The commands that talk to a `prova serve` (`--server URL`), and their
 //! local fallbacks.
 
+use crate::output::{out, outln};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -136,14 +137,14 @@ pub async fn start(args: StartArgs) -> anyhow::Result<ExitCode> {
     let id = v["JobID"]
         .as_i64()
         .context("the server returned no JobID")?;
-    println!("{id}");
+    outln!("{id}")?;
     eprintln!("job {id} started on {}", client.base);
     if !args.wait {
         return Ok(ExitCode::SUCCESS);
     }
-    follow(&client, id, &mut |_| {}).await?;
+    follow(&client, id, &mut |_| Ok(())).await?;
     let st = client.status(id).await?;
-    print!("{}", super::status::render_tree(&st));
+    out!("{}", super::status::render_tree(&st))?;
     Ok(ExitCode::from(status_exit(&st)))
 }
 
@@ -160,7 +161,11 @@ pub fn status_exit(st: &JobStatus) -> u8 {
 }
 
 /// Reads the server's event stream of a job until it ends.
-async fn follow(client: &Client, id: i64, on_event: &mut dyn FnMut(&Event)) -> anyhow::Result<()> {
+async fn follow(
+    client: &Client,
+    id: i64,
+    on_event: &mut dyn FnMut(&Event) -> std::io::Result<()>,
+) -> anyhow::Result<()> {
     let resp = client
         .req(reqwest::Method::GET, &format!("/api/v1/jobs/{id}/events"))
         .query(&[("follow", "true")])
@@ -197,7 +202,7 @@ async fn follow(client: &Client, id: i64, on_event: &mut dyn FnMut(&Event)) -> a
                 "end" => return Ok(()),
                 "event" => {
                     if let Ok(ev) = serde_json::from_str::<Event>(&data) {
-                        on_event(&ev);
+                        on_event(&ev)?;
                     }
                 }
                 _ => {}
@@ -226,10 +231,10 @@ pub async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
         Err(e) => return report(e),
     };
     if args.jobs.json {
-        println!("{}", serde_json::to_string_pretty(&v["Jobs"])?);
+        outln!("{}", serde_json::to_string_pretty(&v["Jobs"])?)?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{:>6}  {:<12} {:<30} TAGS", "ID", "STATE", "NAME");
+    outln!("{:>6}  {:<12} {:<30} TAGS", "ID", "STATE", "NAME")?;
     for j in v["Jobs"].as_array().into_iter().flatten() {
         let tags: Vec<&str> = j["Tags"]
             .as_array()
@@ -237,13 +242,13 @@ pub async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
             .flatten()
             .filter_map(|t| t.as_str())
             .collect();
-        println!(
+        outln!(
             "{:>6}  {:<12} {:<30} {}",
             j["JobID"],
             j["State"].as_str().unwrap_or("-"),
             j["JobName"].as_str().unwrap_or(""),
             tags.join(",")
-        );
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -266,7 +271,7 @@ pub async fn action(verb: &str, args: JobActionArgs) -> anyhow::Result<ExitCode>
     match client.send(r).await {
         Ok(v) => {
             match verb {
-                "retry" => println!("{}", v["JobID"]),
+                "retry" => outln!("{}", v["JobID"])?,
                 _ => eprintln!("job {}: {verb} requested", args.id),
             }
             Ok(ExitCode::SUCCESS)
@@ -325,7 +330,7 @@ async fn local_action(verb: &str, args: JobActionArgs) -> anyhow::Result<ExitCod
     } else {
         prova_engine::runner::run_job(prepared, store, opts).await?
     };
-    println!("job {} {}", outcome.job_id, outcome.state);
+    outln!("job {} {}", outcome.job_id, outcome.state)?;
     Ok(ExitCode::from(super::run::exit_code(&outcome)))
 }
 
@@ -334,9 +339,9 @@ pub async fn status(client: &Client, id: i64, json: bool) -> anyhow::Result<Exit
     match client.status(id).await {
         Ok(st) => {
             if json {
-                println!("{}", serde_json::to_string_pretty(&st)?);
+                outln!("{}", serde_json::to_string_pretty(&st)?)?;
             } else {
-                print!("{}", super::status::render_tree(&st));
+                out!("{}", super::status::render_tree(&st))?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -348,9 +353,9 @@ pub async fn status(client: &Client, id: i64, json: bool) -> anyhow::Result<Exit
 pub async fn events(client: &Client, args: &EventsArgs) -> anyhow::Result<ExitCode> {
     let print = |ev: &Event| {
         if args.json {
-            println!("{}", serde_json::to_string(ev).unwrap_or_default());
+            outln!("{}", serde_json::to_string(ev).unwrap_or_default())
         } else {
-            println!("{}", super::events::line(ev));
+            outln!("{}", super::events::line(ev))
         }
     };
     let matches = |ev: &Event| {
@@ -373,8 +378,9 @@ pub async fn events(client: &Client, args: &EventsArgs) -> anyhow::Result<ExitCo
     if args.follow {
         follow(client, args.id, &mut |ev| {
             if matches(ev) {
-                print(ev);
+                print(ev)?;
             }
+            Ok(())
         })
         .await?;
         return Ok(ExitCode::SUCCESS);
@@ -391,7 +397,7 @@ pub async fn events(client: &Client, args: &EventsArgs) -> anyhow::Result<ExitCo
     };
     let events: Vec<Event> = serde_json::from_value(v)?;
     for ev in events.iter().filter(|e| matches(e)) {
-        print(ev);
+        print(ev)?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,6 @@
 //! `prova jobs`: the jobs in the store, newest first.
 
+use crate::output::outln;
 use std::process::ExitCode;
 
 use prova_core::JobState;
@@ -47,19 +48,23 @@ pub async fn run(args: JobsArgs) -> anyhow::Result<ExitCode> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?)?;
         return Ok(ExitCode::SUCCESS);
     }
     if jobs.is_empty() {
-        println!("no jobs (store: {})", store::url(&args.store));
+        outln!("no jobs (store: {})", store::url(&args.store))?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    outln!(
         "{:>6}  {:<12} {:<19}  {:<19}  {:<30} TAGS",
-        "ID", "STATE", "CREATED", "UPDATED", "NAME"
-    );
+        "ID",
+        "STATE",
+        "CREATED",
+        "UPDATED",
+        "NAME"
+    )?;
     for j in jobs {
-        println!(
+        outln!(
             "{:>6}  {:<12} {:<19}  {:<19}  {:<30} {}",
             j.id,
             j.state.map(|s| s.as_str()).unwrap_or("-"),
@@ -67,7 +72,7 @@ pub async fn run(args: JobsArgs) -> anyhow::Result<ExitCode> {
             j.state_time.map(output::time).unwrap_or_else(|| "-".into()),
             j.name,
             j.tags.join(",")
-        );
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -9,10 +9,18 @@ use crate::cli::ServeArgs;
 use crate::{exit, store};
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    // A blank token would let anyone in who sends `Bearer ` (or nothing
+    // that a proxy trims): refuse it rather than guess what was meant.
+    if let Some(token) = &args.token
+        && let Err(why) = prova_server::auth::check_token(token)
+    {
+        eprintln!("prova: --token / PROVA_TOKEN: {why}");
+        return Ok(ExitCode::from(exit::INVALID));
+    }
     let store = store::open(&args.store).await?;
     let config = ServerConfig {
         listen: args.listen,
-        token: args.token.clone().filter(|t| !t.is_empty()),
+        token: args.token.clone(),
         server_id: args
             .server_id
             .clone()
@@ -27,6 +35,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             None => std::env::current_dir()?,
         }),
         artifacts_root: store::artifacts_root(&args.store),
+        header_timeout: args.header_timeout,
     };
     if config.token.is_none() && !config.listen.ip().is_loopback() {
         eprintln!(

@@ -1,5 +1,6 @@
 //! `prova status ID`: the status tree, rebuilt from the job's events.
 
+use crate::output::{out, outln};
 use std::process::ExitCode;
 
 use prova_core::EventQuery;
@@ -24,9 +25,9 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
     let events = store.query_events(&EventQuery::for_job(job.id)).await?;
     let status = rebuild(job.id, &job.name, &events);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&status)?);
+        outln!("{}", serde_json::to_string_pretty(&status)?)?;
     } else {
-        print!("{}", render_tree(&status));
+        out!("{}", render_tree(&status))?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,6 @@
 //! `prova validate FILE...`: every error of every file, exit 2 if any.
 
+use crate::output::outln;
 use std::process::ExitCode;
 
 use prova_core::node::Format;
@@ -40,17 +41,17 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
             }
         }
         if errors.is_empty() {
-            println!("{}: valid {kind}", file.display());
+            outln!("{}: valid {kind}", file.display())?;
         } else {
             invalid += 1;
-            println!(
+            outln!(
                 "{}: invalid {kind} ({} error{})",
                 file.display(),
                 errors.len(),
                 if errors.len() == 1 { "" } else { "s" }
-            );
+            )?;
             for e in &errors {
-                println!("  {e}");
+                outln!("  {e}")?;
             }
         }
     }

@@ -6,9 +6,10 @@
 //!
 //! The file is read when the job is prepared (so a bad inventory is a
 //! validation error) and again at each acquisition (so edits between runs
-//! are seen, as in ConTest).
+//! are seen, as in ConTest). Each read opens the file once, beneath the
+//! server's files root when there is one ([`DescriptorFile`]): a symlink
+//! swapped in after submission cannot lead the read outside the root.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -19,13 +20,13 @@ use prova_core::{JobId, Target};
 use rand::seq::SliceRandom;
 use tokio_util::sync::CancellationToken;
 
-use crate::plugin::{PrepareCtx, TargetLocker, TargetManager, TargetSource};
+use crate::plugin::{DescriptorFile, PrepareCtx, TargetLocker, TargetManager, TargetSource};
 
 pub struct CsvFileTargetManager;
 
 #[derive(Debug, Clone)]
 struct Config {
-    file: PathBuf,
+    file: DescriptorFile,
     min: u32,
     max: u32,
     host_prefixes: Vec<String>,
@@ -59,7 +60,7 @@ impl TargetManager for CsvFileTargetManager {
         );
         let file = match acquire.get_ci("FileURI").and_then(Node::as_str) {
             Some(f) if !f.trim().is_empty() => {
-                match ctx.resolve(f.strip_prefix("file://").unwrap_or(f)) {
+                match ctx.file(f.strip_prefix("file://").unwrap_or(f)) {
                     Ok(p) => p,
                     Err(e) => {
                         diags.error(
@@ -128,7 +129,7 @@ impl TargetManager for CsvFileTargetManager {
                         acquire.pos,
                         format!(
                             "{} has {n} matching targets, fewer than MinNumberDevices {}",
-                            cfg.file.display(),
+                            cfg.file.display_path().display(),
                             cfg.min
                         ),
                     );
@@ -172,7 +173,7 @@ impl TargetSource for CsvSource {
             if (candidates.len() as u32) < cfg.min {
                 return Err(format!(
                     "{} has {} matching targets, fewer than MinNumberDevices {}",
-                    cfg.file.display(),
+                    cfg.file.display_path().display(),
                     candidates.len(),
                     cfg.min
                 ));
@@ -222,10 +223,9 @@ fn select(cfg: &Config, mut targets: Vec<Target>) -> Vec<Target> {
 
 /// Reads `ID,FQDN,IPv4,IPv6` lines. Blank lines and `#` comments are
 /// skipped; errors name the file and line.
-fn read_inventory(file: &Path) -> Result<Vec<Target>, String> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-    parse_inventory(&text).map_err(|e| format!("{}:{e}", file.display()))
+fn read_inventory(file: &DescriptorFile) -> Result<Vec<Target>, String> {
+    let text = file.read_to_string()?;
+    parse_inventory(&text).map_err(|e| format!("{}:{e}", file.display_path().display()))
 }
 
 pub(crate) fn parse_inventory(text: &str) -> Result<Vec<Target>, String> {
@@ -301,7 +301,7 @@ mod tests {
     fn selects_by_prefix_and_max() {
         let t = parse_inventory("1,uselesshost1,,\n2,compute2,,\n3,uselesshost3,,\n").unwrap();
         let cfg = Config {
-            file: PathBuf::new(),
+            file: DescriptorFile::new("hosts.csv", None, None).unwrap(),
             min: 1,
             max: 1,
             host_prefixes: vec!["useless".into()],
