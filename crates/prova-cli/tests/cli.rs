@@ -1,16 +1,15 @@
 //! The real `prova` binary on the examples and the ConTest corpus: output,
 //! exit codes and stored events.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod support;
+use support::{Env, job_id, root, running};
 
 fn corpus(name: &str) -> PathBuf {
     root()
@@ -18,65 +17,8 @@ fn corpus(name: &str) -> PathBuf {
         .join(name)
 }
 
-struct Env {
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Env {
-        Env {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-    fn db(&self) -> PathBuf {
-        self.dir.path().join("prova.db")
-    }
-    fn cmd(&self) -> Command {
-        let mut c = Command::cargo_bin("prova").unwrap();
-        c.env("PROVA_DB", self.db())
-            .env_remove("RUST_LOG")
-            .current_dir(self.dir.path());
-        c
-    }
-    fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let out = self.cmd().args(args).output().unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-    fn events(&self, job: i64, extra: &[&str]) -> Vec<Value> {
-        let id = job.to_string();
-        let mut args = vec!["events", id.as_str(), "--json"];
-        args.extend_from_slice(extra);
-        let (code, out, err) = self.run(&args);
-        assert_eq!(code, 0, "{err}");
-        out.lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.dir.path().join(name);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(&p, text).unwrap();
-        p
-    }
-}
-
 fn example(name: &str) -> String {
     root().join("examples").join(name).display().to_string()
-}
-
-fn job_id(stderr: &str) -> i64 {
-    stderr
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("job ")
-                .and_then(|r| r.strip_suffix(" started"))
-        })
-        .and_then(|id| id.parse().ok())
-        .unwrap_or_else(|| panic!("no job id in {stderr}"))
 }
 
 #[test]
@@ -412,20 +354,6 @@ fn junit_output_has_a_suite_per_test_and_run_and_a_case_per_target_and_step() {
     assert!(xml.contains("testcase name=\"teardown [box1]\""), "{xml}");
 }
 
-/// Alive and not a zombie (an orphan may wait for a reaper that a
-/// container's init does not provide).
-fn running(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            stat.rsplit(')')
-                .next()
-                .and_then(|r| r.split_whitespace().next())
-                != Some("Z")
-        }
-        Err(_) => false,
-    }
-}
-
 fn sigint(child: &std::process::Child) {
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
@@ -443,22 +371,6 @@ fn long_job(env: &Env, cleanup_secs: u32) -> PathBuf {
     )
 }
 
-fn wait_for_step(env: &Env, label: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if env.db().exists() {
-            let (_, out, _) = env.run(&[
-                "events", "1", "--json", "--name", "CmdStart", "--step", label,
-            ]);
-            if !out.trim().is_empty() {
-                return;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("step {label} never started");
-}
-
 #[test]
 fn first_ctrl_c_cancels_gracefully() {
     let env = Env::new();
@@ -470,7 +382,7 @@ fn first_ctrl_c_cancels_gracefully() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for_step(&env, "wait");
+    env.wait_for_step(1, "wait");
     let start = Instant::now();
     sigint(&child);
     let out = child.wait_with_output().unwrap();
@@ -506,9 +418,9 @@ fn second_ctrl_c_exits_at_once_and_kills_children() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for_step(&env, "wait");
+    env.wait_for_step(1, "wait");
     sigint(&child);
-    wait_for_step(&env, "tidy");
+    env.wait_for_step(1, "tidy");
     let start = Instant::now();
     sigint(&child);
     let out = child.wait_with_output().unwrap();

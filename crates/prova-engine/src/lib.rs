@@ -26,11 +26,13 @@
 pub mod emit;
 pub mod files_root;
 pub mod locks;
+pub mod ownership;
 pub mod plugin;
 pub mod plugins;
 pub mod prepare;
 pub mod runner;
 pub mod status;
 pub mod vars;
+pub mod output_file;
 
 pub use plugin::Registry;

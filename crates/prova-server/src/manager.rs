@@ -18,6 +18,7 @@ use prova_core::node::Format;
 use prova_core::{EventQuery, JobId, JobState, NewEvent};
 use prova_engine::Registry;
 use prova_engine::emit::Observer;
+use prova_engine::ownership;
 use prova_engine::prepare::{PreparedJob, descriptor_from_extended};
 use prova_engine::runner::{RunOptions, paused_position, resume_job, run_job};
 use prova_store::{JobFilter, Store, StoreError};
@@ -29,10 +30,9 @@ use crate::ServerConfig;
 use crate::metrics::Metrics;
 use crate::validate::{self, Submission, panic_message};
 
-/// How long a job's lease lasts without a heartbeat.
-pub const LEASE_TTL: Duration = Duration::from_secs(10);
-/// How often the leases of running jobs are renewed.
-const HEARTBEAT: Duration = Duration::from_secs(3);
+/// How long a job's lease lasts without a heartbeat, and how often the
+/// leases of running jobs are renewed (the same for `prova run`).
+pub use prova_engine::ownership::{HEARTBEAT, LEASE_TTL};
 /// How often expired leases (dead instances' jobs) are looked for.
 const TAKEOVER_SCAN: Duration = Duration::from_secs(2);
 
@@ -278,14 +278,24 @@ impl Manager {
                         .lock()
                         .expect("running lock")
                         .remove(&outcome.job_id);
-                    // A job paused at shutdown keeps its lease: if this
-                    // server comes back soon it resumes the job; if not, the
-                    // lease expires and another instance takes it over.
-                    let keep = outcome.state == JobState::Paused && me.stopping.is_cancelled();
-                    if !keep
-                        && let Err(e) = me.store.release_lease(outcome.job_id, &me.server_id).await
-                    {
-                        tracing::warn!(job = outcome.job_id, "cannot release the job's lease: {e}");
+                    // A job paused at shutdown keeps naming this server in
+                    // its lease (if it comes back first it resumes the
+                    // job), but the lease expires now: another instance
+                    // may resume it at once, not only when a lease runs out.
+                    let paused_at_shutdown =
+                        outcome.state == JobState::Paused && me.stopping.is_cancelled();
+                    let let_go = if paused_at_shutdown {
+                        me.store
+                            .hand_over_lease(outcome.job_id, &me.server_id)
+                            .await
+                    } else {
+                        me.store.release_lease(outcome.job_id, &me.server_id).await
+                    };
+                    if let Err(e) = let_go {
+                        tracing::warn!(
+                            job = outcome.job_id,
+                            "cannot let go of the job's lease: {e}"
+                        );
                     }
                 }
                 Err(e) => tracing::error!("job could not run: {e}"),
@@ -519,6 +529,8 @@ impl Manager {
     }
 
     async fn take_over_expired(self: &Arc<Self>) -> Result<(), StoreError> {
+        // Jobs of `prova run` processes that died: ended, never resumed.
+        ownership::reap_abandoned_runs(&*self.store, &self.server_id).await?;
         for (id, owner) in self.store.expired_leases().await? {
             if owner == self.server_id
                 || self.running.lock().expect("running lock").contains_key(&id)
@@ -559,8 +571,7 @@ impl Manager {
                      but a job that was not paused cannot be resumed",
                     self.server_id
                 );
-                self.fail(id, &msg).await?;
-                self.store.release_lease(id, &self.server_id).await?;
+                ownership::end_abandoned(&*self.store, id, &msg).await?;
             }
         }
         Ok(())
@@ -587,22 +598,39 @@ impl Manager {
                     }
                     tracing::info!(job = job.id, "resuming a job paused at shutdown");
                     if let Err(e) = self.resume(job.id, &self.server_id.clone()).await {
+                        if self.leased_elsewhere(job.id).await? {
+                            continue; // another instance resumed it first
+                        }
                         self.fail(job.id, &format!("cannot resume after a restart: {e}"))
                             .await?;
                     }
                 }
                 _ => {
+                    if !self
+                        .store
+                        .try_lease(job.id, &self.server_id, LEASE_TTL)
+                        .await?
+                    {
+                        continue; // another instance is ending it
+                    }
                     let msg = format!(
                         "zombie job: server {} stopped without pausing it (killed?); it cannot be resumed",
                         self.server_id
                     );
                     tracing::warn!(job = job.id, "{msg}");
-                    self.fail(job.id, &msg).await?;
-                    self.store.release_lease(job.id, &self.server_id).await?;
+                    ownership::end_abandoned(&*self.store, job.id, &msg).await?;
                 }
             }
         }
         Ok(())
+    }
+
+    /// Whether another instance holds the job's lease now.
+    async fn leased_elsewhere(&self, id: JobId) -> Result<bool, StoreError> {
+        Ok(matches!(
+            self.store.lease_owner(id).await?,
+            Some((owner, false)) if owner != self.server_id
+        ))
     }
 
     async fn fail(&self, id: JobId, msg: &str) -> Result<(), StoreError> {

@@ -146,6 +146,23 @@ pub trait Store: Send + Sync {
     async fn release_lease(&self, job_id: JobId, owner: &str) -> Result<()>;
     /// Leases that have expired: (job, last owner).
     async fn expired_leases(&self) -> Result<Vec<(JobId, String)>>;
+    /// Lets another instance take the job over at once (a graceful
+    /// shutdown paused it): the lease expires now but still names `owner`.
+    async fn hand_over_lease(&self, job_id: JobId, owner: &str) -> Result<()>;
+    /// Moves the job's lease from `from` to `to` (whose owner is known to
+    /// be gone), if `from` still holds it: only one instance wins.
+    async fn take_lease_from(
+        &self,
+        job_id: JobId,
+        from: &str,
+        to: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool>;
+    /// The job's lease: its owner and whether it has expired.
+    async fn lease_owner(&self, job_id: JobId) -> Result<Option<(String, bool)>>;
+    /// Every lease: (job, owner, expired).
+    async fn leases(&self) -> Result<Vec<(JobId, String, bool)>>;
+
 
     /// Locks targets for a job until `ttl` from now: each one that is free,
     /// expired or already the job's. With `all`, either every target is
@@ -161,4 +178,8 @@ pub trait Store: Send + Sync {
     async fn refresh_target_locks(&self, job_id: JobId, ttl: std::time::Duration) -> Result<()>;
     /// Unlocks targets the job holds.
     async fn unlock_targets(&self, job_id: JobId, target_ids: &[String]) -> Result<()>;
+    /// Unlocks every target the job holds (the job ended without releasing
+    /// them: its process died). Returns how many were held.
+    async fn unlock_job_targets(&self, job_id: JobId) -> Result<u64>;
+
 }

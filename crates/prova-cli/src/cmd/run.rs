@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use prova_engine::plugins::reporters::junit::JUnitFile;
 use prova_engine::prepare::{PrepareError, prepare_file};
+use prova_engine::ownership;
 use prova_engine::runner::{JobOutcome, RunOptions, run_job};
 use tokio_util::sync::CancellationToken;
 
@@ -33,24 +34,88 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     let store = store::open(&args.store).await?;
 
+    // This process owns the job through a lease it renews; a job whose
+    // `prova run` was killed is ended here, by the next one on the store.
+    let owner = ownership::process_owner();
+    match ownership::reap_abandoned(&*store, &owner).await {
+        Ok(ended) => {
+            for id in ended {
+                eprintln!("job {id} was abandoned by a prova that stopped while it ran: marked failed, its targets freed");
+            }
+        }
+        Err(e) => eprintln!("warning: cannot look for abandoned jobs: {e}"),
+    }
+    let _heartbeat = ownership::Heartbeat::start(store.clone(), owner.clone());
+
     let cancel = CancellationToken::new();
     let hard_cancel = CancellationToken::new();
-    tokio::spawn(watch_ctrl_c(cancel.clone(), hard_cancel.clone()));
+    let job_id = Arc::new(std::sync::OnceLock::new());
+    tokio::spawn(watch_signals(cancel.clone(), hard_cancel.clone()));
 
     let live = std::io::stderr().is_terminal() && !args.no_progress && !args.json;
+    let created = job_id.clone();
     let opts = RunOptions {
         requestor: args.requestor.clone(),
         cancel,
-        hard_cancel,
+        hard_cancel: hard_cancel.clone(),
         observer: Some(progress::observer(live)),
-        on_created: Some(Arc::new(|id| eprintln!("job {id} started"))),
+        on_created: Some(Arc::new(move |id| {
+            let _ = created.set(id);
+            eprintln!("job {id} started");
+        })),
         artifacts_root: Some(store::artifacts_root(&args.store)),
         pause: Default::default(),
-        server_id: None,
+        server_id: Some(owner.clone()),
     };
-    let outcome = run_job(job, store, opts).await?;
+    let run = run_job(job, store.clone(), opts);
+    // After a second interrupt the engine stops cleanup and releases the
+    // targets; should it not end within a few seconds, the job is ended in
+    // the store from here, so it never stays `Cancelling`.
+    let forced = async {
+        hard_cancel.cancelled().await;
+        tokio::time::sleep(HARD_EXIT_GRACE).await;
+    };
+    let outcome = tokio::select! {
+        outcome = run => outcome?,
+        () = forced => {
+            if let Some(&id) = job_id.get() {
+                end_at_once(&*store, id, &owner).await;
+            }
+            eprintln!("exiting at once");
+            return Ok(ExitCode::from(exit::CANCELLED));
+        }
+    };
+    if let Err(e) = store.release_lease(outcome.job_id, &owner).await {
+        tracing::warn!("cannot release the job's lease: {e}");
+    }
     print_outcome(&outcome, args.json)?;
     Ok(ExitCode::from(exit_code(&outcome)))
+}
+
+/// How long the engine gets to end the job after a second interrupt.
+const HARD_EXIT_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Ends the job in the store without the engine (it did not finish after a
+/// second interrupt): `Cancelled` with the reason, targets unlocked, lease
+/// dropped. Bounded, so a stuck store cannot keep prova from exiting.
+async fn end_at_once(store: &dyn prova_store::Store, job_id: prova_core::JobId, owner: &str) {
+    let end = async {
+        let ev = prova_core::NewEvent::job(
+            job_id,
+            prova_core::JobState::Cancelled.event_name(),
+            Some(serde_json::json!({
+                "Error": "cancelled at once by a second interrupt: cleanup did not finish"
+            })),
+        );
+        store.append_events(&[ev]).await?;
+        store.unlock_job_targets(job_id).await?;
+        store.release_lease(job_id, owner).await
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(5), end).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => eprintln!("warning: cannot record the job's end: {e}"),
+        Err(_) => eprintln!("warning: the store did not answer; the next prova on it ends the job"),
+    }
 }
 
 /// The exit code CI trusts: 0 only when the job completed and every
@@ -61,21 +126,44 @@ pub fn exit_code(outcome: &JobOutcome) -> u8 {
     exit::for_job(Some(outcome.state), reports_ok)
 }
 
-/// First Ctrl-C: graceful cancel. Second: kill what runs and exit at once.
-async fn watch_ctrl_c(cancel: CancellationToken, hard: CancellationToken) {
-    if tokio::signal::ctrl_c().await.is_err() {
+/// Interrupts: Ctrl-C (SIGINT), SIGTERM and SIGHUP all mean "stop". The
+/// first cancels gracefully (steps stop, cleanup runs, targets are
+/// released); the second kills what runs, skips the rest of cleanup and
+/// ends the job at once; a third exits on the spot.
+async fn watch_signals(cancel: CancellationToken, hard: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let kinds = [
+        SignalKind::interrupt(),
+        SignalKind::terminate(),
+        SignalKind::hangup(),
+    ];
+    let mut streams = Vec::new();
+    for kind in kinds {
+        match signal(kind) {
+            Ok(s) => streams.push(s),
+            Err(e) => tracing::warn!("cannot watch signal {kind:?}: {e}"),
+        }
+    }
+    if streams.is_empty() {
         return;
     }
+    next_signal(&mut streams).await;
     eprintln!(
-        "\ncancelling: steps stop, cleanup runs, targets are released (Ctrl-C again to exit at once)"
+        "\ncancelling: steps stop, cleanup runs, targets are released (interrupt again to stop cleanup and exit)"
     );
     cancel.cancel();
-    if tokio::signal::ctrl_c().await.is_ok() {
-        hard.cancel();
-        prova_engine::plugins::steps::cmd::kill_all_children();
-        eprintln!("\nexiting at once");
-        std::process::exit(i32::from(exit::CANCELLED));
-    }
+    next_signal(&mut streams).await;
+    hard.cancel();
+    prova_engine::plugins::steps::cmd::kill_all_children();
+    eprintln!("\nstopping at once: cleanup skipped, targets released (interrupt again to exit now)");
+    next_signal(&mut streams).await;
+    prova_engine::plugins::steps::cmd::kill_all_children();
+    std::process::exit(i32::from(exit::CANCELLED));
+}
+
+/// Waits for any of the watched signals.
+async fn next_signal(streams: &mut [tokio::signal::unix::Signal]) {
+    futures::future::select_all(streams.iter_mut().map(|s| Box::pin(s.recv()))).await;
 }
 
 fn print_outcome(outcome: &JobOutcome, json: bool) -> anyhow::Result<()> {

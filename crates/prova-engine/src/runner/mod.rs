@@ -131,7 +131,7 @@ pub async fn run_job(
         })
         .await?;
     let started = json!({ "Requestor": opts.requestor, "ServerID": opts.server_id });
-    Ok(drive(job_id, &job, store, opts, JobPosition::start(), started).await)
+    Ok(drive_guarded(job_id, &job, store, opts, JobPosition::start(), started).await)
 }
 
 /// Continues a paused job from its position.
@@ -144,7 +144,72 @@ pub async fn resume_job(
 ) -> Result<JobOutcome, EngineError> {
     let started =
         json!({ "Requestor": opts.requestor, "ServerID": opts.server_id, "Resumed": true });
-    Ok(drive(job_id, &job, store, opts, position, started).await)
+    Ok(drive_guarded(job_id, &job, store, opts, position, started).await)
+}
+
+/// Runs [`drive`] so that nothing leaves the job `Started`: the owner's
+/// lease is taken first (so a dead owner is noticed), and a panic anywhere
+/// in the engine or a plugin's own tasks fails the job with the panic's
+/// message and frees its targets instead of unwinding into the caller.
+async fn drive_guarded(
+    job_id: JobId,
+    job: &PreparedJob,
+    store: Arc<dyn Store>,
+    opts: RunOptions,
+    pos: JobPosition,
+    started: serde_json::Value,
+) -> JobOutcome {
+    use futures::FutureExt;
+    if let Some(owner) = &opts.server_id
+        && let Err(e) = store
+            .try_lease(job_id, owner, crate::ownership::LEASE_TTL)
+            .await
+    {
+        tracing::error!(job = job_id, "cannot take the job's lease: {e}");
+    }
+    let run = std::panic::AssertUnwindSafe(drive(job_id, job, store.clone(), opts, pos, started));
+    match run.catch_unwind().await {
+        Ok(outcome) => outcome,
+        Err(panic) => {
+            let error = format!(
+                "prova failed while running the job (a bug: please report it): {}",
+                panic_message(&*panic)
+            );
+            tracing::error!(job = job_id, "{error}");
+            let failed = NewEvent::job(
+                job_id,
+                JobState::Failed.event_name(),
+                Some(json!({ "Error": error })),
+            );
+            if let Err(e) = store.append_events(&[failed]).await {
+                tracing::error!(job = job_id, "cannot record that the job failed: {e}");
+            }
+            if let Err(e) = store.unlock_job_targets(job_id).await {
+                tracing::error!(job = job_id, "cannot free the job's targets: {e}");
+            }
+            JobOutcome {
+                job_id,
+                state: JobState::Failed,
+                error: Some(error),
+                runs: Vec::new(),
+                run_reports: Vec::new(),
+                final_reports: Vec::new(),
+                position: None,
+                writer: WriterStats::default(),
+            }
+        }
+    }
+}
+
+/// The text of a panic payload (`panic!("...")` gives a `&str` or a `String`).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_string()
+    }
 }
 
 /// The position recorded by a job's newest `JobStatePaused` event.

@@ -446,19 +446,9 @@ fn task_error(
         Ok(Err(e)) => Some(format!("step {label} failed: {e}")),
         Err(e) if e.is_panic() => Some(format!(
             "step {label} panicked: {}",
-            panic_message(e.into_panic())
+            super::panic_message(&*e.into_panic())
         )),
         Err(_) => Some(format!("step {label} was aborted")),
-    }
-}
-
-pub(crate) fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
-    if let Some(s) = p.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "unknown panic".to_string()
     }
 }
 
@@ -508,7 +498,7 @@ async fn drive_per_target(
                     Err(e) => {
                         let id = e.id();
                         let msg = if e.is_panic() {
-                            format!("step {} panicked: {}", desc.label, panic_message(e.into_panic()))
+                            format!("step {} panicked: {}", desc.label, super::panic_message(&*e.into_panic()))
                         } else {
                             format!("step {} was aborted", desc.label)
                         };

@@ -70,6 +70,13 @@ impl StepContext {
         );
     }
 
+    /// Waits until every event emitted so far is stored: for records that
+    /// must survive this process being killed the next moment (the process
+    /// group a command runs in, so a later prova can kill it).
+    pub async fn flush(&self) {
+        self.sink.flush().await;
+    }
+
     /// Where this step keeps files for `target` (a container's results
     /// directory, ...): `<root>/job-<id>/run-<n>/<test>/attempt-<a>/<step>/<target>`.
     /// Not created until a step creates it.

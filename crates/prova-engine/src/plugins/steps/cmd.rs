@@ -2,7 +2,9 @@
 //! target. A non-zero exit fails the target with the exit code and the tail
 //! of stderr.
 //!
-//! Events: `CmdStart {Path, Args, Dir, Pid}`, `CmdStdout {Msg}` and
+//! Events: `CmdStart {Path, Args, Dir, Pid, StartTime, BootID}` (stored
+//! before the command runs on, so that if prova is killed the next prova on
+//! the store finds the group and kills it; see [`crate::ownership`]), `CmdStdout {Msg}` and
 //! `CmdStderr {Msg}` (whole output, when `emit_stdout` / `emit_stderr`,
 //! default true; the last [`MAX_OUTPUT`] bytes), `CmdEnd {ExitCode,
 //! DurationMs}`.
@@ -31,6 +33,9 @@ use crate::runner::step_ctx::StepContext;
 pub const MAX_OUTPUT: usize = 1 << 20;
 /// Stderr shown in a failure message.
 const STDERR_TAIL: usize = 2048;
+
+/// The event naming a started command's process group.
+pub const CMD_START: &str = "CmdStart";
 
 pub struct Cmd;
 
@@ -86,15 +91,21 @@ impl Step for Cmd {
         let mut child = cmd
             .spawn()
             .map_err(|e| StepError::Failed(format!("cannot start {exe:?}: {e}")))?;
-        ctx.emit(
-            target,
-            "CmdStart",
-            Some(json!({ "Path": exe, "Args": args, "Dir": dir, "Pid": child.id() })),
-        );
         let guard = GroupGuard(child.id().and_then(|p| i32::try_from(p).ok()));
         if let Some(pid) = guard.0 {
             track(pid);
         }
+        let identity = guard.0.and_then(crate::ownership::ProcessIdentity::of);
+        ctx.emit(
+            target,
+            CMD_START,
+            Some(json!({
+                "Path": exe, "Args": args, "Dir": dir, "Pid": child.id(),
+                "StartTime": identity.as_ref().map(|i| i.start_ticks),
+                "BootID": identity.as_ref().map(|i| i.boot_id.as_str()),
+            })),
+        );
+        ctx.flush().await;
         let out = tokio::spawn(read_tail(child.stdout.take()));
         let err = tokio::spawn(read_tail(child.stderr.take()));
 
