@@ -379,7 +379,16 @@ fn check_inputs(summary: &ReadSummary, limits: &InputLimitArgs) -> anyhow::Resul
 
 fn load(source: &SourceArgs) -> anyhow::Result<Report> {
     if let Some(path) = &source.from_report {
-        return Ok(Report::from_file(path)?);
+        let mut report = Report::from_file(path)?;
+        if !report.eligibility_known && source.meta.ineligible.is_some() {
+            let conf = load_conformance(
+                None,
+                source.meta.ineligible.as_deref(),
+                source.meta.pending.as_deref(),
+            )?;
+            report.apply_eligibility(&conf);
+        }
+        return Ok(report);
     }
     let Some(spec) = &source.spec else {
         bail!("--spec SWAGGER is required (or --from-report JSON)");
@@ -418,8 +427,15 @@ fn cmd_report(a: ReportArgs, out: &mut dyn Write) -> anyhow::Result<CoverageOutc
 fn cmd_untested(a: UntestedArgs, out: &mut dyn Write) -> anyhow::Result<CoverageOutcome> {
     let report = load(&a.source)?;
     let pat = a.endpoint.as_deref().map(LikePattern::new);
-    // A saved APISnoop file has no eligibility flags: treat stable as eligible.
-    let has_eligibility = report.endpoints.iter().any(|e| e.eligible);
+    // A saved APISnoop file has no eligibility flags (unless --ineligible
+    // supplied them): every stable endpoint is listed, and the user is told.
+    let has_eligibility = report.eligibility_known;
+    if !has_eligibility && !a.include_ineligible {
+        eprintln!(
+            "note: this report does not say which endpoints are eligible (an APISnoop release file): \
+             all stable endpoints are listed; pass --ineligible ineligible_endpoints.yaml to leave out ineligible ones"
+        );
+    }
     let rows: Vec<&EndpointCoverage> = report
         .endpoints
         .iter()

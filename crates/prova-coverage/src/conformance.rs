@@ -82,11 +82,47 @@ pub struct ConformanceData {
     pub pending: BTreeSet<String>,
 }
 
+/// Furthest column where a line's content may start in a metadata YAML file.
+/// Every block level (a mapping indented under its key, a `- ` entry) moves
+/// the content at least one column right, so this bounds the nesting depth.
+pub const MAX_YAML_INDENT: usize = 256;
+
+/// Checks that no line's content starts after column `limit`, skipping
+/// indentation and compact block indicators (`- `, `? `, `: `). Returns the
+/// 1-based line and column of the first offending line.
+fn check_block_indent(text: &str, limit: usize) -> Result<(), (usize, usize)> {
+    for (n, line) in text.lines().enumerate() {
+        let b = line.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            match b[i] {
+                b' ' | b'\t' => i += 1,
+                b'-' | b'?' | b':' if matches!(b.get(i + 1), Some(b' ' | b'\t') | None) => i += 1,
+                _ => break,
+            }
+            if i > limit {
+                return Err((n + 1, i + 1));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn with_yaml<T>(path: &Path, f: impl FnOnce(&[Yaml<'_>]) -> T) -> Result<T, ConformanceError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConformanceError::Io {
         path: path.display().to_string(),
         source,
     })?;
+    // saphyr bounds flow nesting (`[[[…`) but recurses on block nesting
+    // without a limit: a file nested 10,000 levels deep overflows the stack.
+    if let Err((line, col)) = check_block_indent(&text, MAX_YAML_INDENT) {
+        return Err(ConformanceError::Yaml {
+            path: path.display().to_string(),
+            message: format!(
+                "nested too deep at line {line} column {col}: content starts after column {MAX_YAML_INDENT}"
+            ),
+        });
+    }
     let docs = Yaml::load_from_str(&text).map_err(|e| ConformanceError::Yaml {
         path: path.display().to_string(),
         message: e.to_string(),
@@ -236,6 +272,36 @@ impl ConformanceData {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn load_ineligible_text(text: &str) -> Result<ConformanceData, ConformanceError> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("ineligible.yaml");
+        std::fs::write(&p, text).unwrap();
+        let mut d = ConformanceData::default();
+        d.load_ineligible(&p).map(|()| d)
+    }
+
+    #[test]
+    fn deep_yaml_is_an_error_not_a_crash() {
+        // Block mappings 10,000 deep, one space per level.
+        let block: String = (0..10_000)
+            .map(|i| format!("{}a:\n", " ".repeat(i)))
+            .collect();
+        // Compact sequences on one line: no indentation at all.
+        let compact = format!("{}x\n", "- ".repeat(10_000));
+        let flow = format!("{}{}\n", "[".repeat(30_000), "]".repeat(30_000));
+        for text in [block, compact, flow] {
+            let err = load_ineligible_text(&text).unwrap_err().to_string();
+            assert!(err.contains("ineligible.yaml"), "{err}");
+            assert!(err.contains("line 1") || err.contains("line 258"), "{err}");
+        }
+        // Nesting up to the limit still loads (as a wrong shape, not a crash).
+        let ok: String = (0..MAX_YAML_INDENT)
+            .map(|i| format!("{}a:\n", " ".repeat(i)))
+            .collect();
+        let err = load_ineligible_text(&ok).unwrap_err().to_string();
+        assert!(err.contains("expected a YAML list"), "{err}");
+    }
 
     #[test]
     fn releases() {

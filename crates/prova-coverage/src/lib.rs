@@ -6,7 +6,8 @@
 //! gzip or zstd, in parallel); [`mapping`] maps each event to an operation and
 //! decides which test gets the credit, exactly as APISnoop does; [`report`]
 //! aggregates into APISnoop's release-file JSON shape; [`diff`] compares two
-//! reports; [`render`] prints tables, CSV, JSON or HTML. [`cli`] holds the
+//! reports; [`live`] maps one event or one webhook `EventList` body the
+//! same way, for input that is not a file; [`render`] prints tables, CSV, JSON or HTML. [`cli`] holds the
 //! `prova coverage` subcommands and [`run`].
 //!
 //! # Example
@@ -51,6 +52,7 @@ pub mod cli;
 pub mod conformance;
 pub mod diff;
 pub mod like;
+pub mod live;
 pub mod mapping;
 pub mod render;
 pub mod report;

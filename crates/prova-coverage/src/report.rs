@@ -38,6 +38,8 @@ pub struct MapContext<'a> {
     pub attributor: Attributor,
     /// Number of operations in the spec.
     pub operations: usize,
+    /// The spec.
+    pub spec: &'a Spec,
 }
 
 impl<'a> MapContext<'a> {
@@ -52,6 +54,7 @@ impl<'a> MapContext<'a> {
             router: &spec.router,
             attributor: Attributor::new(extra_user_agents, pod_binding),
             operations: spec.operations.len(),
+            spec,
         }
     }
 }
@@ -176,24 +179,21 @@ impl<'a> Tally<'a> {
 impl EventSink for Tally<'_> {
     fn event(&mut self, ev: &AuditEvent<'_>, loc: Loc) {
         self.events += 1;
-        let verb = ev.verb.as_deref().unwrap_or("");
-        let uri = ev.request_uri.as_deref().unwrap_or("");
-        let ua = ev.user_agent.as_deref();
-        match self.ctx.router.map(verb, uri) {
-            Ok(op) => {
-                let credit = self.ctx.attributor.credit(ua, Some(op), uri);
-                let i = op as usize;
+        // The same function maps live (sink) input: one set of rules.
+        match crate::live::map_event(self.ctx, ev) {
+            Ok(hit) => {
+                let i = hit.op as usize;
                 self.op_hits[i] += 1;
-                if credit.conformance {
+                if hit.conformance {
                     self.op_conf_hits[i] += 1;
                 }
-                if credit.tested {
+                if let Some(test) = hit.test.as_deref() {
                     self.op_test_hits[i] += 1;
-                    let t = self.test_id(credit.test.unwrap_or(""));
-                    if credit.conformance {
+                    let t = self.test_id(test);
+                    if hit.conformance {
                         self.test_conf[t as usize] = true;
                     }
-                    *self.test_ops.entry((t, op)).or_default() += 1;
+                    *self.test_ops.entry((t, hit.op)).or_default() += 1;
                 }
             }
             Err(reason) => {
@@ -202,9 +202,9 @@ impl EventSink for Tally<'_> {
                 if r.wants(loc) {
                     r.keep(Example {
                         loc,
-                        verb: verb.to_string(),
-                        request_uri: uri.to_string(),
-                        user_agent: ua.map(str::to_string),
+                        verb: ev.verb.as_deref().unwrap_or("").to_string(),
+                        request_uri: ev.request_uri.as_deref().unwrap_or("").to_string(),
+                        user_agent: ev.user_agent.as_deref().map(str::to_string),
                         error: None,
                     });
                 }
@@ -446,6 +446,24 @@ pub struct Report {
     /// Event counts (prova).
     #[serde(default)]
     pub events: EventTotals,
+    /// Whether each endpoint's `eligible` is known: false for an APISnoop
+    /// release file read back (it only has the totals) until
+    /// [`Report::apply_eligibility`] is given the ineligible list.
+    #[serde(skip)]
+    pub eligibility_known: bool,
+}
+
+/// Which endpoints of a saved report say whether they are eligible.
+#[derive(Deserialize)]
+struct EligibilityProbe {
+    #[serde(default)]
+    endpoints: Vec<ProbeEndpoint>,
+}
+
+#[derive(Deserialize)]
+struct ProbeEndpoint {
+    #[serde(default)]
+    eligible: Option<serde::de::IgnoredAny>,
 }
 
 /// Errors reading a saved report.
@@ -460,22 +478,50 @@ pub enum ReportError {
         source: std::io::Error,
     },
     /// Not a report.
-    #[error("{path}: not a coverage report: {source}")]
+    #[error("{path}: not a coverage report: {error}")]
     Parse {
         /// The file.
         path: String,
         /// The error.
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
 }
 
 impl Report {
     /// Reads a saved report (prova's or an APISnoop release file).
     pub fn from_json(bytes: &[u8], path: &str) -> Result<Report, ReportError> {
-        serde_json::from_slice(bytes).map_err(|source| ReportError::Parse {
+        let parse_error = |error| ReportError::Parse {
             path: path.to_string(),
-            source,
-        })
+            error,
+        };
+        let mut report: Report = serde_json::from_slice(bytes).map_err(parse_error)?;
+        // APISnoop's files carry no per-endpoint eligibility; prova's do.
+        let probe: EligibilityProbe = serde_json::from_slice(bytes).map_err(parse_error)?;
+        report.eligibility_known =
+            probe.endpoints.is_empty() || probe.endpoints.iter().any(|e| e.eligible.is_some());
+        // Derivable from the endpoints (and absent from APISnoop's files).
+        report.conformance_tested_endpoints =
+            report.endpoints.iter().filter(|e| e.conf_tested).count() as u64;
+        Ok(report)
+    }
+
+    /// Marks eligibility from conformance metadata, for a report whose
+    /// endpoints do not carry it (an APISnoop release file): eligible =
+    /// stable and not ineligible. The eligible totals are recomputed.
+    pub fn apply_eligibility(&mut self, conf: &ConformanceData) {
+        for e in &mut self.endpoints {
+            let inel = conf.ineligible.get(&e.endpoint);
+            e.eligible = e.level == Level::Stable && inel.is_none();
+            e.ineligible_reason = inel.map(|r| r.reason.clone());
+            e.pending = conf.pending.contains(&e.endpoint);
+        }
+        let count = |f: &dyn Fn(&EndpointCoverage) -> bool| {
+            self.endpoints.iter().filter(|e| f(e)).count() as u64
+        };
+        self.total_eligible = count(&|e| e.eligible);
+        self.tested_eligible = count(&|e| e.eligible && e.conf_tested);
+        self.pending_eligible = count(&|e| e.eligible && e.pending);
+        self.eligibility_known = true;
     }
 
     /// Reads a saved report file.
@@ -626,5 +672,6 @@ pub fn build_report(
             bytes: summary.bytes,
         },
         endpoints,
+        eligibility_known: true,
     }
 }

@@ -40,12 +40,13 @@ pub enum SpecError {
         source: std::io::Error,
     },
     /// The file is not a swagger document.
-    #[error("{path}: not an OpenAPI v2 spec: {source}")]
+    #[error("{path}: not an OpenAPI v2 spec: {error}")]
     Parse {
         /// The spec file.
         path: String,
-        /// The JSON error (with line and column).
-        source: serde_json::Error,
+        /// The JSON error (with line and column; nesting is limited to 128
+        /// levels by serde_json).
+        error: serde_json::Error,
     },
 }
 
@@ -148,7 +149,7 @@ impl Spec {
     pub fn from_slice(bytes: &[u8], source: &str) -> Result<Spec, SpecError> {
         let raw: RawSpec = serde_json::from_slice(bytes).map_err(|e| SpecError::Parse {
             path: source.to_string(),
-            source: e,
+            error: e,
         })?;
         let mut operations = Vec::new();
         let mut router = Router::default();

@@ -62,7 +62,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
 }
 
 /// Why a line is not an event.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum EventError {
     /// Not JSON / not an object.
     #[error("invalid JSON: {0}")]

@@ -31,6 +31,10 @@ pub fn esc(s: &str) -> String {
             '>' => o.push_str("&gt;"),
             '"' => o.push_str("&quot;"),
             '\'' => o.push_str("&#39;"),
+            // Control characters are not allowed in HTML text: show them.
+            c if c.is_control() && c != '\n' && c != '\t' => {
+                o.push_str(&super::table::visible_control(c))
+            }
             c => o.push(c),
         }
     }
@@ -212,7 +216,11 @@ fn change_row(out: &mut dyn Write, g: &GroupChange) -> io::Result<()> {
         out,
         "<tr><td>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=\"n {}\">{}{}</td><td>{}</td><td>{}</td></tr>",
         esc(&g.group),
-        g.total,
+        if g.old_total == g.total {
+            g.total.to_string()
+        } else {
+            format!("{} → {}", g.old_total, g.total)
+        },
         g.old_tested,
         g.new_tested,
         if c > 0 {
@@ -224,7 +232,7 @@ fn change_row(out: &mut dyn Write, g: &GroupChange) -> io::Result<()> {
         },
         if c > 0 { "+" } else { "" },
         c,
-        bar(g.old_tested, g.old_conf_tested, g.total),
+        bar(g.old_tested, g.old_conf_tested, g.old_total),
         bar(g.new_tested, g.new_conf_tested, g.total)
     )
 }

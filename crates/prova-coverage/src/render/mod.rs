@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::diff::{Diff, GroupChange};
 use crate::report::{EndpointCoverage, Report};
 use crate::spec::{Level, Operation};
-use table::{pct, ratio, write_csv, write_table};
+use table::{clean, pct, ratio, write_csv, write_table};
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -131,9 +131,13 @@ pub fn report(out: &mut dyn Write, r: &Report, format: Format) -> io::Result<()>
         }
         Format::Html => html::report(out, r),
         Format::Table => {
-            writeln!(out, "Kubernetes API coverage, release {}", r.release)?;
-            writeln!(out, "spec:  {}", r.spec)?;
-            writeln!(out, "audit: {}", r.sources.join(", "))?;
+            writeln!(
+                out,
+                "Kubernetes API coverage, release {}",
+                clean(&r.release)
+            )?;
+            writeln!(out, "spec:  {}", clean(&r.spec))?;
+            writeln!(out, "audit: {}", clean(&r.sources.join(", ")))?;
             writeln!(
                 out,
                 "events: {} read, {} mapped, {} outside coverage (deprecated/untagged), {} unmapped ({} malformed)\n",
@@ -176,6 +180,12 @@ pub fn report(out: &mut dyn Write, r: &Report, format: Format) -> io::Result<()>
                 ],
             ];
             write_table(out, &["totals", "count", "%"], &rows)?;
+            if !r.eligibility_known {
+                writeln!(
+                    out,
+                    "(eligible totals as the file states them; which endpoints are eligible is not in it: add --ineligible FILE)"
+                )?;
+            }
             let (levels, cats) = group_stats(r);
             let grow = |g: &GroupStats| {
                 vec![
@@ -184,7 +194,11 @@ pub fn report(out: &mut dyn Write, r: &Report, format: Format) -> io::Result<()>
                     g.tested.to_string(),
                     pct(g.tested, g.total),
                     g.conf_tested.to_string(),
-                    ratio(g.eligible_conf_tested, g.eligible),
+                    if r.eligibility_known {
+                        ratio(g.eligible_conf_tested, g.eligible)
+                    } else {
+                        "n/a".into()
+                    },
                 ]
             };
             let heads = [
@@ -217,23 +231,27 @@ fn unmapped(out: &mut dyn Write, r: &Report) -> io::Result<()> {
         writeln!(out, "  {}: {}", reason.reason, reason.count)?;
         for ex in &reason.examples {
             let pos = match ex.item {
-                Some(item) => format!("{}:{} item {item}", ex.file, ex.line),
-                None => format!("{}:{}", ex.file, ex.line),
+                Some(item) => format!("{}:{} item {item}", clean(&ex.file), ex.line),
+                None => format!("{}:{}", clean(&ex.file), ex.line),
             };
             match &ex.error {
-                Some(e) => writeln!(out, "    {pos}: {e}")?,
+                Some(e) => writeln!(out, "    {pos}: {}", clean(e))?,
                 None => writeln!(
                     out,
                     "    {pos}: {} {} ({})",
-                    if ex.verb.is_empty() { "\"\"" } else { &ex.verb },
-                    ex.request_uri,
-                    ex.user_agent.as_deref().unwrap_or("no user agent")
+                    if ex.verb.is_empty() {
+                        "\"\"".into()
+                    } else {
+                        clean(&ex.verb)
+                    },
+                    clean(&ex.request_uri),
+                    clean(ex.user_agent.as_deref().unwrap_or("no user agent"))
                 )?,
             }
         }
     }
     for e in &r.unmapped.input_errors {
-        writeln!(out, "  input error: {e}")?;
+        writeln!(out, "  input error: {}", clean(e))?;
     }
     Ok(())
 }
@@ -389,7 +407,7 @@ pub fn tests(
                 if untested.is_empty() {
                     String::new()
                 } else {
-                    format!("; untested: {}", untested.join(", "))
+                    format!("; untested: {}", clean(&untested.join(", ")))
                 }
             )
         }
@@ -408,7 +426,8 @@ fn change(n: i64) -> String {
 pub fn diff(out: &mut dyn Write, d: &Diff, format: Format) -> io::Result<()> {
     let heads = [
         "group",
-        "endpoints",
+        "old endpoints",
+        "new endpoints",
         "old tested",
         "new tested",
         "change",
@@ -421,11 +440,13 @@ pub fn diff(out: &mut dyn Write, d: &Diff, format: Format) -> io::Result<()> {
     let row = |g: &GroupChange| {
         vec![
             g.group.clone(),
+            g.old_total.to_string(),
             g.total.to_string(),
             g.old_tested.to_string(),
             g.new_tested.to_string(),
             change(g.change()),
-            pct(g.old_tested, g.total),
+            // Each side's share of its own endpoints.
+            pct(g.old_tested, g.old_total),
             pct(g.new_tested, g.total),
             g.old_conf_tested.to_string(),
             g.new_conf_tested.to_string(),
@@ -435,7 +456,12 @@ pub fn diff(out: &mut dyn Write, d: &Diff, format: Format) -> io::Result<()> {
     let changed: Vec<&GroupChange> = d
         .categories
         .iter()
-        .filter(|g| g.change() != 0 || g.conf_change() != 0)
+        .filter(|g| {
+            g.change() != 0
+                || g.conf_change() != 0
+                || g.old_total != g.total
+                || g.gained + g.lost > 0
+        })
         .collect();
     match format {
         Format::Json => json(out, d),
@@ -451,7 +477,10 @@ pub fn diff(out: &mut dyn Write, d: &Diff, format: Format) -> io::Result<()> {
         }
         Format::Html => html::diff(out, d),
         Format::Table => {
-            writeln!(out, "{}", d.change_line())?;
+            // Keep the headline's own line breaks; clean each line.
+            for line in d.change_line().lines() {
+                writeln!(out, "{}", clean(line))?;
+            }
             if !d.newly_conf_tested.is_empty() || !d.no_longer_conf_tested.is_empty() {
                 writeln!(
                     out,
@@ -460,7 +489,7 @@ pub fn diff(out: &mut dyn Write, d: &Diff, format: Format) -> io::Result<()> {
                     if d.newly_conf_tested.is_empty() {
                         String::new()
                     } else {
-                        format!(": {}", d.newly_conf_tested.join(", "))
+                        format!(": {}", clean(&d.newly_conf_tested.join(", ")))
                     },
                     if d.no_longer_conf_tested.is_empty() {
                         String::new()
@@ -468,7 +497,7 @@ pub fn diff(out: &mut dyn Write, d: &Diff, format: Format) -> io::Result<()> {
                         format!(
                             "\nconformance: -{}: {}",
                             d.no_longer_conf_tested.len(),
-                            d.no_longer_conf_tested.join(", ")
+                            clean(&d.no_longer_conf_tested.join(", "))
                         )
                     }
                 )?;

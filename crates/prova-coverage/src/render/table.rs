@@ -1,9 +1,45 @@
 //! Plain-text tables and CSV.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 
+/// `\xNN` (or `\u{NNNN}`) for a control character.
+pub fn visible_control(c: char) -> String {
+    match c {
+        '\n' => "\\n".into(),
+        '\r' => "\\r".into(),
+        '\t' => "\\t".into(),
+        c if (c as u32) < 0x100 => format!("\\x{:02x}", c as u32),
+        c => format!("\\u{{{:04x}}}", c as u32),
+    }
+}
+
+/// Text safe to print to a terminal: control characters (ANSI escapes,
+/// `\r`, newlines, C1 controls) from user agents, URIs, file names and
+/// malformed lines are shown as escapes instead of acting on the terminal.
+pub fn clean(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() {
+            out.push_str(&visible_control(c));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// Writes rows as left-aligned columns (numbers right-aligned).
+/// Cells are [`clean`]ed first.
 pub fn write_table(out: &mut dyn Write, headers: &[&str], rows: &[Vec<String>]) -> io::Result<()> {
+    let cleaned: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| clean(c).into_owned()).collect())
+        .collect();
+    let rows = &cleaned[..];
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
@@ -56,9 +92,11 @@ pub fn write_table(out: &mut dyn Write, headers: &[&str], rows: &[Vec<String>]) 
     Ok(())
 }
 
-/// One CSV field, quoted when needed (RFC 4180).
+/// One CSV field, quoted when needed (RFC 4180); control characters are
+/// [`clean`]ed (so a field never spans lines or moves the cursor).
 pub fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
+    let s = clean(s);
+    if s.contains([',', '"']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
         s.to_string()
@@ -98,6 +136,22 @@ mod tests {
         assert_eq!(csv_field("a"), "a");
         assert_eq!(csv_field("a,b"), "\"a,b\"");
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+    }
+
+    #[test]
+    fn control_characters_are_shown_not_sent() {
+        let ua = "evil\x1b[2J\x1b[31mred\r\nnext\u{9b}31m\u{7f}";
+        let want = "evil\\x1b[2J\\x1b[31mred\\r\\nnext\\x9b31m\\x7f";
+        assert_eq!(clean(ua), want);
+        assert!(matches!(clean("plain é"), Cow::Borrowed(_)));
+        let mut out = Vec::new();
+        write_table(&mut out, &["ua"], &[vec![ua.into()]]).unwrap();
+        let s = String::from_utf8(out).unwrap();
+        assert!(s.contains(want), "{s}");
+        assert!(!s.chars().any(|c| c.is_control() && c != '\n'), "{s:?}");
+        assert_eq!(s.lines().count(), 3);
+        assert_eq!(csv_field(ua), want);
+        assert_eq!(csv_field("a\nb,c"), "\"a\\nb,c\"");
     }
 
     #[test]
