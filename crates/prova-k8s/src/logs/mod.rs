@@ -104,17 +104,18 @@ impl LogReader {
             if self.is_terminated() {
                 break;
             }
-            fruitless = if cursor.lines() > before {
-                0
-            } else {
-                fruitless + 1
-            };
+            if cursor.lines() > before {
+                // It moved on: re-open at once.
+                fruitless = 0;
+                continue;
+            }
+            fruitless += 1;
             if fruitless > MAX_FRUITLESS {
                 // The log will not stay open: wait for the end, then read it.
                 self.wait_terminated().await;
                 break;
             }
-            let pause = Duration::from_millis(250) * 2u32.pow(fruitless.min(3));
+            let pause = Duration::from_millis(125) * 2u32.pow(fruitless.min(4));
             tokio::select! {
                 _ = tokio::time::sleep(pause) => {}
                 _ = self.wait_terminated() => {}

@@ -14,8 +14,25 @@
 //!
 //! For each Job the double plays the Job controller and the kubelet with
 //! one pod. The test container's env picks what happens:
-//! `SCENARIO=pass|fail|oom|deadline|pullerror|collectorpull|hang`, `EXIT_CODE=n` (fail),
-//! `LOG_LINES=n`. With a collector container the pod's results directory
+//! `SCENARIO=pass|fail|oom|deadline|pullerror|collectorpull|collectorcrash|unschedulable|hang`,
+//! `EXIT_CODE=n` (fail), `LOG_LINES=n`, `LOG_INTERVAL_MS=n` (a pause after
+//! each line), `LOG_LONG_LINE=n` (one more line of n bytes), `LOG_NO_EOL=1`
+//! (the last line has no newline), `LOG_DROP_AFTER=n` (the first followed
+//! log connection is cut after n lines), `LOG_REFUSE_RESUME=1` (every log
+//! request after the first fails).
+//!
+//! Logs behave as the kubelet's: `timestamps=true` prefixes each line with
+//! its RFC 3339 time (9 fraction digits; lines written together share one),
+//! `sinceTime` keeps lines at or after it, and a followed log holds back an
+//! unfinished last line and ends without it when the container stops; only
+//! a read without `follow` returns it.
+//!
+//! Events (core/v1, list and watch with `involvedObject.*` field
+//! selectors) are recorded as the controllers do: `FailedCreate` on the Job,
+//! repeated with a growing `count`, when the pod template names a
+//! ServiceAccount that does not exist (only `default` exists unless
+//! [`Double::add_service_account`]); `FailedScheduling` on an unschedulable
+//! pod. With a collector container the pod's results directory
 //! is a temp dir holding `junit.xml` and `logs/run.log`; the collector
 //! container runs the REAL `prova_k8s::collector::wait`, and exec of
 //! `collector send` / `collector done` runs the REAL functions, so
@@ -65,6 +82,7 @@ pub struct DeleteSeen {
 enum Kind {
     Job,
     Pod,
+    Event,
 }
 
 struct Record {
@@ -79,9 +97,16 @@ struct PodRt {
     control: tempfile::TempDir,
     results_mount: Option<String>,
     stop_wait: Option<std::sync::mpsc::Sender<()>>,
-    log: Vec<u8>,
+    /// (timestamp, bytes): one entry per write, each a line with its
+    /// newline except perhaps the last.
+    log: Vec<(String, Vec<u8>)>,
     log_done: bool,
     test_started: bool,
+    collector_log: Vec<(String, Vec<u8>)>,
+    /// Log requests served so far.
+    log_requests: usize,
+    drop_after: Option<usize>,
+    refuse_resume: bool,
 }
 
 #[derive(Default)]
@@ -89,12 +114,17 @@ struct Inner {
     rv: u64,
     jobs: BTreeMap<(String, String), Value>,
     pods: BTreeMap<(String, String), Value>,
+    events: BTreeMap<(String, String), Value>,
     history: Vec<Record>,
     deletes: Vec<DeleteSeen>,
     pod_rt: HashMap<String, PodRt>,
     sims: HashMap<String, tokio::task::AbortHandle>,
     /// Every request, `METHOD path?query`.
     requests: Vec<String>,
+    /// The `User-Agent` of each request in `requests`.
+    agents: Vec<Option<String>>,
+    /// (namespace, name) of the ServiceAccounts that exist besides `default`.
+    service_accounts: Vec<(String, String)>,
     execs: Vec<Vec<String>>,
 }
 
@@ -146,6 +176,7 @@ impl Double {
                 get(get_job).delete(delete_job),
             )
             .route("/api/v1/namespaces/{ns}/pods", get(list_pods))
+            .route("/api/v1/namespaces/{ns}/events", get(list_events))
             .route("/api/v1/namespaces/{ns}/pods/{name}/log", get(pod_log))
             .route(
                 "/api/v1/namespaces/{ns}/pods/{name}/exec",
@@ -195,6 +226,32 @@ impl Double {
 
     pub fn requests(&self) -> Vec<String> {
         self.shared.inner.lock().unwrap().requests.clone()
+    }
+
+    /// The `User-Agent` of every request, in order.
+    pub fn agents(&self) -> Vec<Option<String>> {
+        self.shared.inner.lock().unwrap().agents.clone()
+    }
+
+    /// Creates a ServiceAccount: a Job waiting for it can make its pod.
+    pub fn add_service_account(&self, ns: &str, name: &str) {
+        self.shared
+            .inner
+            .lock()
+            .unwrap()
+            .service_accounts
+            .push((ns.to_string(), name.to_string()));
+    }
+
+    pub fn events(&self) -> Vec<Value> {
+        self.shared
+            .inner
+            .lock()
+            .unwrap()
+            .events
+            .values()
+            .cloned()
+            .collect()
     }
 
     pub fn execs(&self) -> Vec<Vec<String>> {
@@ -248,7 +305,16 @@ async fn record(
         req.method(),
         req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("")
     );
-    s.inner.lock().unwrap().requests.push(line);
+    let agent = req
+        .headers()
+        .get("user-agent")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    {
+        let mut inner = s.inner.lock().unwrap();
+        inner.requests.push(line);
+        inner.agents.push(agent);
+    }
     next.run(req).await
 }
 
@@ -318,11 +384,8 @@ fn matches(obj: &Value, q: &[(String, String)]) -> bool {
     if let Some(fs) = q1(q, "fieldSelector") {
         for term in fs.split(',').filter(|t| !t.is_empty()) {
             let (k, v) = term.split_once('=').unwrap();
-            let actual = match k {
-                "metadata.name" => obj["metadata"]["name"].as_str(),
-                "metadata.namespace" => obj["metadata"]["namespace"].as_str(),
-                _ => None,
-            };
+            // `metadata.name`, `involvedObject.uid`, ...: a path into the object.
+            let actual = k.split('.').fold(obj, |o, part| &o[part]).as_str();
             if actual != Some(v) {
                 return false;
             }
@@ -353,6 +416,7 @@ impl Shared {
         let map = match kind {
             Kind::Job => &mut inner.jobs,
             Kind::Pod => &mut inner.pods,
+            Kind::Event => &mut inner.events,
         };
         if type_ == "DELETED" {
             map.remove(&key);
@@ -370,6 +434,17 @@ impl Shared {
         obj
     }
 
+    fn service_account_exists(&self, ns: &str, name: &str) -> bool {
+        name == "default"
+            || self
+                .inner
+                .lock()
+                .unwrap()
+                .service_accounts
+                .iter()
+                .any(|(n, a)| n == ns && a == name)
+    }
+
     fn bump(&self) {
         let rv = self.inner.lock().unwrap().rv;
         self.changed.send_replace(rv);
@@ -380,6 +455,7 @@ impl Shared {
         let map = match kind {
             Kind::Job => &inner.jobs,
             Kind::Pod => &inner.pods,
+            Kind::Event => &inner.events,
         };
         map.get(&(ns.to_string(), name.to_string())).cloned()
     }
@@ -403,6 +479,14 @@ async fn list_jobs(
     list_or_watch(s, Kind::Job, ns, parse_query(q.as_deref())).await
 }
 
+async fn list_events(
+    State(s): State<Arc<Shared>>,
+    UrlPath(ns): UrlPath<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    list_or_watch(s, Kind::Event, ns, parse_query(q.as_deref())).await
+}
+
 async fn list_pods(
     State(s): State<Arc<Shared>>,
     UrlPath(ns): UrlPath<String>,
@@ -423,6 +507,7 @@ async fn list_or_watch(
         let map = match kind {
             Kind::Job => &inner.jobs,
             Kind::Pod => &inner.pods,
+            Kind::Event => &inner.events,
         };
         let items: Vec<Value> = map
             .values()
@@ -439,6 +524,7 @@ async fn list_or_watch(
         let (list_kind, api_version) = match kind {
             Kind::Job => ("JobList", "batch/v1"),
             Kind::Pod => ("PodList", "v1"),
+            Kind::Event => ("EventList", "v1"),
         };
         return axum::Json(json!({
             "kind": list_kind, "apiVersion": api_version,
@@ -659,6 +745,22 @@ async fn simulate(s: Arc<Shared>, ns: String, job: Value) {
     let pod_name = format!("{job_name}-x7k2p");
     let tick = || tokio::time::sleep(Duration::from_millis(20));
 
+    // The Job controller cannot make the pod while its ServiceAccount is
+    // missing: it says so in Events on the Job and tries again.
+    let job_ref = json!({
+        "kind": "Job", "namespace": ns, "name": job_name, "uid": uid,
+        "apiVersion": "batch/v1", "resourceVersion": job["metadata"]["resourceVersion"]
+    });
+    if let Some(sa) = tpl["spec"]["serviceAccountName"].as_str() {
+        while !s.service_account_exists(&ns, sa) {
+            let message = format!(
+                "Error creating: pods \"{pod_name}\" is forbidden: error looking up service account {ns}/{sa}: serviceaccount \"{sa}\" not found"
+            );
+            record_event(&s, &job_ref, "FailedCreate", &message, "job-controller");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
     // The Job controller makes the pod.
     let mut labels = tpl["metadata"]["labels"].clone();
     labels["batch.kubernetes.io/controller-uid"] = json!(uid);
@@ -710,6 +812,10 @@ async fn simulate(s: Arc<Shared>, ns: String, job: Value) {
                 log: Vec::new(),
                 log_done: false,
                 test_started: false,
+                collector_log: Vec::new(),
+                log_requests: 0,
+                drop_after: env_of(&test, "LOG_DROP_AFTER").and_then(|v| v.parse().ok()),
+                refuse_resume: env_of(&test, "LOG_REFUSE_RESUME").is_some(),
             },
         );
     }
@@ -721,6 +827,34 @@ async fn simulate(s: Arc<Shared>, ns: String, job: Value) {
         });
     });
     tick().await;
+
+    if scenario == "unschedulable" {
+        let message = "0/1 nodes are available: 1 Insufficient memory. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.";
+        s.modify(Kind::Pod, &ns, &pod_name, |p| {
+            p["status"]["conditions"] = json!([{
+                "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                "message": message, "lastProbeTime": null, "lastTransitionTime": now()
+            }]);
+        });
+        let pod_ref = {
+            let p = s.get(Kind::Pod, &ns, &pod_name).unwrap();
+            json!({
+                "kind": "Pod", "namespace": ns, "name": pod_name,
+                "uid": p["metadata"]["uid"], "apiVersion": "v1",
+                "resourceVersion": p["metadata"]["resourceVersion"]
+            })
+        };
+        loop {
+            record_event(
+                &s,
+                &pod_ref,
+                "FailedScheduling",
+                message,
+                "default-scheduler",
+            );
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
 
     // Scheduled.
     s.modify(Kind::Pod, &ns, &pod_name, |p| {
@@ -839,22 +973,72 @@ async fn simulate(s: Arc<Shared>, ns: String, job: Value) {
         j["status"]["ready"] = json!(1);
     });
 
-    // The test writes its log.
+    // The test writes its log: lines written together share a timestamp.
+    let interval = env_of(&test, "LOG_INTERVAL_MS")
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_millis);
+    let no_eol = env_of(&test, "LOG_NO_EOL").is_some();
+    let long_line: Option<usize> = env_of(&test, "LOG_LONG_LINE").and_then(|v| v.parse().ok());
+    let mut ts = log_time();
     for i in 0..log_lines {
+        if i % 16 == 0 || interval.is_some() {
+            ts = log_time();
+        }
+        let last = i + 1 == log_lines && long_line.is_none();
+        let text = if last && no_eol {
+            format!("line {i}")
+        } else {
+            format!("line {i}\n")
+        };
+        write_log(&s, &pod_name, &ts, text.into_bytes());
+        match interval {
+            Some(d) => tokio::time::sleep(d).await,
+            None if i % 16 == 15 => tokio::time::sleep(Duration::from_millis(3)).await,
+            None => {}
+        }
+    }
+    if let Some(n) = long_line {
+        let mut line = vec![b'x'; n];
+        if !no_eol {
+            line.push(b'\n');
+        }
+        write_log(&s, &pod_name, &log_time(), line);
+    }
+
+    if scenario == "collectorcrash" {
+        // The collector fails on its own, before anyone fetched.
+        let stop = s
+            .inner
+            .lock()
+            .unwrap()
+            .pod_rt
+            .get_mut(&pod_name)
+            .unwrap()
+            .stop_wait
+            .take();
+        if let Some(stop) = stop {
+            let _ = stop.send(());
+        }
         {
             let mut inner = s.inner.lock().unwrap();
             let rt = inner.pod_rt.get_mut(&pod_name).unwrap();
-            rt.log.extend_from_slice(format!("line {i}\n").as_bytes());
+            for line in [
+                "prova collector: waiting for the results in /results",
+                "prova: error: control socket /run/prova/collector.sock: No space left on device (os error 28)",
+            ] {
+                rt.collector_log
+                    .push((log_time(), format!("{line}\n").into_bytes()));
+            }
         }
-        s.bump();
-        if i % 16 == 0 {
-            tokio::time::sleep(Duration::from_millis(3)).await;
-        }
+        s.modify(Kind::Pod, &ns, &pod_name, |p| {
+            set_container_state(p, "prova-collector", terminated(1, "Error", None), false);
+        });
+        tick().await;
     }
 
     let deadline = job["spec"]["activeDeadlineSeconds"].as_u64();
     let (code, reason) = match scenario.as_str() {
-        "pass" => (0, "Completed"),
+        "pass" | "collectorcrash" => (0, "Completed"),
         "fail" => (exit_code, "Error"),
         "oom" => (137, "OOMKilled"),
         "deadline" => {
@@ -928,14 +1112,21 @@ async fn simulate(s: Arc<Shared>, ns: String, job: Value) {
         )
         .unwrap();
         let _ = summary;
+        let crashed = scenario == "collectorcrash";
         s.modify(Kind::Pod, &ns, &pod_name, |p| {
-            set_container_state(
-                p,
-                "prova-collector",
-                terminated(0, "Completed", Some(&message)),
-                false,
-            );
-            p["status"]["phase"] = json!(if code == 0 { "Succeeded" } else { "Failed" });
+            if !crashed {
+                set_container_state(
+                    p,
+                    "prova-collector",
+                    terminated(0, "Completed", Some(&message)),
+                    false,
+                );
+            }
+            p["status"]["phase"] = json!(if code == 0 && !crashed {
+                "Succeeded"
+            } else {
+                "Failed"
+            });
         });
     }
     tick().await;
@@ -943,7 +1134,14 @@ async fn simulate(s: Arc<Shared>, ns: String, job: Value) {
         let st = &mut j["status"];
         st["active"] = json!(0);
         st["ready"] = json!(0);
-        if code == 0 {
+        if scenario == "collectorcrash" {
+            let msg = "Job has reached the specified backoff limit";
+            st["failed"] = json!(1);
+            st["conditions"] = json!([
+                job_condition("FailureTarget", "BackoffLimitExceeded", msg),
+                job_condition("Failed", "BackoffLimitExceeded", msg),
+            ]);
+        } else if code == 0 {
             st["succeeded"] = json!(1);
             st["completionTime"] = json!(now());
             st["conditions"] = json!([
@@ -963,6 +1161,63 @@ async fn simulate(s: Arc<Shared>, ns: String, job: Value) {
     });
 }
 
+/// The kubelet's timestamp form (`RFC3339NanoFixed`).
+fn log_time() -> String {
+    let t = jiff::Timestamp::now();
+    format!(
+        "{}.{:09}Z",
+        t.strftime("%Y-%m-%dT%H:%M:%S"),
+        t.subsec_nanosecond()
+    )
+}
+
+fn write_log(s: &Shared, pod: &str, ts: &str, bytes: Vec<u8>) {
+    {
+        let mut inner = s.inner.lock().unwrap();
+        let rt = inner.pod_rt.get_mut(pod).unwrap();
+        rt.log.push((ts.to_string(), bytes));
+    }
+    s.bump();
+}
+
+/// Records a Warning Event about `involved` as a controller does: the
+/// same (object, reason) again raises `count` and `lastTimestamp`.
+fn record_event(s: &Shared, involved: &Value, reason: &str, message: &str, component: &str) {
+    let ns = involved["namespace"].as_str().unwrap();
+    let name = format!(
+        "{}.{:016x}",
+        involved["name"].as_str().unwrap(),
+        reason
+            .bytes()
+            .fold(0xcbf29ce484222325u64, |h, b| (h ^ b as u64)
+                .wrapping_mul(0x100000001b3))
+    );
+    if s.modify(Kind::Event, ns, &name, |e| {
+        e["count"] = json!(e["count"].as_u64().unwrap_or(1) + 1);
+        e["lastTimestamp"] = json!(now());
+        e["message"] = json!(message);
+    }) {
+        return;
+    }
+    s.put(
+        Kind::Event,
+        "ADDED",
+        json!({
+            "kind": "Event", "apiVersion": "v1",
+            "metadata": {
+                "name": name, "namespace": ns, "creationTimestamp": now(),
+                "uid": format!("22222222-0000-4000-8000-{:012x}", rand_u48())
+            },
+            "involvedObject": involved,
+            "reason": reason, "message": message,
+            "source": {"component": component},
+            "firstTimestamp": now(), "lastTimestamp": now(), "count": 1,
+            "type": "Warning", "eventTime": null,
+            "reportingComponent": component, "reportingInstance": ""
+        }),
+    );
+}
+
 fn end_log(s: &Shared, pod: &str) {
     s.inner
         .lock()
@@ -980,15 +1235,20 @@ async fn pod_log(
     RawQuery(q): RawQuery,
 ) -> Response {
     let q = parse_query(q.as_deref());
-    let follow = q1(&q, "follow") == Some("true");
+    let opts = LogOpts {
+        follow: q1(&q, "follow") == Some("true"),
+        timestamps: q1(&q, "timestamps") == Some("true"),
+        since: q1(&q, "sinceTime").map(|v| v.parse().expect("sinceTime is RFC 3339")),
+    };
+    let tail: Option<usize> = q1(&q, "tailLines").and_then(|v| v.parse().ok());
     let container = q1(&q, "container").unwrap_or("").to_string();
-    {
-        let inner = s.inner.lock().unwrap();
+    let drop_after = {
+        let mut inner = s.inner.lock().unwrap();
         if !inner.pods.contains_key(&(ns.clone(), name.clone())) {
             return status_body(404, "NotFound", &format!("pods \"{name}\" not found"));
         }
-        match inner.pod_rt.get(&name) {
-            Some(rt) if rt.test_started => {}
+        let rt = match inner.pod_rt.get_mut(&name) {
+            Some(rt) if rt.test_started => rt,
             _ => {
                 return status_body(
                     400,
@@ -998,29 +1258,77 @@ async fn pod_log(
                     ),
                 );
             }
+        };
+        if container == "prova-collector" {
+            // The collector's log, read whole (it has ended when prova asks).
+            let skip = tail.map_or(0, |t| rt.collector_log.len().saturating_sub(t));
+            let body: Vec<u8> = rt.collector_log[skip..]
+                .iter()
+                .flat_map(|(ts, b)| opts.render(ts, b))
+                .collect();
+            return Response::builder()
+                .header("content-type", "text/plain")
+                .body(Body::from(body))
+                .unwrap();
         }
-    }
+        rt.log_requests += 1;
+        if rt.refuse_resume && rt.log_requests > 1 {
+            return status_body(
+                500,
+                "InternalError",
+                "Internal error occurred: error dialing backend: connection refused",
+            );
+        }
+        if opts.follow && rt.log_requests == 1 {
+            rt.drop_after
+        } else {
+            None
+        }
+    };
     let rx = s.changed.subscribe();
     let stream = futures::stream::unfold(
-        (s, rx, 0usize, name, false),
-        move |(s, mut rx, sent, name, ended)| async move {
+        (s, rx, 0usize, 0usize, name, false),
+        move |(s, mut rx, mut idx, mut sent, name, ended)| async move {
             if ended {
                 return None;
             }
             loop {
-                let (chunk, done) = {
+                let (out, done, cut) = {
                     let inner = s.inner.lock().unwrap();
                     let rt = inner.pod_rt.get(&name)?;
-                    (rt.log[sent..].to_vec(), rt.log_done)
+                    let mut out = Vec::new();
+                    let mut cut = false;
+                    while let Some((ts, bytes)) = rt.log.get(idx) {
+                        // Following, the kubelet holds back an unfinished line.
+                        if opts.follow && !bytes.ends_with(b"\n") {
+                            break;
+                        }
+                        if drop_after == Some(sent) {
+                            cut = true;
+                            break;
+                        }
+                        idx += 1;
+                        if opts.keeps(ts) {
+                            out.extend(opts.render(ts, bytes));
+                            sent += 1;
+                        }
+                    }
+                    (out, rt.log_done, cut)
                 };
-                if !chunk.is_empty() {
-                    let n = sent + chunk.len();
+                if !out.is_empty() {
                     return Some((
-                        Ok::<_, std::io::Error>(Bytes::from(chunk)),
-                        (s, rx, n, name, false),
+                        Ok::<_, std::io::Error>(Bytes::from(out)),
+                        (s, rx, idx, sent, name, false),
                     ));
                 }
-                if done || !follow {
+                if cut {
+                    // The connection breaks mid-stream.
+                    return Some((
+                        Err(std::io::Error::other("connection reset")),
+                        (s, rx, idx, sent, name, true),
+                    ));
+                }
+                if done || !opts.follow {
                     return None;
                 }
                 if rx.changed().await.is_err() {
@@ -1033,6 +1341,32 @@ async fn pod_log(
         .header("content-type", "text/plain")
         .body(Body::from_stream(stream))
         .unwrap()
+}
+
+/// How a log request wants its lines.
+#[derive(Clone, Copy)]
+struct LogOpts {
+    follow: bool,
+    timestamps: bool,
+    since: Option<jiff::Timestamp>,
+}
+
+impl LogOpts {
+    /// `sinceTime`: lines at or after it.
+    fn keeps(&self, ts: &str) -> bool {
+        let t: jiff::Timestamp = ts.parse().unwrap();
+        self.since.is_none_or(|since| t >= since)
+    }
+
+    fn render(&self, ts: &str, bytes: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(bytes.len() + 32);
+        if self.timestamps {
+            out.extend_from_slice(ts.as_bytes());
+            out.push(b' ');
+        }
+        out.extend_from_slice(bytes);
+        out
+    }
 }
 
 async fn pod_exec(
