@@ -173,3 +173,104 @@ fn outside(named: &str, root: &Path) -> String {
 fn nonblocking() -> i32 {
     nix::fcntl::OFlag::O_NONBLOCK.bits()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::symlink;
+
+    use super::*;
+
+    /// `root/` with `hosts.csv`, and a `secret` beside the root.
+    fn layout() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        std::fs::write(root.join("hosts.csv"), "1,a,,\n").unwrap();
+        std::fs::write(dir.path().join("secret"), "s3cret\n").unwrap();
+        (dir, root)
+    }
+
+    fn read(file: &str, root: &Path) -> Result<String, String> {
+        DescriptorFile::new(file, None, Some(root))?.read_to_string()
+    }
+
+    #[test]
+    fn files_beneath_the_root_are_read() {
+        let (_dir, root) = layout();
+        assert_eq!(read("hosts.csv", &root).unwrap(), "1,a,,\n");
+        assert_eq!(read("sub/../hosts.csv", &root).unwrap(), "1,a,,\n");
+        let absolute = root.join("hosts.csv");
+        assert_eq!(read(absolute.to_str().unwrap(), &root).unwrap(), "1,a,,\n");
+        symlink("hosts.csv", root.join("alias.csv")).unwrap();
+        assert_eq!(read("alias.csv", &root).unwrap(), "1,a,,\n");
+    }
+
+    #[test]
+    fn escapes_are_refused_alike_whether_the_file_outside_exists_or_not() {
+        let (dir, root) = layout();
+        let secret = dir.path().join("secret");
+        symlink(&secret, root.join("out.csv")).unwrap();
+        symlink("../secret", root.join("out-rel.csv")).unwrap();
+        symlink(dir.path().join("missing"), root.join("out-missing.csv")).unwrap();
+        symlink("../missing", root.join("out-rel-missing.csv")).unwrap();
+        symlink(dir.path(), root.join("up")).unwrap();
+        let pairs = [
+            ("../secret", "../missing"),
+            ("sub/../../secret", "sub/../../missing"),
+            ("out.csv", "out-missing.csv"),
+            ("out-rel.csv", "out-rel-missing.csv"),
+            ("up/secret", "up/missing"),
+        ];
+        for (exists, missing) in pairs {
+            let a = read(exists, &root).unwrap_err();
+            let b = read(missing, &root).unwrap_err();
+            assert!(a.contains("outside the files root"), "{exists}: {a}");
+            // The same words, but for the name the descriptor gave.
+            assert_eq!(a.replace(exists, "NAME"), b.replace(missing, "NAME"));
+        }
+        let a = read(secret.to_str().unwrap(), &root).unwrap_err();
+        let b = read(dir.path().join("missing").to_str().unwrap(), &root).unwrap_err();
+        assert!(a.contains("outside the files root"), "{a}");
+        assert_eq!(a.replace("secret", "X"), b.replace("missing", "X"));
+    }
+
+    #[test]
+    fn a_symlink_swapped_in_after_the_check_is_not_followed_out() {
+        let (dir, root) = layout();
+        let file = DescriptorFile::new("hosts.csv", None, Some(&root)).unwrap();
+        assert!(file.read_to_string().is_ok());
+        std::fs::remove_file(root.join("hosts.csv")).unwrap();
+        symlink(dir.path().join("secret"), root.join("hosts.csv")).unwrap();
+        let err = file.read_to_string().unwrap_err();
+        assert!(err.contains("outside the files root"), "{err}");
+        assert!(!err.contains("s3cret"), "{err}");
+    }
+
+    #[test]
+    fn only_regular_files_of_bounded_size_are_read() {
+        let (_dir, root) = layout();
+        nix::unistd::mkfifo(&root.join("fifo"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let err = read("fifo", &root).unwrap_err();
+        assert!(err.contains("not a regular file"), "{err}");
+        let err = read("sub", &root).unwrap_err();
+        assert!(
+            err.contains("not a regular file") || err.contains("outside"),
+            "{err}"
+        );
+        let big = std::fs::File::create(root.join("big")).unwrap();
+        big.set_len(MAX_FILE_BYTES + 1).unwrap();
+        let err = read("big", &root).unwrap_err();
+        assert!(err.contains("larger than 64 MiB"), "{err}");
+        let err = read("nope.csv", &root).unwrap_err();
+        assert!(err.contains("no such file beneath the files root"), "{err}");
+    }
+
+    #[test]
+    fn without_a_root_files_are_read_as_named() {
+        let (dir, root) = layout();
+        let f = DescriptorFile::new("../secret", Some(&root), None).unwrap();
+        assert_eq!(f.read_to_string().unwrap(), "s3cret\n");
+        assert_eq!(f.display_path(), root.join("../secret"));
+        drop(dir);
+    }
+}

@@ -7,7 +7,6 @@
 //! chains at once (the same concurrency the pipeline has). Each is
 //! measured `repeat` times, interleaved, and the best time is kept.
 
-use crate::output::outln;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,6 +19,7 @@ use prova_engine::runner::{RunOptions, run_job};
 use prova_store::{SqlStore, Store};
 
 use crate::cli::{BenchArgs, BenchWhat};
+use crate::output::outln;
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     match args.what {

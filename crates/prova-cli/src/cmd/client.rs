@@ -1,7 +1,6 @@
 //! The commands that talk to a `prova serve` (`--server URL`), and their
 //! local fallbacks.
 
-use crate::output::{out, outln};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -12,6 +11,7 @@ use prova_core::{Event, JobState};
 use serde_json::Value;
 
 use crate::cli::{EventsArgs, JobActionArgs, ListArgs, RunArgs, ServerArgs, StartArgs};
+use crate::output::{out, outln};
 use crate::{exit, store};
 
 /// A client of one server.

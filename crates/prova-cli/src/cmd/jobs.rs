@@ -1,12 +1,12 @@
 //! `prova jobs`: the jobs in the store, newest first.
 
-use crate::output::outln;
 use std::process::ExitCode;
 
 use prova_core::JobState;
 use prova_store::JobFilter;
 
 use crate::cli::JobsArgs;
+use crate::output::outln;
 use crate::{exit, output, store};
 
 pub async fn run(args: JobsArgs) -> anyhow::Result<ExitCode> {

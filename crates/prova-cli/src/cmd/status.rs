@@ -1,12 +1,12 @@
 //! `prova status ID`: the status tree, rebuilt from the job's events.
 
-use crate::output::{out, outln};
 use std::process::ExitCode;
 
 use prova_core::EventQuery;
 use prova_core::status::{JobStatus, rebuild};
 
 use crate::cli::StatusArgs;
+use crate::output::{out, outln};
 use crate::{exit, output, store};
 
 pub async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {

@@ -1,6 +1,5 @@
 //! `prova validate FILE...`: every error of every file, exit 2 if any.
 
-use crate::output::outln;
 use std::process::ExitCode;
 
 use prova_core::node::Format;
@@ -8,6 +7,7 @@ use prova_engine::prepare;
 
 use crate::cli::ValidateArgs;
 use crate::exit;
+use crate::output::outln;
 
 pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let registry = super::registry();

@@ -311,4 +311,77 @@ mod tests {
         assert_eq!(s.len(), 1);
         assert_eq!(s[0].id, "1");
     }
+
+    /// Locks whatever it is asked for.
+    struct FreeLocks;
+
+    #[async_trait]
+    impl TargetLocker for FreeLocks {
+        async fn try_lock(&self, ids: &[String]) -> Result<Vec<String>, String> {
+            Ok(ids.to_vec())
+        }
+        async fn lock_all(&self, _ids: &[String]) -> Result<bool, String> {
+            Ok(true)
+        }
+        async fn unlock(&self, _ids: &[String]) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    fn prepare_in(root: &std::path::Path, file: &str) -> Result<Arc<dyn TargetSource>, String> {
+        let node = prova_core::node::parse_document(
+            &format!("{{FileURI: {file:?}}}"),
+            prova_core::node::Format::Yaml,
+        )
+        .unwrap();
+        let ctx = PrepareCtx {
+            descriptor_dir: None,
+            files_root: Some(root),
+        };
+        let mut diags = Diagnostics::new(None);
+        let source =
+            CsvFileTargetManager.prepare(&node, &FieldPath::root(), &node, &ctx, &mut diags);
+        match diags.into_result() {
+            Ok(_) => Ok(source.expect("prepared")),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_symlink_swapped_in_after_submission_is_not_followed_out_of_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir(&root).unwrap();
+        std::fs::write(root.join("hosts.csv"), "1,inside,,\n").unwrap();
+        std::fs::write(dir.path().join("other.csv"), "666,outside,,\n").unwrap();
+        let source = prepare_in(&root, "hosts.csv").unwrap();
+        let cancel = CancellationToken::new();
+        let got = source.acquire(1, &cancel, &FreeLocks).await.unwrap();
+        assert_eq!(got[0].fqdn, "inside");
+        // Swapped after the job was accepted: the next read must not follow.
+        std::fs::remove_file(root.join("hosts.csv")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("other.csv"), root.join("hosts.csv")).unwrap();
+        let err = source.acquire(1, &cancel, &FreeLocks).await.unwrap_err();
+        assert!(err.contains("outside the files root"), "{err}");
+    }
+
+    #[test]
+    fn inventories_outside_the_root_are_refused_at_submission() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir(&root).unwrap();
+        std::fs::write(dir.path().join("other.csv"), "666,outside,,\n").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("other.csv"), root.join("link.csv")).unwrap();
+        let outside = dir.path().join("other.csv");
+        for file in [
+            outside.to_str().unwrap(),
+            "../other.csv",
+            "link.csv",
+            "file://../other.csv",
+        ] {
+            let err = prepare_in(&root, file).err().expect(file);
+            assert!(err.contains("outside the files root"), "{file}: {err}");
+            assert!(!err.contains("666"), "{err}");
+        }
+    }
 }
