@@ -26,6 +26,7 @@
 pub mod emit;
 pub mod files_root;
 pub mod locks;
+pub mod output_file;
 pub mod ownership;
 pub mod plugin;
 pub mod plugins;
@@ -33,6 +34,5 @@ pub mod prepare;
 pub mod runner;
 pub mod status;
 pub mod vars;
-pub mod output_file;
 
 pub use plugin::Registry;

@@ -52,6 +52,20 @@ impl PrepareCtx<'_> {
     }
 }
 
+impl PrepareCtx<'_> {
+    /// Resolves a file a plugin will write (the `junit` reporter's `File`):
+    /// with a files root, beneath it (relative names against the
+    /// descriptor's folder, else the root; `..`, absolute paths and links
+    /// leading out refused, checked again when the file is written);
+    /// without one, as named.
+    pub fn resolve_output(&self, file: &str) -> Result<crate::output_file::OutputFile, String> {
+        match self.files_root {
+            Some(root) => crate::output_file::OutputFile::beneath(file, self.descriptor_dir, root),
+            None => Ok(crate::output_file::OutputFile::ambient(file)),
+        }
+    }
+}
+
 /// Why a step failed a target.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]

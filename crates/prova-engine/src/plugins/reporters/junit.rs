@@ -1,8 +1,14 @@
-//! `junit`: writes a JUnit XML file at the end of the job (`File`, relative
-//! to the current directory): a `<testsuite>` per test per run, a
+//! `junit`: writes a JUnit XML file at the end of the job (`File`: as
+//! named by `prova run`; beneath the files root under `prova serve`, see
+//! [`PrepareCtx::resolve_output`]): a `<testsuite>` per test per run, a
 //! `<testcase>` per target and step, with failures, timings and the step's
 //! output. A retried test shows its final attempt; earlier failed attempts
 //! of a test that then passed appear as flaky reruns.
+//!
+//! The file is well-formed XML whatever the events hold: characters XML
+//! forbids become U+FFFD; names, messages and output are cut (with a
+//! marker) at the sizes in [`xml_text`](super::xml_text); a time that no
+//! duration can hold is left out.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -19,13 +25,24 @@ use prova_core::results::{self, CaseStatus, TestCaseResult};
 use prova_core::status::Report;
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestRerun, TestSuite};
 
+use super::xml_text::{self, MAX_MESSAGE_BYTES, MAX_NAME_BYTES, MAX_OUTPUT_BYTES, Tail};
+use crate::output_file::OutputFile;
 use crate::plugin::{FinalReportInput, PrepareCtx, PreparedReporter, Reporter, ReporterRole};
+
+/// `<flakyFailure>` elements written per case at most (the count comes
+/// from an event; a forged one could ask for billions).
+const MAX_RERUNS: u32 = 100;
 
 pub struct JUnit;
 
-/// The prepared reporter; also used directly by `prova run --junit PATH`.
+/// The reporter `prova run --junit PATH` adds: writes `path` as named.
 pub struct JUnitFile {
     pub path: PathBuf,
+}
+
+/// The reporter a descriptor's `junit` entry prepares to.
+struct JUnitOutput {
+    out: OutputFile,
 }
 
 impl Reporter for JUnit {
@@ -34,7 +51,7 @@ impl Reporter for JUnit {
         role: ReporterRole,
         params: &Node,
         path: &FieldPath,
-        _ctx: &PrepareCtx<'_>,
+        ctx: &PrepareCtx<'_>,
         diags: &mut Diagnostics,
     ) -> Option<Arc<dyn PreparedReporter>> {
         if role == ReporterRole::Run {
@@ -49,7 +66,13 @@ impl Reporter for JUnit {
             check_keys(map, path, &["File"], diags);
         }
         match params.get_ci("File").map(Node::scalar_text) {
-            Some(f) if !f.trim().is_empty() => Some(Arc::new(JUnitFile { path: f.into() })),
+            Some(f) if !f.trim().is_empty() => match ctx.resolve_output(&f) {
+                Ok(out) => Some(Arc::new(JUnitOutput { out })),
+                Err(e) => {
+                    diags.error(&path.key("File"), params.pos, e);
+                    None
+                }
+            },
             _ => {
                 diags.error(
                     &path.key("File"),
@@ -69,29 +92,36 @@ impl PreparedReporter for JUnitFile {
     }
 
     async fn final_report(&self, input: &FinalReportInput<'_>) -> Option<Report> {
-        let xml = render(input.job_name, input.job_id, input.events);
-        let written = match xml {
-            Ok(xml) => {
-                if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    let _ = std::fs::create_dir_all(dir);
-                }
-                std::fs::write(&self.path, xml)
-                    .map_err(|e| format!("cannot write {}: {e}", self.path.display()))
-            }
-            Err(e) => Err(format!("cannot render JUnit: {e}")),
-        };
-        Some(match written {
-            Ok(()) => Report {
-                success: true,
-                data: serde_json::json!({ "File": self.path.display().to_string() }),
-                ..Default::default()
-            },
-            Err(e) => Report {
-                success: false,
-                data: serde_json::json!({ "Error": e }),
-                ..Default::default()
-            },
-        })
+        Some(write_report(&OutputFile::ambient(&self.path), input))
+    }
+}
+
+#[async_trait]
+impl PreparedReporter for JUnitOutput {
+    fn needs_events(&self) -> bool {
+        true
+    }
+
+    async fn final_report(&self, input: &FinalReportInput<'_>) -> Option<Report> {
+        Some(write_report(&self.out, input))
+    }
+}
+
+fn write_report(out: &OutputFile, input: &FinalReportInput<'_>) -> Report {
+    let written = render(input.job_name, input.job_id, input.events)
+        .map_err(|e| format!("cannot render JUnit: {e}"))
+        .and_then(|xml| out.write(xml.as_bytes()));
+    match written {
+        Ok(()) => Report {
+            success: true,
+            data: serde_json::json!({ "File": out.display_path().display().to_string() }),
+            ..Default::default()
+        },
+        Err(e) => Report {
+            success: false,
+            data: serde_json::json!({ "Error": e }),
+            ..Default::default()
+        },
     }
 }
 
@@ -100,8 +130,8 @@ struct CaseData {
     start: Option<jiff::Timestamp>,
     end: Option<jiff::Timestamp>,
     error: Option<String>,
-    stdout: String,
-    stderr: String,
+    stdout: Tail,
+    stderr: Tail,
     done: bool,
 }
 
@@ -173,21 +203,22 @@ pub fn render(
                     .unwrap_or_else(|| "failed".into()),
                 );
             }
-            "CmdStdout" => case.stdout.push_str(msg(ev)),
-            "CmdStderr" => case.stderr.push_str(msg(ev)),
+            "CmdStdout" => case.stdout.push(msg(ev), MAX_OUTPUT_BYTES),
+            "CmdStderr" => case.stderr.push(msg(ev), MAX_OUTPUT_BYTES),
             _ => {}
         }
     }
 
-    let mut report = quick_junit::Report::new(job_name);
+    let mut report = quick_junit::Report::new(name(job_name));
     let _ = job_id;
-    for ((run, test), attempts) in cases {
-        let mut suite = TestSuite::new(format!("{test} (run {run})"));
+    for ((run, test), mut attempts) in cases {
+        let mut suite = TestSuite::new(name(&format!("{test} (run {run})")));
         if let Some(t) = test_started.get(&(run, test.clone())) {
             suite.set_timestamp(to_chrono(*t));
         }
         let last = *attempts.keys().max().unwrap_or(&0);
-        for ((_, label, target), data) in &attempts[&last] {
+        let final_cases = attempts.remove(&last).unwrap_or_default();
+        for ((_, label, target), data) in final_cases {
             let mut status = match &data.error {
                 None if data.done => TestCaseStatus::success(),
                 None => {
@@ -197,37 +228,36 @@ pub fn render(
                 }
                 Some(err) => {
                     let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                    s.set_message(err.clone());
+                    s.set_message(message(err));
                     s.set_type("TargetErr");
                     s
                 }
             };
             // Earlier failed attempts of the same case become reruns.
-            for attempt in attempts.keys().filter(|a| **a < last) {
-                let key = attempts[attempt]
-                    .keys()
-                    .find(|(_, l, t)| l == label && t == target)
-                    .cloned();
-                if let Some(prev) = key.and_then(|k| attempts[attempt].get(&k))
+            for earlier in attempts.values() {
+                let prev = earlier
+                    .iter()
+                    .find(|((_, l, t), _)| *l == label && *t == target);
+                if let Some((_, prev)) = prev
                     && let Some(err) = &prev.error
                 {
                     // quick-junit writes reruns of a passing case as
                     // <flakyFailure>, of a failing one as <rerunFailure>.
                     let mut rerun = TestRerun::new(NonSuccessKind::Failure);
-                    rerun.set_message(err.clone());
+                    rerun.set_message(message(err));
                     status.add_rerun(rerun);
                 }
             }
-            let mut case = TestCase::new(format!("{label} [{target}]"), status);
-            case.set_classname(test.clone());
+            let mut case = TestCase::new(name(&format!("{label} [{target}]")), status);
+            case.set_classname(name(&test));
             if let (Some(s), Some(e)) = (data.start, data.end) {
                 case.set_time(Duration::try_from(e.duration_since(s)).unwrap_or_default());
             }
             if !data.stdout.is_empty() {
-                case.set_system_out(data.stdout.clone());
+                case.set_system_out(data.stdout.finish(MAX_OUTPUT_BYTES));
             }
             if !data.stderr.is_empty() {
-                case.set_system_err(data.stderr.clone());
+                case.set_system_err(data.stderr.finish(MAX_OUTPUT_BYTES));
             }
             suite.add_test_case(case);
         }
@@ -241,6 +271,16 @@ pub fn render(
         report.add_test_suite(suite);
     }
     report.to_string()
+}
+
+/// A name as written: allowed characters only, at most [`MAX_NAME_BYTES`].
+fn name(s: &str) -> String {
+    xml_text::head(s, MAX_NAME_BYTES)
+}
+
+/// A message as written: allowed characters, at most [`MAX_MESSAGE_BYTES`].
+fn message(s: &str) -> String {
+    xml_text::head(s, MAX_MESSAGE_BYTES)
 }
 
 fn msg(ev: &NewEvent) -> &str {
@@ -269,28 +309,82 @@ fn suite_case(label: &str, target: &str, c: TestCaseResult) -> TestCase {
     match &mut status {
         TestCaseStatus::NonSuccess { .. } | TestCaseStatus::Skipped { .. } => {
             if let Some(m) = &c.message {
-                status.set_message(m.clone());
+                status.set_message(message(m));
             }
             if let (TestCaseStatus::NonSuccess { .. }, Some(out)) = (&status, &c.output) {
-                status.set_description(out.clone());
+                status.set_description(xml_text::head(out, MAX_OUTPUT_BYTES));
             }
         }
         TestCaseStatus::Success { .. } => {
-            for _ in 0..c.flaky_failures {
+            for _ in 0..c.flaky_failures.min(MAX_RERUNS) {
                 status.add_rerun(TestRerun::new(NonSuccessKind::Failure));
             }
         }
     }
-    let mut case = TestCase::new(c.name, status);
+    let mut case = TestCase::new(name(&c.name), status);
     let inner = c.classname.unwrap_or(c.suite);
-    case.set_classname(format!("{label} [{target}].{inner}"));
-    if let Some(t) = c.time_secs.filter(|t| t.is_finite() && *t >= 0.0) {
-        case.set_time(Duration::from_secs_f64(t));
+    case.set_classname(name(&format!("{label} [{target}].{inner}")));
+    // The payload may hold any number (`1e20`, a negative one): a time
+    // no duration holds is left out, never a panic.
+    if let Some(t) = c
+        .time_secs
+        .and_then(|t| Duration::try_from_secs_f64(t).ok())
+    {
+        case.set_time(t);
     }
     if matches!(c.status, CaseStatus::Passed)
         && let Some(out) = c.output
     {
-        case.set_system_out(out);
+        case.set_system_out(xml_text::head(&out, MAX_OUTPUT_BYTES));
     }
     case
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::prepare::prepare_str_in;
+    use prova_core::node::Format;
+
+    fn descriptor(file: &str) -> String {
+        format!(
+            "JobName: j\nRuns: 1\nTestDescriptors:\n  - TargetManagerName: TargetList\n    TargetManagerAcquireParameters:\n      Targets: [{{ID: a}}]\n    TestFetcherName: literal\n    TestFetcherFetchParameters:\n      TestName: T\n      Steps:\n        - {{name: echo, label: e, parameters: {{text: [hi]}}}}\nReporting:\n  FinalReporters:\n    - name: junit\n      parameters: {{File: {file:?}}}\n"
+        )
+    }
+
+    #[test]
+    fn the_file_is_confined_to_the_files_root() {
+        let top = tempfile::tempdir().unwrap();
+        let root = top.path().join("root");
+        std::fs::create_dir(&root).unwrap();
+        let registry = crate::plugins::registry();
+        let outside = top.path().join("escaped.xml");
+        for file in ["../escaped.xml", outside.to_str().unwrap(), "/tmp/x.xml"] {
+            let e = prepare_str_in(
+                &descriptor(file),
+                Format::Yaml,
+                None,
+                Some(&root),
+                &registry,
+            )
+            .err()
+            .unwrap_or_else(|| panic!("{file}: accepted"))
+            .to_string();
+            assert!(e.contains("File"), "{e}");
+            assert!(
+                e.contains("is not a writable file beneath the files root"),
+                "{e}"
+            );
+        }
+        assert!(!outside.exists());
+        prepare_str_in(
+            &descriptor("reports/j.xml"),
+            Format::Yaml,
+            None,
+            Some(&root),
+            &registry,
+        )
+        .unwrap();
+        // Without a files root (`prova run`), any path is the user's own.
+        prepare_str_in(&descriptor("../x.xml"), Format::Yaml, None, None, &registry).unwrap();
+    }
 }

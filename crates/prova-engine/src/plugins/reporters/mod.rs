@@ -3,3 +3,4 @@
 pub mod junit;
 pub mod noop;
 pub mod target_success;
+mod xml_text;
