@@ -104,6 +104,28 @@ async fn wait_state(url: &str, id: i64, want: &[&str], within: Duration) -> Stri
 
 const QUICK: &str = "JobName: quick\nTags: [quick]\nTestDescriptors:\n  - TargetManagerName: TargetList\n    TargetManagerAcquireParameters: {Targets: [{ID: a}]}\n    TestFetcherName: literal\n    TestFetcherFetchParameters:\n      TestName: t\n      Steps: [{name: cmd, label: hi, parameters: {executable: [echo], args: [hello]}}]\nReporting:\n  RunReporters: [{name: TargetSuccess, parameters: {SuccessExpression: \"=100%\"}}]\n";
 
+/// Submits QUICK (target `a`) and asserts it completes within `within`:
+/// nothing holds the target any more.
+async fn target_a_is_free(url: &str, within: Duration) {
+    let start = Instant::now();
+    let (code, v) = json_of(http().post(format!("{url}/api/v1/jobs")).body(QUICK)).await;
+    assert_eq!(code, 201, "{v}");
+    let id = v["JobID"].as_i64().unwrap();
+    wait_state(url, id, &["Completed"], within).await;
+    assert!(start.elapsed() < within, "target a freed after {:?}", start.elapsed());
+}
+
+/// The PID of the first command job `id` started.
+async fn first_command_pid(url: &str, id: i64) -> i32 {
+    let (_, evs) = json_of(http().get(format!("{url}/api/v1/jobs/{id}/events?name=CmdStart"))).await;
+    evs.as_array().unwrap()[0]["Payload"]["Pid"].as_i64().unwrap() as i32
+}
+
+fn process_running(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| stat.rsplit(')').next().and_then(|r| r.split_whitespace().next()) != Some("Z"))
+}
+
 fn long_job(step: &str) -> String {
     format!(
         "JobName: long\nTestDescriptors:\n  - TargetManagerName: TargetList\n    TargetManagerAcquireParameters: {{Targets: [{{ID: a}}]}}\n    TestFetcherName: literal\n    TestFetcherFetchParameters:\n      TestName: t\n      Steps: [{step}]\nReporting:\n  RunReporters: [{{name: noop}}]\n"
@@ -583,12 +605,22 @@ async fn a_killed_server_fails_its_zombie_jobs_on_restart() {
     let id = v["JobID"].as_i64().unwrap();
     wait_state(&server.url, id, &["Started"], Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
+    let pid = first_command_pid(&server.url, id).await;
     let (_, before) = json_of(http().get(format!("{}/api/v1/jobs/{id}/events", server.url))).await;
     server.signal(nix::sys::signal::Signal::SIGKILL);
     drop(server);
+    assert!(process_running(pid), "the step's command died with the server");
     let server = Server::start(&db, &[]);
     let st = wait_state(&server.url, id, &["Failed"], Duration::from_secs(10)).await;
     assert_eq!(st, "Failed");
+    // The restarted server killed what the dead job left running, and freed
+    // its target at once (not after the 30 s lock expiry).
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while process_running(pid) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!process_running(pid), "the dead job's command {pid} still runs");
+    target_a_is_free(&server.url, Duration::from_secs(5)).await;
     let (_, status) = json_of(http().get(format!("{}/api/v1/jobs/{id}", server.url))).await;
     assert!(
         status["StateErrMsg"]
@@ -671,6 +703,8 @@ async fn an_instance_takes_over_the_jobs_of_a_killed_one() {
             && msg.contains("instance-b took the job over"),
         "{msg}"
     );
+    // The instance that ended the job freed its target at once.
+    target_a_is_free(&b.url, Duration::from_secs(5)).await;
 }
 
 /// Two instances on one PostgreSQL: one stops (pausing its job) and does not
@@ -694,7 +728,15 @@ async fn an_instance_resumes_the_paused_jobs_of_one_that_went_away() {
     wait_state(&b.url, id, &["Started"], Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_millis(1000)).await;
     assert_eq!(a.stop(), 0);
-    assert_eq!(state_of(&b.url, id).await, "Paused");
+    let stopped = Instant::now();
+    // The stopped instance let go of the job as it paused it: the other
+    // resumes it within its takeover scan, not after the lease's TTL.
+    wait_state(&b.url, id, &["Started", "Completed"], Duration::from_secs(6)).await;
+    assert!(
+        stopped.elapsed() < Duration::from_secs(6),
+        "resumed {:?} after the pause",
+        stopped.elapsed()
+    );
     wait_state(&b.url, id, &["Completed"], Duration::from_secs(40)).await;
     let (_, evs) = json_of(http().get(format!("{}/api/v1/jobs/{id}/events", b.url))).await;
     let names: Vec<&str> = evs
