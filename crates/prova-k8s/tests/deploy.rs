@@ -28,6 +28,7 @@ fn rbac_grants_exactly_what_the_step_uses() {
         "resources: [\"jobs\"]\n    verbs: [\"create\", \"get\", \"list\", \"watch\", \"delete\"]",
         "resources: [\"pods\"]\n    verbs: [\"get\", \"list\", \"watch\"]",
         "resources: [\"pods/log\"]\n    verbs: [\"get\"]",
+        "resources: [\"events\"]\n    verbs: [\"list\", \"watch\"]",
         "resources: [\"pods/exec\"]\n    verbs: [\"create\", \"get\"]",
         "kind: ServiceAccount",
         "kind: RoleBinding",

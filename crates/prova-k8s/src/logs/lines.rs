@@ -217,6 +217,57 @@ impl Skipper {
     }
 }
 
+/// One opened log: bytes in, the lines past the cursor out.
+#[derive(Debug)]
+pub struct Session {
+    splitter: LineSplitter,
+    skipper: Skipper,
+}
+
+impl Session {
+    /// A log opened at `cursor.since_time()`.
+    pub fn new(cursor: &LogCursor) -> Self {
+        Session {
+            splitter: LineSplitter::default(),
+            skipper: cursor.skipper(),
+        }
+    }
+
+    /// The lines in `data` not emitted before; the cursor moves over the
+    /// complete ones.
+    pub fn push(&mut self, data: &[u8], cursor: &mut LogCursor) -> Vec<Line> {
+        let raw = self.splitter.push(data);
+        self.take(&raw, cursor)
+    }
+
+    /// The stream ended. After the final read (no `follow`, the container
+    /// ended) an unfinished line is the log's real last line; otherwise it
+    /// is dropped, to be read again whole.
+    pub fn end(mut self, cursor: &mut LogCursor, final_read: bool) -> Option<Line> {
+        if !final_read {
+            self.splitter.discard();
+            return None;
+        }
+        let last = self.splitter.finish()?;
+        self.take(&[last], cursor).pop()
+    }
+
+    fn take(&mut self, raw: &[RawLine], cursor: &mut LogCursor) -> Vec<Line> {
+        let mut out = Vec::with_capacity(raw.len());
+        for r in raw {
+            let line = parse(r, true);
+            if self.skipper.skip(line.ts) {
+                continue;
+            }
+            if r.complete {
+                cursor.advance(line.ts);
+            }
+            out.push(line);
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,7 +22,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, LogParams};
 use tokio::sync::{mpsc, watch};
 
-use lines::{LineSplitter, LogCursor, Skipper};
+use lines::{Line, LogCursor, Session};
 
 /// How long a followed log may stay open after its container terminated
 /// before prova stops waiting for it and reads the rest without `follow`.
@@ -190,8 +190,7 @@ impl LogReader {
         follow: bool,
     ) -> ReadEnd {
         let mut stream = pin!(stream);
-        let mut splitter = LineSplitter::default();
-        let mut skipper = cursor.skipper();
+        let mut session = Session::new(cursor);
         let mut buf = vec![0u8; 16 * 1024];
         let settle = async {
             if follow {
@@ -210,39 +209,23 @@ impl LogReader {
                 },
                 _ = &mut settle => break ReadEnd::Abandoned,
             };
-            let raw = splitter.push(&buf[..n]);
-            if !self.send_lines(&raw, cursor, &mut skipper).await {
+            let lines = session.push(&buf[..n], cursor);
+            if !self.send_lines(lines).await {
                 return ReadEnd::Gone;
             }
         };
-        if follow {
-            splitter.discard();
-        } else if let Some(last) = splitter.finish()
-            && !self.send_lines(&[last], cursor, &mut skipper).await
-        {
+        let last = session.end(cursor, !follow);
+        if !self.send_lines(last.into_iter().collect()).await {
             return ReadEnd::Gone;
         }
         how
     }
 
-    /// Sends the lines not yet emitted as one message; `false` when the
-    /// receiver is gone.
-    async fn send_lines(
-        &self,
-        raw: &[lines::RawLine],
-        cursor: &mut LogCursor,
-        skipper: &mut Skipper,
-    ) -> bool {
+    /// Sends lines as one message, but a cut line alone (so its event is
+    /// that line only); `false` when the receiver is gone.
+    async fn send_lines(&self, lines: Vec<Line>) -> bool {
         let mut batch = String::new();
-        for r in raw {
-            let line = lines::parse(r, true);
-            if skipper.skip(line.ts) {
-                continue;
-            }
-            if r.complete {
-                cursor.advance(line.ts);
-            }
-            // A cut line travels alone, so its event is that line only.
+        for line in lines {
             if line.cut && !self.send(std::mem::take(&mut batch)).await {
                 return false;
             }
