@@ -131,7 +131,7 @@ pub fn unpack(
                 }
                 let room = limits.max_bytes - out.bytes;
                 let mut file = fs::File::create(&target).map_err(io_at(&target))?;
-                let n = io::copy(&mut (&mut entry).take(room + 1), &mut file)
+                let n = io::copy(&mut (&mut entry).take(room.saturating_add(1)), &mut file)
                     .map_err(io_at(&target))?;
                 if n > room {
                     return Err(ResultsError::Archive(format!(

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod fuzz;
+
 use prova_core::event::{EventKind, NewEvent, names};
 use prova_core::results::{TEST_CASE, TestCaseResult};
 use prova_core::{JobId, Target};
