@@ -77,11 +77,15 @@ fn sigterm_and_sighup_cancel_like_ctrl_c() {
         assert!(names.contains(&"JobStateCancelling".into()), "{sig}");
         assert!(names.contains(&"TargetReleased".into()), "{sig}");
         assert_eq!(
-            env.events(1, &["--step", "tidy", "--name", "TargetOut"]).len(),
+            env.events(1, &["--step", "tidy", "--name", "TargetOut"])
+                .len(),
             1,
             "{sig}: cleanup ran"
         );
-        assert!(gone_within(pid, Duration::from_secs(2)), "{sig}: step's sleep still runs");
+        assert!(
+            gone_within(pid, Duration::from_secs(2)),
+            "{sig}: step's sleep still runs"
+        );
         target_is_free(&env);
     }
 }
@@ -98,11 +102,18 @@ fn a_second_interrupt_during_cleanup_still_ends_the_job_and_frees_its_targets() 
     let start = Instant::now();
     signal(&child, Signal::SIGINT);
     let out = child.wait_with_output().unwrap();
-    assert!(start.elapsed() < Duration::from_secs(6), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        start.elapsed()
+    );
     assert_eq!(out.status.code(), Some(130));
     let st = env.status(1);
     assert_eq!(st["State"], "Cancelled", "not left Cancelling: {st}");
-    assert!(gone_within(tidy, Duration::from_secs(2)), "cleanup's sleep still runs");
+    assert!(
+        gone_within(tidy, Duration::from_secs(2)),
+        "cleanup's sleep still runs"
+    );
     target_is_free(&env);
 }
 
@@ -132,7 +143,10 @@ fn a_killed_run_is_ended_by_the_next_run_on_the_store() {
     assert_eq!(env.status(1)["State"], "Failed");
     let failed: Vec<Value> = env.events(1, &["--name", "JobStateFailed"]);
     let reason = failed[0]["Payload"]["Error"].as_str().unwrap();
-    assert!(reason.contains("abandoned") && reason.contains("prova run"), "{reason}");
+    assert!(
+        reason.contains("abandoned") && reason.contains("prova run"),
+        "{reason}"
+    );
     assert!(
         gone_within(pid, Duration::from_secs(2)),
         "the dead job's command (pid {pid}) was left running"

@@ -205,7 +205,12 @@ pub async fn end_abandoned(
 
 /// Takes an abandoned job's lease for `me` so that only one instance ends
 /// it: succeeds when the lease expired or its owner is proven dead.
-pub async fn claim(store: &dyn Store, job_id: JobId, from: &str, me: &str) -> Result<bool, StoreError> {
+pub async fn claim(
+    store: &dyn Store,
+    job_id: JobId,
+    from: &str,
+    me: &str,
+) -> Result<bool, StoreError> {
     store.take_lease_from(job_id, from, me, LEASE_TTL).await
 }
 

@@ -163,7 +163,6 @@ pub trait Store: Send + Sync {
     /// Every lease: (job, owner, expired).
     async fn leases(&self) -> Result<Vec<(JobId, String, bool)>>;
 
-
     /// Locks targets for a job until `ttl` from now: each one that is free,
     /// expired or already the job's. With `all`, either every target is
     /// locked or none is. Returns the IDs locked.
@@ -181,5 +180,4 @@ pub trait Store: Send + Sync {
     /// Unlocks every target the job holds (the job ended without releasing
     /// them: its process died). Returns how many were held.
     async fn unlock_job_targets(&self, job_id: JobId) -> Result<u64>;
-
 }

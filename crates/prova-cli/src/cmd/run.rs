@@ -4,9 +4,9 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use prova_engine::ownership;
 use prova_engine::plugins::reporters::junit::JUnitFile;
 use prova_engine::prepare::{PrepareError, prepare_file};
-use prova_engine::ownership;
 use prova_engine::runner::{JobOutcome, RunOptions, run_job};
 use tokio_util::sync::CancellationToken;
 
@@ -40,7 +40,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     match ownership::reap_abandoned(&*store, &owner).await {
         Ok(ended) => {
             for id in ended {
-                eprintln!("job {id} was abandoned by a prova that stopped while it ran: marked failed, its targets freed");
+                eprintln!(
+                    "job {id} was abandoned by a prova that stopped while it ran: marked failed, its targets freed"
+                );
             }
         }
         Err(e) => eprintln!("warning: cannot look for abandoned jobs: {e}"),
@@ -155,7 +157,9 @@ async fn watch_signals(cancel: CancellationToken, hard: CancellationToken) {
     next_signal(&mut streams).await;
     hard.cancel();
     prova_engine::plugins::steps::cmd::kill_all_children();
-    eprintln!("\nstopping at once: cleanup skipped, targets released (interrupt again to exit now)");
+    eprintln!(
+        "\nstopping at once: cleanup skipped, targets released (interrupt again to exit now)"
+    );
     next_signal(&mut streams).await;
     prova_engine::plugins::steps::cmd::kill_all_children();
     std::process::exit(i32::from(exit::CANCELLED));

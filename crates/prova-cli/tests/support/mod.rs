@@ -74,7 +74,12 @@ impl Env {
 
     /// [`Env::wait_for_step`] of a job `child` runs: fails at once, with
     /// its output, should `child` exit first.
-    pub fn wait_for_step_of(&self, mut child: Option<&mut std::process::Child>, job: i64, label: &str) {
+    pub fn wait_for_step_of(
+        &self,
+        mut child: Option<&mut std::process::Child>,
+        job: i64,
+        label: &str,
+    ) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Some(c) = child.as_mut()
@@ -152,4 +157,33 @@ pub fn gone_within(pid: i32, within: Duration) -> bool {
 
 pub fn signal(child: &std::process::Child, sig: nix::sys::signal::Signal) {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig).unwrap();
+}
+
+/// `prova serve --listen 127.0.0.1:0 --db DB --server-id ID`, once it
+/// listens: the child and its URL. Its stderr is drained in the background.
+pub fn spawn_server(db: &Path, server_id: &str) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::cargo_bin("prova")
+        .unwrap()
+        .args(["serve", "--listen", "127.0.0.1:0", "--server-id", server_id])
+        .arg("--db")
+        .arg(db)
+        .env_remove("PROVA_DB")
+        .env_remove("PROVA_TOKEN")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let url = loop {
+        let line = lines
+            .next()
+            .expect("server exited before listening")
+            .unwrap();
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (child, url)
 }
