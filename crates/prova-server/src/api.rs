@@ -58,6 +58,12 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .merge(protected)
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .method_not_allowed_fallback(|| async {
+            ApiError::Rejected {
+                status: StatusCode::METHOD_NOT_ALLOWED,
+                message: "method not allowed on this route".into(),
+            }
+        })
         .layer(DefaultBodyLimit::max(state.config.max_body))
         .with_state(state);
     catch_panics(app)

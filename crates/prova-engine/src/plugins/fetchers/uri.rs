@@ -56,21 +56,19 @@ impl TestFetcher for Uri {
                 return None;
             }
         };
-        let file = match ctx.resolve(local) {
+        // Opened once, beneath the files root when there is one.
+        let named = match ctx.file(local) {
             Ok(f) => f,
             Err(e) => {
                 diags.error(&upath, pos, format!("cannot read steps file: {e}"));
                 return None;
             }
         };
-        let text = match std::fs::read_to_string(&file) {
+        let file = named.display_path();
+        let text = match named.read_to_string() {
             Ok(t) => t,
             Err(e) => {
-                diags.error(
-                    &upath,
-                    pos,
-                    format!("cannot read steps file {}: {e}", file.display()),
-                );
+                diags.error(&upath, pos, format!("cannot read steps file: {e}"));
                 return None;
             }
         };
