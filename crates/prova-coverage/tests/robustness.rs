@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use clap::Parser;
 use prova_coverage::analyze::{AnalyzeOptions, analyze};
 use prova_coverage::audit::{
-    AuditEvent, CHUNK_SIZE, DEFAULT_MAX_LINE, EventError, EventSink, Loc, ReadOptions, read_events,
+    AuditEvent, CHUNK_SIZE, DEFAULT_MAX_LINE, EventError, EventSink, Loc, ReadOptions, ReadSummary,
+    read_events,
 };
 use prova_coverage::report::Report;
 use prova_coverage::{CoverageCommand, run};
@@ -80,6 +81,9 @@ fn corpus_events() -> Vec<String> {
     out
 }
 
+/// `(position, request URI or error)` pairs.
+type Positioned = Vec<(String, String)>;
+
 #[derive(Default)]
 struct Collect {
     events: Vec<(Loc, String)>,
@@ -98,14 +102,7 @@ impl EventSink for Collect {
 
 /// Reads `path`, returning events and malformed lines as `file:line[ item]`
 /// positions (file name only) in input order, plus the summary.
-fn collect(
-    path: &Path,
-    opts: &ReadOptions,
-) -> (
-    Vec<(String, String)>,
-    Vec<(String, String)>,
-    prova_coverage::audit::ReadSummary,
-) {
+fn collect(path: &Path, opts: &ReadOptions) -> (Positioned, Positioned, ReadSummary) {
     let (sinks, summary) =
         read_events(&[path.display().to_string()], opts, Collect::default).unwrap();
     let mut ev = Vec::new();

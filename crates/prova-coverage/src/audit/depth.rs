@@ -2,14 +2,20 @@
 //!
 //! `sonic-rs` skips ignored values (`requestObject`, `responseObject`, …)
 //! recursively and without a depth limit, so a line nested 30,000 deep
-//! overflows the stack and aborts the process. Every text is measured here
-//! first, with a loop, and refused when it is nested deeper than
-//! [`MAX_DEPTH`]; only then is it handed to the full parser.
+//! overflows the stack and aborts the process; its frames are also large
+//! (about 40 KB per level in a debug build, so 50 levels overflow a 2 MiB
+//! thread). Every text is measured here first, with a loop, and refused
+//! when it is nested deeper than [`MAX_DEPTH`]; texts deeper than
+//! [`SONIC_MAX_DEPTH`] go to `serde_json`, whose frames are small.
 
-/// Deepest nesting of objects and arrays accepted in one audit event (or
-/// `EventList`). Real events stay far below it: Kubernetes objects, CRD
-/// schemas included, nest a few dozen levels.
-pub const MAX_DEPTH: usize = 512;
+/// Deepest nesting of objects and arrays accepted in one audit event
+/// (serde_json's own limit). Real events stay well below it: Kubernetes
+/// objects, CRD schemas and managed fields included, nest a few dozen levels.
+pub const MAX_DEPTH: usize = 128;
+
+/// Deepest nesting handed to `sonic-rs` (safe on a 2 MiB thread even in a
+/// debug build); deeper texts are parsed by `serde_json`.
+pub const SONIC_MAX_DEPTH: usize = 24;
 
 /// Where a text first goes deeper than its limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,13 +29,21 @@ pub struct TooDeep {
 /// Checks that `b` never nests objects/arrays deeper than `limit`. Brackets
 /// inside strings do not count. The text is not otherwise validated.
 pub fn check_depth(b: &[u8], limit: usize) -> Result<(), TooDeep> {
-    // Fast exit: a text with no more opening brackets than `limit` cannot be
-    // deeper than `limit` (most lines end here after one memchr pass).
-    let openers = memchr::memchr2_iter(b'{', b'[', b).take(limit + 1).count();
-    if openers <= limit {
-        return Ok(());
+    nesting_depth(b, limit, limit).map(|_| ())
+}
+
+/// The nesting depth of `b`, or an upper bound of it no larger than
+/// `cheap`: when `b` has at most `cheap` opening brackets their count is
+/// returned after one `memchr` pass. Errs when deeper than `limit`.
+pub fn nesting_depth(b: &[u8], limit: usize, cheap: usize) -> Result<usize, TooDeep> {
+    let openers = memchr::memchr2_iter(b'{', b'[', b)
+        .take(cheap.min(limit) + 1)
+        .count();
+    if openers <= cheap.min(limit) {
+        return Ok(openers);
     }
     let mut depth = 0usize;
+    let mut deepest = 0usize;
     let mut i = 0usize;
     while i < b.len() {
         match b[i] {
@@ -43,7 +57,7 @@ pub fn check_depth(b: &[u8], limit: usize) -> Result<(), TooDeep> {
                             j += k + 1;
                             break;
                         }
-                        None => return Ok(()),
+                        None => return Ok(deepest),
                     }
                 }
                 i = j;
@@ -54,13 +68,14 @@ pub fn check_depth(b: &[u8], limit: usize) -> Result<(), TooDeep> {
                 if depth > limit {
                     return Err(TooDeep { limit, offset: i });
                 }
+                deepest = deepest.max(depth);
             }
             b'}' | b']' => depth = depth.saturating_sub(1),
             _ => {}
         }
         i += 1;
     }
-    Ok(())
+    Ok(deepest)
 }
 
 /// 1-based line and column of byte `offset` in `b` (columns count bytes).
@@ -93,6 +108,9 @@ mod tests {
         assert_eq!(check_depth(b"[\"[[[\\", 1), Ok(()));
         assert_eq!(check_depth(b"[\"[[[", 1), Ok(()));
         assert!(check_depth(&[b'['; 100_000], 512).is_err());
+        // Exact depth past the cheap bound; the opener count below it.
+        assert_eq!(nesting_depth(b"[[],[],[]]", 10, 2), Ok(2));
+        assert_eq!(nesting_depth(b"[[],[],[]]", 10, 8), Ok(4));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
-use super::depth::{MAX_DEPTH, check_depth};
+use super::depth::{MAX_DEPTH, SONIC_MAX_DEPTH, nesting_depth};
 
 /// One audit event, borrowing from the line it was read from.
 #[derive(Debug, Deserialize, PartialEq, Eq)]
@@ -111,16 +111,23 @@ fn check(ev: AuditEvent<'_>) -> Result<AuditEvent<'_>, EventError> {
     Ok(ev)
 }
 
-/// Parses one JSON line with the full `sonic-rs` parser (validates the whole
-/// line, bodies included).
+/// Parses one JSON line with a full parser (validates the whole line, bodies
+/// included): `sonic-rs`, or `serde_json` for lines nested deeper than
+/// [`SONIC_MAX_DEPTH`](super::depth::SONIC_MAX_DEPTH). Lines nested deeper
+/// than [`MAX_DEPTH`](super::depth::MAX_DEPTH) are refused unparsed.
 pub fn parse_event_strict(line: &[u8]) -> Result<AuditEvent<'_>, EventError> {
-    // sonic-rs skips ignored values recursively, without a limit.
-    check_depth(line, MAX_DEPTH).map_err(|e| EventError::TooDeep {
-        limit: e.limit,
-        column: e.offset + 1,
-    })?;
-    let ev: AuditEvent<'_> =
-        sonic_rs::from_slice(line).map_err(|e| EventError::Json(short_error(&e.to_string())))?;
+    // sonic-rs skips ignored values recursively, without a limit and with
+    // large frames: deep texts go to serde_json (see `depth`).
+    let depth =
+        nesting_depth(line, MAX_DEPTH, SONIC_MAX_DEPTH).map_err(|e| EventError::TooDeep {
+            limit: e.limit,
+            column: e.offset + 1,
+        })?;
+    let ev: AuditEvent<'_> = if depth <= SONIC_MAX_DEPTH {
+        sonic_rs::from_slice(line).map_err(|e| EventError::Json(short_error(&e.to_string())))?
+    } else {
+        serde_json::from_slice(line).map_err(|e| EventError::Json(short_error(&e.to_string())))?
+    };
     check(ev)
 }
 
@@ -147,6 +154,30 @@ mod tests {
         assert!(matches!(ev.request_uri, Some(Str(Cow::Owned(_)))));
         assert_eq!(ev.request_uri.as_deref(), Some("/api/v1/pods?a=1&b=2"));
         assert_eq!(ev.user_agent.as_deref(), Some("e2e.test -- x"));
+    }
+
+    #[test]
+    fn deep_valid_lines_parse_on_a_small_stack() {
+        // sonic-rs needs ~40 KB per level in a debug build: 100 levels
+        // overflowed a 2 MiB thread before deep lines went to serde_json.
+        let run = |depth: usize| {
+            std::thread::Builder::new()
+                .stack_size(2 << 20)
+                .spawn(move || {
+                    let body = format!(
+                        r#"{{"requestObject":{}1{},"verb":"get","requestURI":"/x"}}"#,
+                        "[".repeat(depth),
+                        "]".repeat(depth)
+                    );
+                    parse_event_strict(body.as_bytes()).map(|e| e.verb.map(|v| v.to_string()))
+                })
+                .unwrap()
+                .join()
+                .unwrap()
+        };
+        assert_eq!(run(100), Ok(Some("get".into())));
+        assert_eq!(run(MAX_DEPTH - 1), Ok(Some("get".into())));
+        assert!(matches!(run(MAX_DEPTH), Err(EventError::TooDeep { .. })));
     }
 
     #[test]
