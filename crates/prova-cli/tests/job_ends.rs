@@ -152,3 +152,24 @@ fn a_killed_run_is_ended_by_the_next_run_on_the_store() {
         "the dead job's command (pid {pid}) was left running"
     );
 }
+
+#[test]
+fn a_closed_stdout_keeps_the_jobs_exit_code_and_does_not_panic() {
+    let env = Env::new();
+    for (example, want) in [("hello.yaml", 0), ("cleanup.yaml", 1)] {
+        let file = support::root().join("examples").join(example);
+        let mut child = env
+            .cmd()
+            .args(["run", "--no-progress"])
+            .arg(&file)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take()); // `| head -0`
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{example}: {err}");
+        assert_eq!(out.status.code(), Some(want), "{example}: {err}");
+    }
+}

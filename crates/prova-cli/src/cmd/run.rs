@@ -11,6 +11,7 @@ use prova_engine::runner::{JobOutcome, RunOptions, run_job};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::RunArgs;
+use crate::output::outln;
 use crate::{exit, output, progress, store};
 
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -90,7 +91,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if let Err(e) = store.release_lease(outcome.job_id, &owner).await {
         tracing::warn!("cannot release the job's lease: {e}");
     }
-    print_outcome(&outcome, args.json)?;
+    // The job's verdict is the exit code, even when stdout is a closed pipe
+    // (`prova run job.yaml | head -1`).
+    if let Err(e) = print_outcome(&outcome, args.json)
+        && !crate::output::is_broken_pipe(&e)
+    {
+        return Err(e);
+    }
     Ok(ExitCode::from(exit_code(&outcome)))
 }
 
@@ -180,40 +187,40 @@ fn print_outcome(outcome: &JobOutcome, json: bool) -> anyhow::Result<()> {
             "RunReports": outcome.run_reports,
             "FinalReports": outcome.final_reports,
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        outln!("{}", serde_json::to_string_pretty(&v)?)?;
         return Ok(());
     }
-    println!();
+    outln!()?;
     for (i, reports) in outcome.run_reports.iter().enumerate() {
         for r in reports {
-            println!(
+            outln!(
                 "run {} · {}: {} {}",
                 i + 1,
                 r.reporter_name,
                 verdict(r.success),
                 report_message(&r.data)
-            );
+            )?;
         }
     }
     for r in &outcome.final_reports {
-        println!(
+        outln!(
             "final · {}: {} {}",
             r.reporter_name,
             verdict(r.success),
             report_message(&r.data)
-        );
+        )?;
     }
     for run in &outcome.runs {
         for t in run.tests.iter().filter(|t| !t.skipped) {
             for target in t.targets.iter().filter(|t| !t.passed) {
-                println!(
+                outln!(
                     "  run {} · {} · target {} failed at {}: {}",
                     run.run_id,
                     t.name,
                     target.target.id,
                     target.failed_step.as_deref().unwrap_or("-"),
                     target.error.as_deref().unwrap_or("")
-                );
+                )?;
             }
         }
     }
@@ -221,7 +228,7 @@ fn print_outcome(outcome: &JobOutcome, json: bool) -> anyhow::Result<()> {
         Some(e) => format!("{} ({e})", outcome.state),
         None => outcome.state.to_string(),
     };
-    println!(
+    outln!(
         "job {} {state}: {}",
         outcome.job_id,
         if outcome.success() {
@@ -229,12 +236,12 @@ fn print_outcome(outcome: &JobOutcome, json: bool) -> anyhow::Result<()> {
         } else {
             "FAILURE"
         }
-    );
+    )?;
     if outcome.writer.lost > 0 {
-        println!(
+        outln!(
             "warning: {} events could not be stored",
             outcome.writer.lost
-        );
+        )?;
     }
     let _ = output::duration;
     Ok(())
