@@ -275,6 +275,35 @@ async fn a_malformed_junit_file_is_reported() {
 }
 
 #[tokio::test]
+async fn junit_nested_2000_deep_is_reported_and_the_container_removed() {
+    // It used to overflow the stack: the process aborted and the
+    // container was left behind.
+    let Some(docker) = docker().await else { return };
+    image();
+    let deep = format!(
+        "{}{}",
+        "<testsuite>".repeat(2000),
+        "</testsuite>".repeat(2000)
+    );
+    let yaml = job(
+        "deepxml",
+        &format!(
+            r#"args: ["write:/results/deep.xml:{deep}", "write:/results/ok.xml:<testsuite name='s'><testcase name='b'/></testsuite>"],
+           results_dir: /results"#
+        ),
+        "",
+    );
+    let ran = run(&yaml, RunOptions::default()).await;
+    let err = ran.target_err();
+    assert!(
+        err.starts_with("results file deep.xml could not be read: deep.xml: line 1, column 705: elements nested more than 64 deep"),
+        "{err}"
+    );
+    assert_eq!(ran.named("TestCaseResult").len(), 1);
+    assert_none_left(&docker, "deepxml").await;
+}
+
+#[tokio::test]
 async fn mounts_workdir_and_env_reach_the_container() {
     let Some(docker) = docker().await else { return };
     image();
