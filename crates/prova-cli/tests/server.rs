@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use assert_cmd::cargo::CommandCargoExt;
 use serde_json::{Value, json};
 
+mod support;
+
 fn corpus(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/corpus/contest/descriptors")
@@ -112,18 +114,20 @@ async fn target_a_is_free(url: &str, within: Duration) {
     assert_eq!(code, 201, "{v}");
     let id = v["JobID"].as_i64().unwrap();
     wait_state(url, id, &["Completed"], within).await;
-    assert!(start.elapsed() < within, "target a freed after {:?}", start.elapsed());
+    assert!(
+        start.elapsed() < within,
+        "target a freed after {:?}",
+        start.elapsed()
+    );
 }
 
 /// The PID of the first command job `id` started.
 async fn first_command_pid(url: &str, id: i64) -> i32 {
-    let (_, evs) = json_of(http().get(format!("{url}/api/v1/jobs/{id}/events?name=CmdStart"))).await;
-    evs.as_array().unwrap()[0]["Payload"]["Pid"].as_i64().unwrap() as i32
-}
-
-fn process_running(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .is_ok_and(|stat| stat.rsplit(')').next().and_then(|r| r.split_whitespace().next()) != Some("Z"))
+    let (_, evs) =
+        json_of(http().get(format!("{url}/api/v1/jobs/{id}/events?name=CmdStart"))).await;
+    evs.as_array().unwrap()[0]["Payload"]["Pid"]
+        .as_i64()
+        .unwrap() as i32
 }
 
 fn long_job(step: &str) -> String {
@@ -609,17 +613,23 @@ async fn a_killed_server_fails_its_zombie_jobs_on_restart() {
     let (_, before) = json_of(http().get(format!("{}/api/v1/jobs/{id}/events", server.url))).await;
     server.signal(nix::sys::signal::Signal::SIGKILL);
     drop(server);
-    assert!(process_running(pid), "the step's command died with the server");
+    assert!(
+        support::running(pid),
+        "the step's command died with the server"
+    );
     let server = Server::start(&db, &[]);
     let st = wait_state(&server.url, id, &["Failed"], Duration::from_secs(10)).await;
     assert_eq!(st, "Failed");
     // The restarted server killed what the dead job left running, and freed
     // its target at once (not after the 30 s lock expiry).
     let deadline = Instant::now() + Duration::from_secs(3);
-    while process_running(pid) && Instant::now() < deadline {
+    while support::running(pid) && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(!process_running(pid), "the dead job's command {pid} still runs");
+    assert!(
+        !support::running(pid),
+        "the dead job's command {pid} still runs"
+    );
     target_a_is_free(&server.url, Duration::from_secs(5)).await;
     let (_, status) = json_of(http().get(format!("{}/api/v1/jobs/{id}", server.url))).await;
     assert!(
@@ -731,7 +741,13 @@ async fn an_instance_resumes_the_paused_jobs_of_one_that_went_away() {
     let stopped = Instant::now();
     // The stopped instance let go of the job as it paused it: the other
     // resumes it within its takeover scan, not after the lease's TTL.
-    wait_state(&b.url, id, &["Started", "Completed"], Duration::from_secs(6)).await;
+    wait_state(
+        &b.url,
+        id,
+        &["Started", "Completed"],
+        Duration::from_secs(6),
+    )
+    .await;
     assert!(
         stopped.elapsed() < Duration::from_secs(6),
         "resumed {:?} after the pause",
