@@ -6,7 +6,7 @@
 //! warnings. Plugin parameters stay as nodes: each plugin decodes and
 //! validates its own.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -303,6 +303,7 @@ fn decode_tags(root: &Node, path: &FieldPath, diags: &mut Diagnostics) -> Vec<St
         return Vec::new();
     };
     let mut tags: Vec<String> = Vec::new();
+    let mut seen: HashSet<&str> = HashSet::new();
     for (i, item) in items.iter().enumerate() {
         let p = tags_path.index(i);
         let Some(tag) = item.as_str() else {
@@ -326,7 +327,7 @@ fn decode_tags(root: &Node, path: &FieldPath, diags: &mut Diagnostics) -> Vec<St
                 format!("invalid tag {tag:?}: tags starting with '_' are reserved"),
             );
         }
-        if tags.iter().any(|t| t == tag) {
+        if !seen.insert(tag) {
             diags.error(&p, item.pos, format!("duplicate tag {tag:?}"));
         }
         tags.push(tag.to_string());

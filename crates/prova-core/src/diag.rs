@@ -99,8 +99,10 @@ impl Diagnostics {
                 d.pos.map(|p| (p.line, p.col)).unwrap_or((u32::MAX, 0)),
             )
         };
-        self.errors.sort_by_key(order);
-        self.warnings.sort_by_key(order);
+        // Cached: the key clones the file name, and 100,000 targets can
+        // bring as many diagnostics.
+        self.errors.sort_by_cached_key(order);
+        self.warnings.sort_by_cached_key(order);
         if self.errors.is_empty() {
             Ok(self.warnings)
         } else {

@@ -174,8 +174,11 @@ impl Ty {
 const SPACE: &[char] = &[' ', '\t', '\r', '\n'];
 
 /// Parentheses nested deeper than this are refused: the parser recurses
-/// once per level, and the limit keeps that far from any stack's end.
-pub const MAX_PAREN_DEPTH: usize = 64;
+/// once per level (about 6 KiB of stack per level in a debug build, far
+/// less in release), and the limit keeps that far from any stack's end:
+/// 16 levels fit three times over in a 256 KiB stack. ConTest templates
+/// nest two at most.
+pub const MAX_PAREN_DEPTH: usize = 16;
 
 /// Functions applied in one action (pipes and calls together). Rendering is
 /// iterative, so this bounds the work one action costs per target, not the

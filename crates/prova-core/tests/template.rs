@@ -241,8 +241,8 @@ fn nesting_is_bounded() {
     assert!(parse_err(&deep).message.contains("nested too deeply"));
     let ok = format!(
         "{{{{ {} .ID {} }}}}",
-        "(ToUpper ".repeat(20),
-        ")".repeat(20)
+        "(ToUpper ".repeat(prova_core::template::MAX_PAREN_DEPTH),
+        ")".repeat(prova_core::template::MAX_PAREN_DEPTH)
     );
     assert_eq!(render(&ok, &ctx()).unwrap(), "T1");
 }

@@ -2,6 +2,7 @@
 //! plugin, let each validate its parameters, check every template. Every
 //! problem is collected, so one `prova validate` shows them all.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -284,6 +285,18 @@ fn fetch(
     }
 }
 
+/// A template for an error message: quoted whole when short; a long one
+/// (say 15,000 pipes) is cut, so the message stays readable and small.
+fn quote_template(v: &str) -> String {
+    const WHOLE: usize = 80;
+    const SHOWN: usize = 40;
+    if v.chars().count() <= WHOLE {
+        return format!("{v:?}");
+    }
+    let head: String = v.chars().take(SHOWN).chain(['…']).collect();
+    format!("{head:?} ({} bytes)", v.len())
+}
+
 /// Finds each step's plugin, lets it validate its parameters, and checks
 /// templates: they must parse, and `StringVar "label.x"` must name a step
 /// that runs earlier (in `earlier` or before it in `steps`).
@@ -294,7 +307,10 @@ fn prepare_steps(
     diags: &mut Diagnostics,
 ) -> Vec<PreparedStep> {
     let mut out = Vec::new();
-    for (i, s) in steps.iter().enumerate() {
+    // Labels of the steps that run before the current one; a set so that
+    // checking every reference stays linear in the number of steps.
+    let mut before: HashSet<&str> = earlier.iter().map(|e| e.label.as_str()).collect();
+    for s in steps {
         for p in s.parameters.iter() {
             for (j, v) in p.values.iter().enumerate() {
                 if !v.contains("{{") {
@@ -304,8 +320,7 @@ fn prepare_steps(
                 match Template::parse(v) {
                     Ok(t) => {
                         for (label, var) in t.var_refs() {
-                            let known = earlier.iter().chain(&steps[..i]).any(|e| e.label == label);
-                            if !known {
+                            if !before.contains(label.as_str()) {
                                 diags.error(
                                     &path,
                                     p.pos,
@@ -314,10 +329,19 @@ fn prepare_steps(
                             }
                         }
                     }
-                    Err(e) => diags.error(&path, p.pos, format!("invalid template {v:?}: {e}")),
+                    Err(e) => diags.error(
+                        &path,
+                        p.pos,
+                        format!(
+                            "invalid template {}: at byte {}: {e}",
+                            quote_template(v),
+                            e.offset
+                        ),
+                    ),
                 }
             }
         }
+        before.insert(s.label.as_str());
         if s.name.is_empty() {
             continue;
         }

@@ -62,10 +62,21 @@ fn pos_of(mark: Marker) -> Pos {
 }
 
 fn scan_error(e: &ScanError, format: Format) -> SyntaxError {
+    // The scanner reads flow collections (`[[[`) ahead of the parser and
+    // gives up at its own limit (255) before the builder sees level
+    // MAX_DEPTH + 1; say which limit applies.
+    let message = match e.info() {
+        "recursion limit exceeded" => too_deep(),
+        info => info.to_owned(),
+    };
     SyntaxError {
-        message: format!("{}: {}", invalid(format), e.info()),
+        message: format!("{}: {message}", invalid(format)),
         pos: Some(pos_of(*e.marker())),
     }
+}
+
+fn too_deep() -> String {
+    format!("nested too deeply: expected at most {MAX_DEPTH} levels of lists and maps")
 }
 
 /// A list or map being read.
@@ -83,10 +94,74 @@ enum Body {
     Map {
         entries: Vec<(Key, Node)>,
         /// The key read, waiting for its value.
-        key: Option<(Key, String)>,
-        /// Identities of the keys so far (see [`identity`]).
-        seen: HashSet<String>,
+        key: Option<(Key, KeyKind)>,
+        /// What each entry's key is, for duplicates (see [`KeyKind`]).
+        kinds: Vec<KeyKind>,
+        /// Every key so far, once the map is large enough that scanning
+        /// `kinds` for each new key would cost more than hashing.
+        index: Option<HashSet<(KeyKind, String)>>,
     },
+}
+
+/// Maps with more entries than this look up duplicate keys in a hash set;
+/// smaller ones (nearly all) scan, which allocates nothing.
+const SCAN_KEYS: usize = 16;
+
+/// What decides whether two keys are the same: `1` and `"1"` differ (an
+/// integer and a string), `16` and `0x10` are the same integer. Strings
+/// and collections compare by name (a collection's name is its JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum KeyKind {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(u64),
+    Str,
+    Collection,
+}
+
+impl KeyKind {
+    fn of(value: &Value) -> KeyKind {
+        match value {
+            Value::Null => KeyKind::Null,
+            Value::Bool(b) => KeyKind::Bool(*b),
+            Value::Int(i) => KeyKind::Int(*i),
+            Value::Float(f) => KeyKind::Float(f.to_bits()),
+            Value::Str(_) => KeyKind::Str,
+            Value::Seq(_) | Value::Map(_) => KeyKind::Collection,
+        }
+    }
+
+    /// The name matters only for strings and collections.
+    fn named(self) -> bool {
+        matches!(self, KeyKind::Str | KeyKind::Collection)
+    }
+}
+
+/// Whether `key` is already in the map; records it if not.
+fn seen_before(
+    entries: &[(Key, Node)],
+    kinds: &mut Vec<KeyKind>,
+    index: &mut Option<HashSet<(KeyKind, String)>>,
+    key: &Key,
+    kind: KeyKind,
+) -> bool {
+    let id = |kind: KeyKind, name: &str| (kind, if kind.named() { name } else { "" }.to_owned());
+    if index.is_none() && kinds.len() >= SCAN_KEYS {
+        let all = kinds.iter().zip(entries).map(|(k, (e, _))| id(*k, &e.name));
+        *index = Some(all.collect());
+    }
+    let duplicate = match index {
+        Some(index) => !index.insert(id(kind, &key.name)),
+        None => kinds
+            .iter()
+            .zip(entries)
+            .any(|(k, (e, _))| *k == kind && (!kind.named() || e.name == key.name)),
+    };
+    if !duplicate {
+        kinds.push(kind);
+    }
+    duplicate
 }
 
 /// An anchored node, kept to be copied where it is aliased.
@@ -171,13 +246,18 @@ impl Builder {
                 Body::Map {
                     entries: Vec::new(),
                     key: None,
-                    seen: HashSet::new(),
+                    kinds: Vec::new(),
+                    index: None,
                 },
             )?,
             Event::SequenceEnd | Event::MappingEnd => self.close()?,
             Event::Scalar(text, style, anchor, tag) => {
                 self.count(1, pos)?;
-                let value = self.scalar(&text, style, tag.as_ref(), pos)?;
+                // Kept only for a plain scalar that is a key: it may name a
+                // non-string key as written.
+                let raw = (style == ScalarStyle::Plain && self.expects_key())
+                    .then(|| text.trim().to_owned());
+                let value = self.scalar(text, style, tag.as_ref(), pos)?;
                 let node = Node {
                     value,
                     pos: Some(pos),
@@ -185,7 +265,6 @@ impl Builder {
                 if anchor > 0 {
                     self.anchor(anchor, node.clone(), 1, 0, pos)?;
                 }
-                let raw = (style == ScalarStyle::Plain).then(|| text.trim().to_owned());
                 self.insert(node, raw)?;
             }
             Event::Alias(anchor) => {
@@ -200,10 +279,7 @@ impl Builder {
     /// check comes before anything of it is built.
     fn open(&mut self, pos: Pos, anchor: usize, body: Body) -> Result<(), SyntaxError> {
         if self.stack.len() >= MAX_DEPTH {
-            return Err(self.error(
-                pos,
-                format!("nested too deeply: expected at most {MAX_DEPTH} levels of lists and maps"),
-            ));
+            return Err(self.error(pos, too_deep()));
         }
         self.count(1, pos)?;
         self.stack.push(Frame {
@@ -308,10 +384,15 @@ impl Builder {
         };
         match &mut parent.body {
             Body::Seq(items) => items.push(node),
-            Body::Map { entries, key, seen } => match key.take() {
+            Body::Map {
+                entries,
+                key,
+                kinds,
+                index,
+            } => match key.take() {
                 None => *key = Some(key_of(node, raw)),
-                Some((k, id)) => {
-                    if !seen.insert(id) {
+                Some((k, kind)) => {
+                    if seen_before(entries, kinds, index, &k, kind) {
                         return Err(SyntaxError {
                             message: format!("{}: duplicate key in map", invalid(format)),
                             pos: k.pos,
@@ -324,16 +405,27 @@ impl Builder {
         Ok(())
     }
 
+    /// Whether the next value completes a key rather than a value.
+    fn expects_key(&self) -> bool {
+        matches!(
+            self.stack.last(),
+            Some(Frame {
+                body: Body::Map { key: None, .. },
+                ..
+            })
+        )
+    }
+
     /// Resolves a scalar with the core schema; a value its tag rejects
     /// (`!!int abc`) is an error.
     fn scalar(
         &self,
-        text: &Cow<'_, str>,
+        text: Cow<'_, str>,
         style: ScalarStyle,
         tag: Option<&Cow<'_, Tag>>,
         pos: Pos,
     ) -> Result<Value, SyntaxError> {
-        match Scalar::parse_from_cow_and_metadata(text.clone(), style, tag) {
+        match Scalar::parse_from_cow_and_metadata(text, style, tag) {
             Some(Scalar::Null) => Ok(Value::Null),
             Some(Scalar::Boolean(b)) => Ok(Value::Bool(b)),
             Some(Scalar::Integer(i)) => Ok(Value::Int(i)),
@@ -358,11 +450,10 @@ impl Builder {
     }
 }
 
-/// A key's name and identity. Names: strings as they are, other scalars as
-/// written, collections as JSON. Identity decides duplicates: `1` and `"1"`
-/// differ (an integer and a string), `16` and `0x10` are the same integer.
-fn key_of(node: Node, raw: Option<String>) -> (Key, String) {
-    let id = identity(&node);
+/// A key's name and kind. Names: strings as they are, other scalars as
+/// written, collections as JSON.
+fn key_of(node: Node, raw: Option<String>) -> (Key, KeyKind) {
+    let kind = KeyKind::of(&node.value);
     let name = match node.value {
         Value::Str(s) => s,
         Value::Seq(_) | Value::Map(_) => node.to_json().to_string(),
@@ -373,19 +464,8 @@ fn key_of(node: Node, raw: Option<String>) -> (Key, String) {
             name,
             pos: node.pos,
         },
-        id,
+        kind,
     )
-}
-
-fn identity(node: &Node) -> String {
-    match &node.value {
-        Value::Null => "null".into(),
-        Value::Bool(b) => format!("bool:{b}"),
-        Value::Int(i) => format!("int:{i}"),
-        Value::Float(f) => format!("float:{}", f.to_bits()),
-        Value::Str(s) => format!("str:{s}"),
-        Value::Seq(_) | Value::Map(_) => format!("json:{}", node.to_json()),
-    }
 }
 
 /// How deeply a node nests (0 for a scalar). Recursive, but only over
