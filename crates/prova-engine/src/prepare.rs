@@ -85,16 +85,43 @@ pub enum PrepareError {
 
 /// Reads and prepares a descriptor file.
 pub fn prepare_file(path: &Path, registry: &Registry) -> Result<PreparedJob, PrepareError> {
-    let text = std::fs::read_to_string(path).map_err(|source| PrepareError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = read_bounded(path)?;
     Ok(prepare_str(
         &text,
         Format::from_path(path),
         Some(path),
         registry,
     )?)
+}
+
+/// Reads at most one byte more than a document may have, so a huge file
+/// is refused (with the limit) without being read whole.
+fn read_bounded(path: &Path) -> Result<String, PrepareError> {
+    use std::io::Read;
+    let max = prova_core::node::MAX_DOCUMENT_BYTES;
+    let read_error = |source| PrepareError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(max as u64 + 1).read_to_end(&mut bytes))
+        .map_err(read_error)?;
+    if bytes.len() > max {
+        let mut diags = Diagnostics::new(Some(path));
+        diags.error(
+            &Default::default(),
+            Some(prova_core::node::Pos { line: 1, col: 1 }),
+            format!("file is larger than {max} bytes: expected a descriptor of at most {max}"),
+        );
+        return Err(diags.into_result().expect_err("has an error").into());
+    }
+    String::from_utf8(bytes).map_err(|_| {
+        read_error(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "stream did not contain valid UTF-8",
+        ))
+    })
 }
 
 /// Prepares a descriptor given as text. `source` names the file in

@@ -94,3 +94,23 @@ fn validation_time_is_linear_in_the_targets() {
     println!("10,000 targets: {small:?}; 40,000: {large:?}; ratio {ratio:.1}");
     assert!(ratio < 8.0, "not linear: {small:?} then {large:?}");
 }
+
+#[test]
+fn a_descriptor_file_over_the_size_limit_is_refused_without_reading_it_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huge.yaml");
+    let file = std::fs::File::create(&path).unwrap();
+    // Sparse: 4 GiB on disk costs nothing; reading it whole would.
+    file.set_len(4 << 30).unwrap();
+    let start = Instant::now();
+    let err = prova_engine::prepare::prepare_file(&path, &prova_engine::plugins::registry())
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(err.contains("huge.yaml:1:1: file is larger than"), "{err}");
+    assert!(
+        err.contains(&prova_core::node::MAX_DOCUMENT_BYTES.to_string()),
+        "{err}"
+    );
+    assert!(start.elapsed() < Duration::from_secs(30));
+}
