@@ -8,7 +8,6 @@
 //! bounded run for CI); `PROVA_CRASH_SEED=S` replays a run.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
@@ -191,6 +190,7 @@ fn prova_serve_killed_at_random_moments_leaves_every_job_ended() {
     let env = Env::new();
     let job = env.write("crash.yaml", JOB);
     let db = env.db();
+    let db = db.to_str().unwrap();
     let mut rng = rng();
     let mut signals = BTreeMap::new();
     let submit = |url: &str| {
@@ -198,7 +198,7 @@ fn prova_serve_killed_at_random_moments_leaves_every_job_ended() {
         assert_eq!(code, 0, "{out}\n{err}");
     };
     for _ in 0..kills() {
-        let (child, url) = spawn_server(&db, "crash-server");
+        let (child, url) = spawn_server(&["--server-id", "crash-server", "--db", db]);
         submit(&url);
         std::thread::sleep(Duration::from_millis(rng.random_range(0..1200)));
         let sig = random_signal(&mut rng);
@@ -207,9 +207,9 @@ fn prova_serve_killed_at_random_moments_leaves_every_job_ended() {
         wait_exit(child, Duration::from_secs(20));
     }
     // A last restart resumes what was paused and ends what was killed.
-    let (child, _url) = spawn_server(&db, "crash-server");
+    let (child, _url) = spawn_server(&["--server-id", "crash-server", "--db", db]);
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !all_final(&env, &db) {
+    while !all_final(&env) {
         assert!(
             Instant::now() < deadline,
             "jobs never ended: {:?}",
@@ -240,6 +240,6 @@ fn states(env: &Env) -> Vec<String> {
         .collect()
 }
 
-fn all_final(env: &Env, _db: &Path) -> bool {
+fn all_final(env: &Env) -> bool {
     states(env).iter().all(|s| FINAL.contains(&s.as_str()))
 }

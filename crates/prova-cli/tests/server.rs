@@ -2,9 +2,8 @@
 //! auth, limits, restarts with pause and resume, kill -9, and many jobs at
 //! once.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::CommandCargoExt;
@@ -33,26 +32,7 @@ impl Server {
 
     /// `prova serve --listen 127.0.0.1:0 ARGS`, once it listens.
     fn spawn(args: &[&str]) -> Server {
-        let mut cmd = Command::cargo_bin("prova").unwrap();
-        cmd.args(["serve", "--listen", "127.0.0.1:0"])
-            .args(args)
-            .env_remove("PROVA_DB")
-            .env_remove("PROVA_TOKEN")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let url = loop {
-            let line = lines
-                .next()
-                .expect("server exited before listening")
-                .unwrap();
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                break rest.split_whitespace().next().unwrap().to_string();
-            }
-        };
-        // Keep draining stderr so the server never blocks on it.
-        std::thread::spawn(move || for _ in lines {});
+        let (child, url) = support::spawn_server(args);
         Server { child, url }
     }
 

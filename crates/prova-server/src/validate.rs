@@ -72,14 +72,4 @@ pub async fn prepare(
     }
 }
 
-/// The text of a panic payload (`panic!("...")` gives a `&str` or a
-/// `String`; anything else is named as such).
-pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "a panic without a message".into()
-    }
-}
+pub use prova_engine::runner::panic_message;

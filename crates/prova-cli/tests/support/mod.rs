@@ -159,15 +159,15 @@ pub fn signal(child: &std::process::Child, sig: nix::sys::signal::Signal) {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig).unwrap();
 }
 
-/// `prova serve --listen 127.0.0.1:0 --db DB --server-id ID`, once it
-/// listens: the child and its URL. Its stderr is drained in the background.
-pub fn spawn_server(db: &Path, server_id: &str) -> (std::process::Child, String) {
+/// `prova serve --listen 127.0.0.1:0 ARGS`, once it listens: the child and
+/// its URL. Its stderr is drained in the background, so the server never
+/// blocks on it.
+pub fn spawn_server(args: &[&str]) -> (std::process::Child, String) {
     use std::io::{BufRead, BufReader};
     let mut child = Command::cargo_bin("prova")
         .unwrap()
-        .args(["serve", "--listen", "127.0.0.1:0", "--server-id", server_id])
-        .arg("--db")
-        .arg(db)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
         .env_remove("PROVA_DB")
         .env_remove("PROVA_TOKEN")
         .stdout(std::process::Stdio::null())
