@@ -369,10 +369,11 @@ async fn run_container(
 /// Whether the engine marks the container OOM-killed shortly after it
 /// stopped. The engine can record a container's exit before it handles the
 /// kernel's OOM event for it (seen with cgroup v1, up to seconds on a busy
-/// machine): a SIGKILL exit under a memory limit is checked again for up to
-/// five seconds. Only that case pays for it.
+/// machine; once more than five under a parallel build and test run): a
+/// SIGKILL exit under a memory limit is checked again for up to ten
+/// seconds. Only that case pays for it.
 async fn late_oom(docker: &Docker, id: &str) -> bool {
-    for _ in 0..50 {
+    for _ in 0..100 {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let state = api(docker.inspect_container(id, None::<InspectContainerOptions>))
             .await
