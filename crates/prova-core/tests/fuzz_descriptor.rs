@@ -203,7 +203,7 @@ fn mutated_corpus_descriptors_never_panic() {
     let n = corpus.len();
     fuzz_support::fuzz(
         "fuzz_descriptor (mutated corpus)",
-        4_000,
+        10_000,
         (0..n, prop::collection::vec(mutation(), 1..8)),
         |(seed, mutations)| {
             let (name, text) = &corpus[seed];
