@@ -26,6 +26,10 @@ pub const MAX_NODES: usize = 2_000_000;
 /// document of nested aliases stops here).
 pub const MAX_ALIAS_NODES: usize = 100_000;
 
+/// Text (strings and key names) that anchors and aliases may copy in one
+/// document: a short alias of a long string copies the whole string.
+pub const MAX_COPIED_BYTES: usize = MAX_DOCUMENT_BYTES;
+
 /// 1-based line and column of a value in its document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pos {

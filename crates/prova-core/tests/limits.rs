@@ -237,3 +237,43 @@ fn many_actions_render() {
     });
     assert_eq!(out.len(), 200_000);
 }
+
+#[test]
+fn maps_as_keys_of_maps_as_keys_do_not_grow_exponentially() {
+    // Each level's name is the JSON of the level inside, whose name is
+    // escaped again: 2^100 bytes without a bound on such names.
+    let mut text = String::from("{\"a\": 1}");
+    for _ in 0..100 {
+        text = format!("{{{text}: 1}}");
+    }
+    let e = parse_err(text, Format::Yaml);
+    assert!(
+        e.message.contains("used as a key is over 1024 bytes"),
+        "{}",
+        e.message
+    );
+    assert_eq!(e.pos.map(|p| p.line), Some(1));
+    // Short ones are still named by their JSON.
+    let doc = parse_document("{[1, {a: b}]: x}", Format::Yaml).unwrap();
+    assert_eq!(doc.as_map().unwrap()[0].0.name, "[1,{\"a\":\"b\"}]");
+}
+
+#[test]
+fn aliases_of_a_long_string_cannot_copy_it_without_bound() {
+    // 1 MiB written once, aliased 100,000 times: 100 GiB if copied freely.
+    let long = "x".repeat(1 << 20);
+    let text = format!("a: &s {long}\nb: [{}]\n", vec!["*s"; 100_000].join(", "));
+    let e = parse_err(text, Format::Yaml);
+    assert!(
+        e.message.contains("copy too much text")
+            && e.message
+                .contains(&prova_core::node::MAX_COPIED_BYTES.to_string()),
+        "{}",
+        e.message
+    );
+    assert_eq!(e.pos.map(|p| p.line), Some(2));
+    // Anchors nested around it copy it at every level too.
+    let nested = "&a [".repeat(100) + &"y".repeat(1 << 20) + &"]".repeat(100);
+    let e = parse_err(nested, Format::Yaml);
+    assert!(e.message.contains("copy too much text"), "{}", e.message);
+}

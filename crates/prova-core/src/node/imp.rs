@@ -21,7 +21,9 @@ use std::collections::{HashMap, HashSet};
 use saphyr::Scalar;
 use saphyr_parser::{Event, Marker, Parser, ScalarStyle, ScanError, Span, Tag};
 
-use super::{Format, Key, MAX_ALIAS_NODES, MAX_DEPTH, MAX_DOCUMENT_BYTES, MAX_NODES};
+use super::{
+    Format, Key, MAX_ALIAS_NODES, MAX_COPIED_BYTES, MAX_DEPTH, MAX_DOCUMENT_BYTES, MAX_NODES,
+};
 use super::{Node, Pos, SyntaxError, Value};
 
 /// Reads exactly one document; see [`super::parse_document`].
@@ -84,8 +86,6 @@ struct Frame {
     pos: Pos,
     /// The anchor this collection defines (0: none).
     anchor: usize,
-    /// Values created inside it, itself included: what a copy costs.
-    nodes_before: usize,
     body: Body,
 }
 
@@ -171,6 +171,8 @@ struct Anchored {
     nodes: usize,
     /// Its nesting: 0 for a scalar, 1 for a flat list, ...
     height: usize,
+    /// The text in it (strings and key names), what a copy costs.
+    bytes: usize,
 }
 
 /// Folds parser events into one [`Node`], enforcing the limits.
@@ -183,6 +185,8 @@ struct Builder {
     nodes: usize,
     /// Values created by alias expansion so far.
     alias_nodes: usize,
+    /// Text copied for anchors and aliases so far.
+    copied_bytes: usize,
     documents: usize,
     /// Where the second document starts, once there is one: its first
     /// value, or its `---` if it has none.
@@ -199,6 +203,7 @@ impl Builder {
             anchors: HashMap::new(),
             nodes: 0,
             alias_nodes: 0,
+            copied_bytes: 0,
             documents: 0,
             extra_document: None,
             extra_document_has_value: false,
@@ -263,7 +268,7 @@ impl Builder {
                     pos: Some(pos),
                 };
                 if anchor > 0 {
-                    self.anchor(anchor, node.clone(), 1, 0, pos)?;
+                    self.anchor(anchor, &node, pos)?;
                 }
                 self.insert(node, raw)?;
             }
@@ -282,12 +287,7 @@ impl Builder {
             return Err(self.error(pos, too_deep()));
         }
         self.count(1, pos)?;
-        self.stack.push(Frame {
-            pos,
-            anchor,
-            nodes_before: self.nodes - 1,
-            body,
-        });
+        self.stack.push(Frame { pos, anchor, body });
         Ok(())
     }
 
@@ -304,9 +304,7 @@ impl Builder {
             pos: Some(frame.pos),
         };
         if frame.anchor > 0 {
-            let nodes = self.nodes - frame.nodes_before;
-            let height = height(&node);
-            self.anchor(frame.anchor, node.clone(), nodes, height, frame.pos)?;
+            self.anchor(frame.anchor, &node, frame.pos)?;
         }
         self.insert(node, None)
     }
@@ -323,24 +321,39 @@ impl Builder {
         Ok(())
     }
 
-    fn anchor(
-        &mut self,
-        id: usize,
-        node: Node,
-        nodes: usize,
-        height: usize,
-        pos: Pos,
-    ) -> Result<(), SyntaxError> {
-        // The copy kept for later aliases costs as much as the node.
+    /// Keeps a copy of an anchored node for later aliases. The copy costs
+    /// as much as the node, so it counts against the limits first.
+    fn anchor(&mut self, id: usize, node: &Node, pos: Pos) -> Result<(), SyntaxError> {
+        let Size {
+            height,
+            bytes,
+            nodes,
+        } = measure(node);
         self.count(nodes, pos)?;
+        self.copy_bytes(bytes, pos)?;
         self.anchors.insert(
             id,
             Anchored {
-                node,
+                node: node.clone(),
                 nodes,
                 height,
+                bytes,
             },
         );
+        Ok(())
+    }
+
+    /// Counts text copied for anchors and aliases against
+    /// [`MAX_COPIED_BYTES`]: one alias of a long string is cheap to write
+    /// and costs the whole string each time.
+    fn copy_bytes(&mut self, bytes: usize, pos: Pos) -> Result<(), SyntaxError> {
+        self.copied_bytes = self.copied_bytes.saturating_add(bytes);
+        if self.copied_bytes > MAX_COPIED_BYTES {
+            return Err(self.error(
+                pos,
+                format!("anchors and aliases copy too much text: expected at most {MAX_COPIED_BYTES} bytes"),
+            ));
+        }
         Ok(())
     }
 
@@ -350,7 +363,7 @@ impl Builder {
         let Some(anchored) = self.anchors.get(&id) else {
             return Err(self.error(pos, "unknown anchor"));
         };
-        let (nodes, height) = (anchored.nodes, anchored.height);
+        let (nodes, height, bytes) = (anchored.nodes, anchored.height, anchored.bytes);
         if self.stack.len() + height > MAX_DEPTH {
             return Err(self.error(
                 pos,
@@ -365,6 +378,7 @@ impl Builder {
             ));
         }
         self.count(nodes, pos)?;
+        self.copy_bytes(bytes, pos)?;
         let mut node = match self.anchors.get(&id) {
             Some(anchored) => anchored.node.clone(),
             None => return Err(self.error(pos, "unknown anchor")),
@@ -390,7 +404,21 @@ impl Builder {
                 kinds,
                 index,
             } => match key.take() {
-                None => *key = Some(key_of(node, raw)),
+                None => {
+                    let pos = node.pos;
+                    match key_of(node, raw) {
+                        Some(k) => *key = Some(k),
+                        None => {
+                            return Err(SyntaxError {
+                                message: format!(
+                                    "{}: a list or map used as a key is over {MAX_COLLECTION_KEY_BYTES} bytes as JSON: expected a short key (descriptor keys are strings)",
+                                    invalid(format)
+                                ),
+                                pos,
+                            });
+                        }
+                    }
+                }
                 Some((k, kind)) => {
                     if seen_before(entries, kinds, index, &k, kind) {
                         return Err(SyntaxError {
@@ -450,30 +478,114 @@ impl Builder {
     }
 }
 
+/// A list or map used as a key is named by its JSON, at most this long.
+/// Without a bound, keys nested in keys grow exponentially: each level
+/// escapes the quotes of the names inside it again.
+pub(super) const MAX_COLLECTION_KEY_BYTES: usize = 1024;
+
 /// A key's name and kind. Names: strings as they are, other scalars as
-/// written, collections as JSON.
-fn key_of(node: Node, raw: Option<String>) -> (Key, KeyKind) {
+/// written, collections as JSON (compact, entries in document order).
+/// `None` when a collection's JSON is over [`MAX_COLLECTION_KEY_BYTES`].
+fn key_of(node: Node, raw: Option<String>) -> Option<(Key, KeyKind)> {
     let kind = KeyKind::of(&node.value);
-    let name = match node.value {
-        Value::Str(s) => s,
-        Value::Seq(_) | Value::Map(_) => node.to_json().to_string(),
-        _ => raw.unwrap_or_else(|| node.scalar_text()),
+    let name = match &node.value {
+        Value::Seq(_) | Value::Map(_) => {
+            let mut json = String::new();
+            write_json(&node, &mut json)?;
+            json
+        }
+        _ => match node.value {
+            Value::Str(s) => s,
+            _ => raw.unwrap_or_else(|| node.scalar_text()),
+        },
     };
-    (
+    Some((
         Key {
             name,
             pos: node.pos,
         },
         kind,
-    )
+    ))
 }
 
-/// How deeply a node nests (0 for a scalar). Recursive, but only over
-/// trees this module built, which are at most [`MAX_DEPTH`] deep.
-fn height(node: &Node) -> usize {
+/// Appends `node` as compact JSON, giving up (`None`) once `out` is over
+/// [`MAX_COLLECTION_KEY_BYTES`]: the work is bounded by the limit, not by
+/// the node. Recursive over a tree at most [`MAX_DEPTH`] deep.
+fn write_json(node: &Node, out: &mut String) -> Option<()> {
+    let fits = |out: &String| (out.len() <= MAX_COLLECTION_KEY_BYTES).then_some(());
     match &node.value {
-        Value::Seq(items) => 1 + items.iter().map(height).max().unwrap_or(0),
-        Value::Map(entries) => 1 + entries.iter().map(|(_, v)| height(v)).max().unwrap_or(0),
-        _ => 0,
+        Value::Seq(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_json(item, out)?;
+            }
+            out.push(']');
+        }
+        Value::Map(entries) => {
+            out.push('{');
+            for (i, (k, v)) in entries.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_json_string(&k.name, out)?;
+                out.push(':');
+                write_json(v, out)?;
+            }
+            out.push('}');
+        }
+        Value::Str(s) => write_json_string(s, out)?,
+        _ => out.push_str(&node.to_json().to_string()),
     }
+    fits(out)
+}
+
+fn write_json_string(s: &str, out: &mut String) -> Option<()> {
+    if out.len() + s.len() > MAX_COLLECTION_KEY_BYTES {
+        return None;
+    }
+    out.push_str(&serde_json::Value::from(s).to_string());
+    (out.len() <= MAX_COLLECTION_KEY_BYTES).then_some(())
+}
+
+/// What copying a node costs.
+struct Size {
+    /// Nesting: 0 for a scalar, 1 for a flat list, ...
+    height: usize,
+    /// Text: strings and key names.
+    bytes: usize,
+    /// Values, the node itself included.
+    nodes: usize,
+}
+
+/// Recursive, but only over trees this module built, which are at most
+/// [`MAX_DEPTH`] deep.
+fn measure(node: &Node) -> Size {
+    let mut size = Size {
+        height: 0,
+        bytes: 0,
+        nodes: 1,
+    };
+    let mut add = |inner: Size, key_bytes: usize| {
+        size.height = size.height.max(inner.height + 1);
+        size.bytes = size.bytes.saturating_add(inner.bytes + key_bytes);
+        size.nodes = size.nodes.saturating_add(inner.nodes);
+    };
+    match &node.value {
+        Value::Str(s) => size.bytes = s.len(),
+        Value::Seq(items) => {
+            items.iter().for_each(|i| add(measure(i), 0));
+            size.height = size.height.max(1);
+        }
+        Value::Map(entries) => {
+            entries
+                .iter()
+                .for_each(|(k, v)| add(measure(v), k.name.len()));
+            size.height = size.height.max(1);
+        }
+        _ => {}
+    }
+    size
 }

@@ -18,52 +18,55 @@ use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 /// (`PROVA_FUZZ_CASES` overrides), stopping early at the time budget
 /// (`PROVA_FUZZ_SECS`, default 20 s). Panics (a failed case) are reported
 /// with the shrunk input. Prints how many cases ran.
+///
+/// Runs in rounds of [`ROUND`] cases, each with its own seeded runner, so
+/// the budget stops generation too (a runner generates all its cases).
 pub fn fuzz<S: Strategy>(name: &str, default_cases: u32, strategy: S, check: impl Fn(S::Value))
 where
     S::Value: std::fmt::Debug,
 {
+    const ROUND: u32 = 250;
     let cases = env_number("PROVA_FUZZ_CASES").unwrap_or(default_cases);
     let budget = Duration::from_secs(env_number("PROVA_FUZZ_SECS").unwrap_or(20).into());
-    let config = Config {
-        cases,
-        failure_persistence: None,
-        max_shrink_iters: 2_000,
-        ..Config::default()
-    };
     // A fixed seed by default so a CI failure reproduces; PROVA_FUZZ_SEED
     // explores other inputs.
     let seed = env_number("PROVA_FUZZ_SEED").unwrap_or(0x5eed_u32);
-    let mut seed_bytes = [0u8; 32];
-    seed_bytes[..4].copy_from_slice(&seed.to_le_bytes());
-    let mut runner = TestRunner::new_with_rng(
-        config,
-        TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes),
-    );
     let started = Instant::now();
     let ran = Cell::new(0u64);
-    let skipped = Cell::new(0u64);
-    let result = runner.run(&strategy, |input| {
-        if started.elapsed() > budget {
-            skipped.set(skipped.get() + 1);
-            return Ok(());
+    let mut round = 0u32;
+    while ran.get() < u64::from(cases) && started.elapsed() < budget {
+        let this_round = ROUND.min(cases - ran.get() as u32);
+        let config = Config {
+            cases: this_round,
+            failure_persistence: None,
+            max_shrink_iters: 2_000,
+            ..Config::default()
+        };
+        let mut seed_bytes = [0u8; 32];
+        seed_bytes[..4].copy_from_slice(&seed.to_le_bytes());
+        seed_bytes[4..8].copy_from_slice(&round.to_le_bytes());
+        let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes);
+        let mut runner = TestRunner::new_with_rng(config, rng);
+        let result = runner.run(&strategy, |input| {
+            ran.set(ran.get() + 1);
+            check(input);
+            Ok(())
+        });
+        if let Err(e) = result {
+            panic!("{name} (seed {seed}, round {round}): {e}");
         }
-        ran.set(ran.get() + 1);
-        check(input);
-        Ok(())
-    });
+        round += 1;
+    }
     println!(
         "{name}: {} cases in {:.1} s (seed {seed}{})",
         ran.get(),
         started.elapsed().as_secs_f64(),
-        if skipped.get() > 0 {
-            format!(", {} skipped past the time budget", skipped.get())
+        if ran.get() < u64::from(cases) {
+            format!(", stopped by the {} s budget", budget.as_secs())
         } else {
             String::new()
         }
     );
-    if let Err(e) = result {
-        panic!("{name}: {e}");
-    }
 }
 
 fn env_number(key: &str) -> Option<u32> {
