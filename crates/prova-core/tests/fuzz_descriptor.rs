@@ -201,7 +201,7 @@ fn check_templates<'a>(params: impl Iterator<Item = &'a prova_core::descriptor::
 fn mutated_corpus_descriptors_never_panic() {
     let corpus = fuzz_support::corpus_files();
     let n = corpus.len();
-    fuzz_support::fuzz(
+    prova_fuzz::fuzz(
         "fuzz_descriptor (mutated corpus)",
         10_000,
         (0..n, prop::collection::vec(mutation(), 1..8)),
@@ -223,7 +223,7 @@ fn mutated_corpus_descriptors_never_panic() {
 
 #[test]
 fn random_documents_never_panic() {
-    fuzz_support::fuzz(
+    prova_fuzz::fuzz(
         "fuzz_descriptor (random text)",
         1_000,
         prop::collection::vec(

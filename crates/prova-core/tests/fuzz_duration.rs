@@ -24,7 +24,7 @@ const UNITS: &[(&str, u128)] = &[
 
 #[test]
 fn random_durations_never_panic() {
-    fuzz_support::fuzz(
+    prova_fuzz::fuzz(
         "fuzz_duration (text)",
         5_000,
         prop_oneof![
@@ -42,7 +42,7 @@ fn random_durations_never_panic() {
 #[test]
 fn whole_number_durations_match_an_exact_model() {
     let term = (0u64..=u64::MAX >> 4, 0..UNITS.len());
-    fuzz_support::fuzz(
+    prova_fuzz::fuzz(
         "fuzz_duration (model)",
         5_000,
         prop::collection::vec(

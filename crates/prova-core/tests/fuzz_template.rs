@@ -131,7 +131,7 @@ fn check(text: &str, ctx: &Ctx) {
 #[test]
 fn random_token_templates_never_panic() {
     let ctx = ctx();
-    fuzz_support::fuzz(
+    prova_fuzz::fuzz(
         "fuzz_template (tokens)",
         4_000,
         prop::collection::vec(
@@ -149,7 +149,7 @@ fn random_token_templates_never_panic() {
 #[test]
 fn random_text_never_panics() {
     let ctx = ctx();
-    fuzz_support::fuzz(
+    prova_fuzz::fuzz(
         "fuzz_template (text)",
         3_000,
         prop_oneof![any::<String>(), "[{}|().\"`a-zA-Z0-9 \\-\\\\]{0,80}"],

@@ -14,36 +14,20 @@
 //! cases tried is printed.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
 use prova_coverage::audit::{
     AuditEvent, EventError, for_each_event, parse_event, parse_event_strict,
 };
 use prova_coverage::live::{Mapped, map_body};
 use prova_coverage::report::MapContext;
 use prova_coverage::spec::Spec;
+use prova_fuzz::try_fuzz;
 use serde_json::Value;
 
 fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/k8s")
-}
-
-fn cases() -> u32 {
-    std::env::var("PROVA_FUZZ_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1500)
-}
-
-fn runner() -> TestRunner {
-    TestRunner::new(Config {
-        cases: cases(),
-        failure_persistence: None,
-        ..Config::default()
-    })
 }
 
 /// Real audit events (compact JSON objects) from the corpus.
@@ -206,40 +190,32 @@ fn mutated_line() -> impl Strategy<Value = Vec<u8>> {
         })
 }
 
-fn report(name: &str, counter: &AtomicU64) {
-    println!(
-        "fuzz_audit {name}: {} cases tried",
-        counter.load(Ordering::Relaxed)
-    );
-}
-
 #[test]
 fn valid_lines_agree_between_fast_and_strict() {
-    let n = Arc::new(AtomicU64::new(0));
-    let n2 = n.clone();
-    runner()
-        .run(&valid_event(), move |line| {
-            n2.fetch_add(1, Ordering::Relaxed);
+    try_fuzz(
+        "fuzz_audit valid lines (fast == strict)",
+        1500,
+        valid_event(),
+        move |line| {
             let b = line.as_bytes();
             let fast = parse_event(b);
             let strict = parse_event_strict(b);
             prop_assert_eq!(&fast, &strict, "{}", line);
             prop_assert_eq!(events(b, false), events(b, true));
             Ok(())
-        })
-        .unwrap();
-    report("valid lines (fast == strict)", &n);
+        },
+    );
 }
 
 #[test]
 fn event_lists_agree_with_their_events() {
-    let n = Arc::new(AtomicU64::new(0));
-    let n2 = n.clone();
     let ctx = MapContext::new(spec(), &[]);
     let strategy = (prop::collection::vec(valid_event(), 0..12), any::<bool>());
-    runner()
-        .run(&strategy, move |(lines, in_array)| {
-            n2.fetch_add(1, Ordering::Relaxed);
+    try_fuzz(
+        "fuzz_audit EventLists (list == its events)",
+        1500,
+        strategy,
+        move |(lines, in_array)| {
             let list = format!(
                 r#"{{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{{}},"items":[{}]}}"#,
                 lines.join(",")
@@ -261,27 +237,29 @@ fn event_lists_agree_with_their_events() {
             let mapped = map_body(&ctx, body.as_bytes(), false);
             prop_assert_eq!(mapped.len(), want.len());
             for (m, w) in mapped.iter().zip(&want) {
-                prop_assert_eq!(matches!(m.mapped, Mapped::Malformed(_)), w.ends_with("error"));
+                prop_assert_eq!(
+                    matches!(m.mapped, Mapped::Malformed(_)),
+                    w.ends_with("error")
+                );
             }
             Ok(())
-        })
-        .unwrap();
-    report("EventLists (list == its events)", &n);
+        },
+    );
 }
 
 #[test]
 fn mutated_and_random_lines_never_panic() {
-    let n = Arc::new(AtomicU64::new(0));
-    let n2 = n.clone();
     let ctx = MapContext::new(spec(), &[]);
     let strategy = prop_oneof![
         3 => mutated_line(),
         1 => prop::collection::vec(any::<u8>(), 0..300),
         1 => prop::collection::vec(prop::sample::select(b"{}[]\",:\\ 0a\n".to_vec()), 0..300),
     ];
-    runner()
-        .run(&strategy, move |b| {
-            n2.fetch_add(1, Ordering::Relaxed);
+    try_fuzz(
+        "fuzz_audit mutated/random lines (no panic)",
+        1500,
+        strategy,
+        move |b| {
             let strict = parse_event_strict(&b);
             let fast = parse_event(&b);
             // Whatever the full parser accepts, the fast path reads the same.
@@ -292,40 +270,34 @@ fn mutated_and_random_lines_never_panic() {
             let _ = events(&b, true);
             let _ = map_body(&ctx, &b, true);
             Ok(())
-        })
-        .unwrap();
-    report("mutated/random lines (no panic)", &n);
+        },
+    );
 }
 
 #[test]
 fn deep_nesting_never_overflows() {
-    let n = Arc::new(AtomicU64::new(0));
-    let n2 = n.clone();
     let strategy = (1usize..60_000, any::<bool>(), 0u8..4, any::<bool>());
     // Deep inputs are big: fewer cases, same bound on time.
-    let mut r = TestRunner::new(Config {
-        cases: (cases() / 8).max(16),
-        failure_persistence: None,
-        ..Config::default()
-    });
-    r.run(&strategy, move |(depth, arrays, wrap, close)| {
-        n2.fetch_add(1, Ordering::Relaxed);
-        let mut deep = nested(depth, arrays);
-        if !close {
-            deep.truncate(deep.len() / 2 + 1);
-        }
-        let body = match wrap {
-            0 => deep,
-            1 => format!(r#"{{"verb":"get","requestURI":"/x","requestObject":{deep}}}"#),
-            2 => format!(r#"{{"requestObject":{deep},"verb":"get","requestURI":"/x"}}"#),
-            _ => format!(r#"{{"kind":"EventList","items":[{deep}]}}"#),
-        };
-        for strict in [false, true] {
-            let ev = events(body.as_bytes(), strict);
-            prop_assert!(!ev.is_empty());
-        }
-        Ok(())
-    })
-    .unwrap();
-    report("deep nesting (no overflow)", &n);
+    try_fuzz(
+        "fuzz_audit deep nesting (no overflow)",
+        188,
+        strategy,
+        move |(depth, arrays, wrap, close)| {
+            let mut deep = nested(depth, arrays);
+            if !close {
+                deep.truncate(deep.len() / 2 + 1);
+            }
+            let body = match wrap {
+                0 => deep,
+                1 => format!(r#"{{"verb":"get","requestURI":"/x","requestObject":{deep}}}"#),
+                2 => format!(r#"{{"requestObject":{deep},"verb":"get","requestURI":"/x"}}"#),
+                _ => format!(r#"{{"kind":"EventList","items":[{deep}]}}"#),
+            };
+            for strict in [false, true] {
+                let ev = events(body.as_bytes(), strict);
+                prop_assert!(!ev.is_empty());
+            }
+            Ok(())
+        },
+    );
 }

@@ -9,19 +9,10 @@
 
 use std::os::unix::fs::symlink;
 use std::path::Path;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use prova_engine::files_root::DescriptorFile;
-
-fn env_number(name: &str, default: u32) -> u32 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use prova_fuzz::{TestCaseError, try_fuzz};
 
 const SECRET: &str = "outside-secret";
 
@@ -85,20 +76,7 @@ fn no_path_reads_outside_the_root() {
         Just(Prefix::FileUrl),
     ];
     let strategy = (prefix, proptest::collection::vec(component(), 0..7));
-    let cases = env_number("PROVA_FUZZ_CASES", 3000);
-    let budget = Duration::from_secs(env_number("PROVA_FUZZ_SECS", 30).into());
-    let started = Instant::now();
-    let tried = AtomicU32::new(0);
-    let mut runner = TestRunner::new(Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    });
-    let result = runner.run(&strategy, |(prefix, parts)| {
-        if started.elapsed() > budget {
-            return Ok(());
-        }
-        tried.fetch_add(1, Ordering::Relaxed);
+    try_fuzz("fuzz_files_root", 3000, strategy, |(prefix, parts)| {
         let rel = parts.join("/");
         let named = match prefix {
             Prefix::Relative => rel,
@@ -134,12 +112,4 @@ fn no_path_reads_outside_the_root() {
             }
         }
     });
-    println!(
-        "fuzz_files_root: {} cases tried in {:?}",
-        tried.load(Ordering::Relaxed),
-        started.elapsed()
-    );
-    if let Err(e) = result {
-        panic!("{e}");
-    }
 }

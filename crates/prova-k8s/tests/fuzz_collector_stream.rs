@@ -14,8 +14,9 @@ mod fuzz_support;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use fuzz_support::{corpus, fuzz};
+use fuzz_support::corpus;
 use proptest::prelude::*;
+use prova_fuzz::fuzz;
 use prova_k8s::framing::{Decoder, hex};
 use sha2::{Digest, Sha256};
 

@@ -10,11 +10,9 @@
 //! Bounded by default (see `fuzz_support`); `PROVA_FUZZ_CASES=100000` for a
 //! longer run.
 
-mod fuzz_support;
-
-use fuzz_support::fuzz;
 use jiff::Timestamp;
 use proptest::prelude::*;
+use prova_fuzz::fuzz;
 use prova_k8s::logs::lines::{LogCursor, Session};
 
 #[derive(Debug, Clone)]

@@ -12,8 +12,9 @@ mod support;
 use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
+use prova_fuzz::fuzz;
 use prova_results::archive::{Limits, unpack};
-use support::fuzz::{fuzz, mutate, mutation};
+use support::mutation::{mutate, mutation};
 use tar::{EntryType, Header};
 
 const LIMITS: Limits = Limits {

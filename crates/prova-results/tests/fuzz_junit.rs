@@ -11,9 +11,10 @@ mod support;
 use std::path::PathBuf;
 
 use proptest::prelude::*;
+use prova_fuzz::fuzz;
 use prova_results::TestCaseResult;
 use prova_results::junit::{MAX_CASE_SECS, MAX_NAME_BYTES, parse_junit};
-use support::fuzz::{fuzz, mutate, mutation};
+use support::mutation::{mutate, mutation};
 use support::{events_for, render_checked};
 
 /// Corpus files up to this size are mutation seeds (the 1.7 MB Kubernetes

@@ -8,21 +8,12 @@
 //! printed.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::Request;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use prova_fuzz::{TestCaseError, try_fuzz};
 use tower::ServiceExt as _;
-
-fn env_number(name: &str, default: u32) -> u32 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Path segments an attacker or a typo would send.
 fn segment() -> impl Strategy<Value = String> {
@@ -128,20 +119,7 @@ fn random_requests_get_json_errors_and_never_a_5xx() {
             prova_engine::plugins::registry(),
         ))
     });
-    let cases = env_number("PROVA_FUZZ_CASES", 3000);
-    let budget = Duration::from_secs(env_number("PROVA_FUZZ_SECS", 30).into());
-    let started = Instant::now();
-    let tried = AtomicU32::new(0);
-    let mut runner = TestRunner::new(Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    });
-    let result = runner.run(&probe(), |p| {
-        if started.elapsed() > budget {
-            return Ok(()); // out of time: the remaining cases pass unrun
-        }
-        tried.fetch_add(1, Ordering::Relaxed);
+    try_fuzz("fuzz_requests", 3000, probe(), |p| {
         let uri = if p.query.is_empty() {
             p.path.clone()
         } else {
@@ -188,12 +166,4 @@ fn random_requests_get_json_errors_and_never_a_5xx() {
         }
         Ok(())
     });
-    println!(
-        "fuzz_requests: {} cases tried in {:?}",
-        tried.load(Ordering::Relaxed),
-        started.elapsed()
-    );
-    if let Err(e) = result {
-        panic!("{e}");
-    }
 }

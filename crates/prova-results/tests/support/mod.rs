@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-pub mod fuzz;
+pub mod mutation;
 
 use prova_core::event::{EventKind, NewEvent, names};
 use prova_core::results::{TEST_CASE, TestCaseResult};
