@@ -186,21 +186,31 @@ pub async fn end_abandoned(
     if !killed_groups.is_empty() {
         payload["KilledProcessGroups"] = json!(killed_groups);
     }
+    let unlocked = record_end(store, job_id, JobState::Failed, payload).await?;
+    Ok(Ended {
+        killed_groups,
+        unlocked,
+    })
+}
+
+/// Ends a job from outside the engine's own course (its runner died,
+/// panicked, or was told to stop at once): records the final `state` with
+/// `payload`, frees the job's target locks and drops its lease. Returns how
+/// many target locks it held.
+pub async fn record_end(
+    store: &dyn Store,
+    job_id: JobId,
+    state: JobState,
+    payload: serde_json::Value,
+) -> Result<u64, StoreError> {
     store
-        .append_events(&[NewEvent::job(
-            job_id,
-            JobState::Failed.event_name(),
-            Some(payload),
-        )])
+        .append_events(&[NewEvent::job(job_id, state.event_name(), Some(payload))])
         .await?;
     let unlocked = store.unlock_job_targets(job_id).await?;
     if let Some((owner, _)) = store.lease_owner(job_id).await? {
         store.release_lease(job_id, &owner).await?;
     }
-    Ok(Ended {
-        killed_groups,
-        unlocked,
-    })
+    Ok(unlocked)
 }
 
 /// Takes an abandoned job's lease for `me` so that only one instance ends

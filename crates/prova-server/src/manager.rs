@@ -230,13 +230,8 @@ impl Manager {
                 .lock()
                 .expect("running lock")
                 .insert(id, ctl.clone());
-            // A new job's lease is free; a resumed job's was taken already.
-            let (store, owner) = (me.store.clone(), me.server_id.clone());
-            tokio::spawn(async move {
-                if let Err(e) = store.try_lease(id, &owner, LEASE_TTL).await {
-                    tracing::error!(job = id, "cannot take the job's lease: {e}");
-                }
-            });
+            // The engine takes the job's lease (for `server_id`) before the
+            // job starts.
             if let Some(tx) = id_tx.lock().expect("id lock").take() {
                 let _ = tx.send(id);
             }

@@ -82,7 +82,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         outcome = run => outcome?,
         () = forced => {
             if let Some(&id) = job_id.get() {
-                end_at_once(&*store, id, &owner).await;
+                end_at_once(&*store, id).await;
             }
             eprintln!("exiting at once");
             return Ok(ExitCode::from(exit::CANCELLED));
@@ -107,23 +107,21 @@ const HARD_EXIT_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 /// Ends the job in the store without the engine (it did not finish after a
 /// second interrupt): `Cancelled` with the reason, targets unlocked, lease
 /// dropped. Bounded, so a stuck store cannot keep prova from exiting.
-async fn end_at_once(store: &dyn prova_store::Store, job_id: prova_core::JobId, owner: &str) {
-    let end = async {
-        let ev = prova_core::NewEvent::job(
-            job_id,
-            prova_core::JobState::Cancelled.event_name(),
-            Some(serde_json::json!({
-                "Error": "cancelled at once by a second interrupt: cleanup did not finish"
-            })),
-        );
-        store.append_events(&[ev]).await?;
-        store.unlock_job_targets(job_id).await?;
-        store.release_lease(job_id, owner).await
-    };
+async fn end_at_once(store: &dyn prova_store::Store, job_id: prova_core::JobId) {
+    let end = ownership::record_end(
+        store,
+        job_id,
+        prova_core::JobState::Cancelled,
+        serde_json::json!({
+            "Error": "cancelled at once by a second interrupt: cleanup did not finish"
+        }),
+    );
     match tokio::time::timeout(std::time::Duration::from_secs(5), end).await {
-        Ok(Ok(())) => {}
+        Ok(Ok(_)) => {}
         Ok(Err(e)) => eprintln!("warning: cannot record the job's end: {e}"),
-        Err(_) => eprintln!("warning: the store did not answer; the next prova on it ends the job"),
+        Err(_) => {
+            eprintln!("warning: the store did not answer; the next prova on it ends the job")
+        }
     }
 }
 

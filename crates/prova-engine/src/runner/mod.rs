@@ -176,16 +176,14 @@ async fn drive_guarded(
                 panic_message(&*panic)
             );
             tracing::error!(job = job_id, "{error}");
-            let failed = NewEvent::job(
+            let end = crate::ownership::record_end(
+                &*store,
                 job_id,
-                JobState::Failed.event_name(),
-                Some(json!({ "Error": error })),
+                JobState::Failed,
+                json!({ "Error": error }),
             );
-            if let Err(e) = store.append_events(&[failed]).await {
+            if let Err(e) = end.await {
                 tracing::error!(job = job_id, "cannot record that the job failed: {e}");
-            }
-            if let Err(e) = store.unlock_job_targets(job_id).await {
-                tracing::error!(job = job_id, "cannot free the job's targets: {e}");
             }
             JobOutcome {
                 job_id,
