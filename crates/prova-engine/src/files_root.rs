@@ -55,19 +55,9 @@ impl DescriptorFile {
                 place: Place::Ambient(path),
             });
         };
-        let canonical_root = root
-            .canonicalize()
-            .map_err(|e| format!("the files root {} is unusable: {e}", root.display()))?;
-        let absolute_root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
-        let absolute = std::path::absolute(&path).map_err(|_| outside(file, &canonical_root))?;
-        // The root may be named through a symlink (`/tmp` on macOS): accept
-        // the path under either spelling; what lies beneath is then
-        // resolved by the kernel from the root's handle.
-        let relative = absolute
-            .strip_prefix(&canonical_root)
-            .or_else(|_| absolute.strip_prefix(&absolute_root))
-            .map_err(|_| outside(file, &canonical_root))?
-            .to_path_buf();
+        let (canonical_root, relative) =
+            split_at_root(&path, root)?.map_err(|root| outside(file, &root))?;
+        // What lies beneath is resolved by the kernel from the root's handle.
         if relative.components().any(|c| {
             !matches!(
                 c,
@@ -161,6 +151,32 @@ impl DescriptorFile {
 
 /// One message for every path that leads out, so that an answer never
 /// tells whether something exists outside the root.
+/// `path` split into the files root (canonical) and the part beneath it:
+/// `Err` if the root is unusable, `Ok(Err(canonical root))` if `path` does
+/// not start with the root. The root may be named through a symlink (`/tmp`
+/// on macOS), so either spelling of it is accepted. Nothing beneath the
+/// root is looked at.
+pub(crate) fn split_at_root(
+    path: &Path,
+    root: &Path,
+) -> Result<Result<(PathBuf, PathBuf), PathBuf>, String> {
+    let canonical_root = root
+        .canonicalize()
+        .map_err(|e| format!("the files root {} is unusable: {e}", root.display()))?;
+    let absolute_root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+    let Ok(absolute) = std::path::absolute(path) else {
+        return Ok(Err(canonical_root));
+    };
+    let relative = match absolute
+        .strip_prefix(&canonical_root)
+        .or_else(|_| absolute.strip_prefix(&absolute_root))
+    {
+        Ok(r) => r.to_path_buf(),
+        Err(_) => return Ok(Err(canonical_root)),
+    };
+    Ok(Ok((canonical_root, relative)))
+}
+
 fn outside(named: &str, root: &Path) -> String {
     format!(
         "{named:?} is outside the files root {} (or a link leads out of it)",

@@ -15,6 +15,8 @@
 use std::io::{self, Write};
 use std::path::{Component, Path, PathBuf};
 
+use crate::files_root::split_at_root;
+
 /// Where a plugin's output file goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutputFile {
@@ -49,21 +51,18 @@ impl OutputFile {
         descriptor_dir: Option<&Path>,
         root: &Path,
     ) -> Result<OutputFile, String> {
-        let canonical_root = root
-            .canonicalize()
-            .map_err(|e| format!("the files root {} is unusable: {e}", root.display()))?;
         let base = descriptor_dir.unwrap_or(root);
         let joined = prova_core::descriptor::resolve_relative(Some(base), file);
-        let absolute = std::path::absolute(&joined).map_err(|_| outside(file, &canonical_root))?;
-        let folded = fold_dots(&absolute).ok_or_else(|| outside(file, &canonical_root))?;
-        // The root may be named through a link (`/tmp` on macOS): accept
-        // either spelling of it.
-        let absolute_root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
-        let relative = folded
-            .strip_prefix(&canonical_root)
-            .or_else(|_| folded.strip_prefix(&absolute_root))
-            .map_err(|_| outside(file, &canonical_root))?
-            .to_path_buf();
+        // `..` is folded by name here (a folder created later may be named
+        // and left); links are checked as each folder is reached.
+        let folded = std::path::absolute(&joined)
+            .ok()
+            .and_then(|a| fold_dots(&a));
+        let (canonical_root, relative) = match folded {
+            Some(folded) => split_at_root(&folded, root)?,
+            None => Err(root.canonicalize().unwrap_or_else(|_| root.to_path_buf())),
+        }
+        .map_err(|root| outside(file, &root))?;
         if relative.file_name().is_none() {
             return Err(format!(
                 "{file:?} names the files root itself, not a file beneath it"
