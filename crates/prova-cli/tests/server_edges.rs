@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::CommandCargoExt;
-use prova_store::{NewJob, Store};
+use prova_store::{JobStore, NewJob};
 
 /// A store with `n` jobs in it.
 fn store_with_jobs(db: &Path, n: usize) {

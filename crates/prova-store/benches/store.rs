@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use prova_core::{EventKind, EventQuery, JobState, NewEvent, Target};
-use prova_store::{NewJob, SqlStore, Store};
+use prova_store::{EventStore, JobStore, NewJob, SqlStore};
 use serde_json::json;
 
 const EVENTS: usize = 100_000;

@@ -1,16 +1,19 @@
 //! prova's event store.
 //!
 //! Events are the source of truth: job state, status trees and reports are
-//! rebuilt from them. [`Store`] is the one trait the engine, CLI and server
-//! use; [`SqlStore`] implements it with sqlx's `Any` driver so SQLite (the
-//! embedded default, WAL mode) and PostgreSQL share one code path. The
+//! rebuilt from them. The store has four parts, one trait each: jobs
+//! ([`JobStore`]), their events ([`EventStore`]), which process runs a job
+//! ([`LeaseStore`]) and which job holds a target ([`TargetLockStore`]).
+//! [`Store`] is all four, for code that needs the whole store (`Arc<dyn
+//! Store>`). [`SqlStore`] implements them with sqlx's `Any` driver so SQLite
+//! (the embedded default, WAL mode) and PostgreSQL share one code path. The
 //! schema is in `migrations/sqlite` and `migrations/postgres` (the same
 //! tables; only auto-numbered ids are spelled differently). See
 //! `docs/store.md`.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), prova_store::StoreError> {
-//! use prova_store::{SqlStore, Store, NewJob};
+//! use prova_store::{JobStore, NewJob, SqlStore};
 //! let store = SqlStore::open("sqlite:///tmp/prova.db").await?;
 //! let id = store.create_job(NewJob { name: "hello".into(), ..Default::default() }).await?;
 //! let job = store.get_job(id).await?.expect("just created");
@@ -116,14 +119,18 @@ pub struct CoverageRecord {
     pub created_at: jiff::Timestamp,
 }
 
-/// The store. Implementations must be safe to share between tasks.
+/// Jobs: what was submitted, and each one's newest state.
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait JobStore: Send + Sync {
     /// Records a job and returns its new id.
     async fn create_job(&self, job: NewJob) -> Result<JobId>;
     async fn get_job(&self, id: JobId) -> Result<Option<JobRecord>>;
     async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<JobRecord>>;
+}
 
+/// The event log: every job's events, numbered in the order stored.
+#[async_trait]
+pub trait EventStore: Send + Sync {
     /// Appends events in one transaction, in order. Job events whose name is
     /// a job state (`JobStateCompleted`, ...) also move the job's state.
     async fn append_events(&self, events: &[NewEvent]) -> Result<()>;
@@ -135,7 +142,13 @@ pub trait Store: Send + Sync {
 
     async fn save_coverage(&self, record: &CoverageRecord) -> Result<()>;
     async fn coverage(&self, job_id: JobId) -> Result<Vec<CoverageRecord>>;
+}
 
+/// Job leases: which process (a `prova serve` instance, a `prova run`)
+/// runs a job. A lease expires unless its owner renews it, so another
+/// instance can take over the jobs of one that died.
+#[async_trait]
+pub trait LeaseStore: Send + Sync {
     /// Takes the job's lease for `owner` until `ttl` from now, if it is
     /// free, expired or already `owner`'s. Returns whether `owner` holds it.
     async fn try_lease(&self, job_id: JobId, owner: &str, ttl: std::time::Duration)
@@ -162,7 +175,12 @@ pub trait Store: Send + Sync {
     async fn lease_owner(&self, job_id: JobId) -> Result<Option<(String, bool)>>;
     /// Every lease: (job, owner, expired).
     async fn leases(&self) -> Result<Vec<(JobId, String, bool)>>;
+}
 
+/// Target locks: which job holds a target. A lock expires unless the job
+/// refreshes it, so the targets of a job whose process died come free.
+#[async_trait]
+pub trait TargetLockStore: Send + Sync {
     /// Locks targets for a job until `ttl` from now: each one that is free,
     /// expired or already the job's. With `all`, either every target is
     /// locked or none is. Returns the IDs locked.
@@ -181,3 +199,11 @@ pub trait Store: Send + Sync {
     /// them: its process died). Returns how many were held.
     async fn unlock_job_targets(&self, job_id: JobId) -> Result<u64>;
 }
+
+/// The whole store: jobs, their events, job leases and target locks.
+/// Implemented for anything that implements the parts, so `Arc<dyn Store>`
+/// serves every user, while code that needs one part can ask for that part
+/// alone (an `Arc<dyn Store>` coerces to `Arc<dyn EventStore>`, ...).
+pub trait Store: JobStore + EventStore + LeaseStore + TargetLockStore {}
+
+impl<T: JobStore + EventStore + LeaseStore + TargetLockStore + ?Sized> Store for T {}

@@ -25,7 +25,8 @@ use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Any, AnyPool, AssertSqlSafe, ConnectOptions, Row, Transaction};
 
 use crate::{
-    CoverageRecord, JobFilter, JobRecord, NewJob, ReportRecord, Result, Store, StoreError,
+    CoverageRecord, EventStore, JobFilter, JobRecord, JobStore, LeaseStore, NewJob, ReportRecord,
+    Result, StoreError, TargetLockStore,
 };
 
 static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -625,7 +626,7 @@ fn bind_event<'q>(
 }
 
 #[async_trait]
-impl Store for SqlStore {
+impl JobStore for SqlStore {
     async fn create_job(&self, job: NewJob) -> Result<JobId> {
         let tags_json = serde_json::to_string(&job.tags).map_err(|e| corrupt("job tags", e))?;
         let distinct: BTreeSet<&str> = job.tags.iter().map(String::as_str).collect();
@@ -703,7 +704,10 @@ impl Store for SqlStore {
         }
         Ok(out)
     }
+}
 
+#[async_trait]
+impl EventStore for SqlStore {
     async fn append_events(&self, events: &[NewEvent]) -> Result<()> {
         if events.is_empty() {
             return Ok(());
@@ -909,7 +913,10 @@ impl Store for SqlStore {
             })
             .collect()
     }
+}
 
+#[async_trait]
+impl LeaseStore for SqlStore {
     async fn try_lease(
         &self,
         job_id: JobId,
@@ -1035,7 +1042,10 @@ impl Store for SqlStore {
             })
             .collect()
     }
+}
 
+#[async_trait]
+impl TargetLockStore for SqlStore {
     async fn lock_targets(
         &self,
         job_id: JobId,
@@ -1112,7 +1122,7 @@ mod tests {
 
     #[tokio::test]
     async fn packed_and_row_reads_agree() {
-        use crate::{NewJob, Store};
+        use crate::{EventStore, JobStore, NewJob};
         let mut store = SqlStore::open("sqlite::memory:").await.unwrap();
         let job = store
             .create_job(NewJob {

@@ -5,7 +5,10 @@
 use std::future::Future;
 
 use prova_core::{Event, EventKind, EventQuery, JobState, NewEvent, Target};
-use prova_store::{CoverageRecord, JobFilter, NewJob, ReportRecord, SqlStore, Store, StoreError};
+use prova_store::{
+    CoverageRecord, EventStore, JobFilter, JobStore, LeaseStore, NewJob, ReportRecord, SqlStore,
+    StoreError, TargetLockStore,
+};
 use serde_json::json;
 use sqlx::Connection;
 

@@ -16,7 +16,7 @@ use prova_core::EventQuery;
 use prova_core::node::Format;
 use prova_engine::prepare::prepare_str;
 use prova_engine::runner::{RunOptions, run_job};
-use prova_store::{SqlStore, Store};
+use prova_store::{EventStore, JobStore, SqlStore, Store};
 
 use crate::cli::{BenchArgs, BenchWhat};
 use crate::output::outln;
