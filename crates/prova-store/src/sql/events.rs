@@ -1,0 +1,402 @@
+//! [`EventStore`] on SQL: appending events in multi-row INSERTs and
+//! reading them back, filtered.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, OnceLock};
+
+use async_trait::async_trait;
+use futures::TryStreamExt;
+use prova_core::{Event, EventKind, EventQuery, JobId, JobState, NewEvent};
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+use sqlx::{Any, AssertSqlSafe, Row};
+
+use super::event_rows::{EVENT_COLUMNS, event_from_row, events_from_packed, packed_events_sql};
+use super::statement::{Arg, Sql};
+use super::{Backend, SqlStore, corrupt, from_micros, micros, q, to_u32};
+use crate::{CoverageRecord, EventStore, ReportRecord, Result, StoreError};
+
+/// Bound parameters per event row in the multi-row INSERT.
+const EVENT_PARAMS: usize = 11;
+/// Rows per INSERT statement (11 parameters each: far under SQLite's
+/// 32,766 and PostgreSQL's 65,535). 64, 256 and 1,000 rows measured alike
+/// within the noise of a shared machine (140k–210k events/s on SQLite).
+const EVENT_ROWS_PER_INSERT: usize = 64;
+
+/// `INSERT INTO events (...) VALUES (...), (...)` for `rows` rows.
+///
+/// SQLite gets anonymous `?` placeholders: for numbered ones (`$n`) sqlx
+/// asks `sqlite3_bind_parameter_name` about each, which scans a list of
+/// all names, so binding a statement costs O(n²) in its parameters — 80% of
+/// the time of a 2,816-parameter INSERT. PostgreSQL needs `$n`.
+fn insert_events_sql(backend: Backend, rows: usize) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(120 + rows * EVENT_PARAMS * 7);
+    s.push_str(
+        "INSERT INTO events (job_id, kind, run_id, test_name, test_attempt, step_label, \
+         target_id, target, name, payload, emit_time) VALUES ",
+    );
+    let mut n = 0;
+    for r in 0..rows {
+        if r > 0 {
+            s.push(',');
+        }
+        s.push('(');
+        for c in 0..EVENT_PARAMS {
+            n += 1;
+            if c > 0 {
+                s.push(',');
+            }
+            match backend {
+                Backend::Sqlite => s.push('?'),
+                Backend::Postgres => {
+                    let _ = write!(s, "${n}");
+                }
+            }
+        }
+        s.push(')');
+    }
+    s
+}
+
+/// The full-size INSERT, built once (the driver caches its prepared form by
+/// text, so reusing the same text also reuses the statement).
+fn full_insert_sql(backend: Backend) -> Arc<str> {
+    static SQLITE: OnceLock<Arc<str>> = OnceLock::new();
+    static POSTGRES: OnceLock<Arc<str>> = OnceLock::new();
+    let cell = match backend {
+        Backend::Sqlite => &SQLITE,
+        Backend::Postgres => &POSTGRES,
+    };
+    cell.get_or_init(|| insert_events_sql(backend, EVENT_ROWS_PER_INSERT).into())
+        .clone()
+}
+
+/// An event's values, ready to bind.
+fn bind_event<'q>(
+    qry: Query<'q, Any, AnyArguments>,
+    e: &'q NewEvent,
+) -> Result<Query<'q, Any, AnyArguments>> {
+    let target = match &e.target {
+        Some(t) => Some(serde_json::to_string(t).map_err(|err| corrupt("event target", err))?),
+        None => None,
+    };
+    Ok(qry
+        .bind(e.job_id)
+        .bind(e.kind.as_str())
+        .bind(i64::from(e.run_id))
+        .bind(e.test_name.as_deref())
+        .bind(e.test_attempt.map(i64::from))
+        .bind(e.step_label.as_deref())
+        .bind(e.target.as_ref().map(|t| t.id.as_str()))
+        .bind(target)
+        .bind(e.name.as_str())
+        .bind(e.payload.as_ref().map(|p| p.to_string()))
+        .bind(micros(e.emit_time)))
+}
+
+impl SqlStore {
+    /// Reads events packed many to a row (see [`packed_events_sql`]).
+    async fn query_events_packed(&self, sql: Sql) -> Result<Vec<Event>> {
+        let mut out = Vec::new();
+        let mut rows = sql.query().fetch(&self.pool);
+        while let Some(row) = rows.try_next().await.map_err(q("query events"))? {
+            events_from_packed(&row, &mut out)?;
+        }
+        // The packing keeps the inner order in practice; SQL does not
+        // promise it, so make sure (free when already sorted).
+        if !out.is_sorted_by_key(|e| e.seq) {
+            out.sort_by_key(|e| e.seq);
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl EventStore for SqlStore {
+    async fn append_events(&self, events: &[NewEvent]) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        // The newest job-state event of each job in this batch.
+        let mut states: BTreeMap<JobId, (JobState, jiff::Timestamp)> = BTreeMap::new();
+        for e in events {
+            if e.kind == EventKind::Job
+                && let Some(st) = JobState::parse(&e.name)
+            {
+                states.insert(e.job_id, (st, e.emit_time));
+            }
+        }
+
+        let mut tx = self.begin_write("append events").await?;
+        for chunk in events.chunks(EVENT_ROWS_PER_INSERT) {
+            let mut qry = if chunk.len() == EVENT_ROWS_PER_INSERT {
+                sqlx::query(AssertSqlSafe(full_insert_sql(self.backend)))
+            } else {
+                sqlx::query(AssertSqlSafe(insert_events_sql(self.backend, chunk.len())))
+            };
+            for e in chunk {
+                qry = bind_event(qry, e)?;
+            }
+            if let Err(e) = qry.execute(&mut *tx).await {
+                // Events must belong to jobs (a foreign key): name the
+                // missing job. Checked only on failure, to keep small
+                // appends at three round trips.
+                if e.as_database_error()
+                    .is_some_and(|d| d.is_foreign_key_violation())
+                {
+                    drop(tx);
+                    let jobs: BTreeSet<JobId> = events.iter().map(|e| e.job_id).collect();
+                    self.check_jobs_exist(&jobs).await?;
+                }
+                return Err(StoreError::Query {
+                    what: "append events",
+                    source: e,
+                });
+            }
+        }
+        for (job_id, (state, time)) in states {
+            sqlx::query("UPDATE jobs SET state = $1, state_time = $2 WHERE id = $3")
+                .bind(state.as_str())
+                .bind(micros(time))
+                .bind(job_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(q("update job state"))?;
+        }
+        tx.commit().await.map_err(q("append events"))?;
+        Ok(())
+    }
+
+    async fn query_events(&self, query: &EventQuery) -> Result<Vec<Event>> {
+        let mut sql = Sql::new(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE 1 = 1"));
+        if let Some(job) = query.job_id {
+            sql.push(" AND job_id = ").arg(Arg::I64(job));
+        }
+        if let Some(kind) = query.kind {
+            sql.push(" AND kind = ")
+                .arg(Arg::Text(kind.as_str().to_string()));
+        }
+        if let Some(run) = query.run_id {
+            sql.push(" AND run_id = ").arg(Arg::I64(run.into()));
+        }
+        if let Some(t) = &query.test_name {
+            sql.push(" AND test_name = ").arg(Arg::Text(t.clone()));
+        }
+        if let Some(a) = query.test_attempt {
+            sql.push(" AND test_attempt = ").arg(Arg::I64(a.into()));
+        }
+        if let Some(s) = &query.step_label {
+            sql.push(" AND step_label = ").arg(Arg::Text(s.clone()));
+        }
+        if let Some(t) = &query.target_id {
+            sql.push(" AND target_id = ").arg(Arg::Text(t.clone()));
+        }
+        if !query.names.is_empty() {
+            let names: BTreeSet<&String> = query.names.iter().collect();
+            sql.push(" AND name IN (");
+            for (i, n) in names.into_iter().enumerate() {
+                if i > 0 {
+                    sql.push(",");
+                }
+                sql.arg(Arg::Text(n.clone()));
+            }
+            sql.push(")");
+        }
+        if let Some(after) = query.after_seq {
+            sql.push(" AND seq > ").arg(Arg::I64(after));
+        }
+        sql.push(" ORDER BY seq");
+        if let Some(limit) = query.limit {
+            sql.push(&format!(" LIMIT {limit}"));
+        }
+        if self.packed_reads {
+            let packed = Sql {
+                text: packed_events_sql(&sql.text),
+                args: sql.args.clone(),
+            };
+            match self.query_events_packed(packed).await {
+                Err(StoreError::Query { source, .. }) => {
+                    // E.g. a pack past SQLite's 1 GB string limit (huge
+                    // payloads): read row by row instead.
+                    tracing::debug!(error = %source, "packed event read failed; reading rows");
+                }
+                other => return other,
+            }
+        }
+        let mut out = Vec::new();
+        let mut rows = sql.query().fetch(&self.pool);
+        while let Some(row) = rows.try_next().await.map_err(q("query events"))? {
+            out.push(event_from_row(&row)?);
+        }
+        Ok(out)
+    }
+
+    async fn save_report(&self, report: &ReportRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO reports (job_id, run_id, reporter, success, data, report_time) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(report.job_id)
+        .bind(report.run_id.map(i64::from))
+        .bind(report.reporter.as_str())
+        .bind(i64::from(report.success))
+        .bind(report.data.to_string())
+        .bind(micros(report.report_time))
+        .execute(&self.writer)
+        .await
+        .map_err(q("save report"))?;
+        Ok(())
+    }
+
+    async fn reports(&self, job_id: JobId) -> Result<Vec<ReportRecord>> {
+        let rows = sqlx::query(
+            "SELECT job_id, run_id, reporter, success, data, report_time FROM reports \
+             WHERE job_id = $1 ORDER BY id",
+        )
+        .bind(job_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("read reports"))?;
+        rows.iter()
+            .map(|row| {
+                let get = |e: sqlx::Error| corrupt("report row", e);
+                let data: &str = row.try_get(4).map_err(get)?;
+                Ok(ReportRecord {
+                    job_id: row.try_get(0).map_err(get)?,
+                    run_id: match row.try_get::<Option<i64>, _>(1).map_err(get)? {
+                        Some(r) => Some(to_u32("report run_id", r)?),
+                        None => None,
+                    },
+                    reporter: row.try_get(2).map_err(get)?,
+                    success: match row.try_get::<i64, _>(3).map_err(get)? {
+                        0 => false,
+                        1 => true,
+                        other => return Err(corrupt("report success", other)),
+                    },
+                    data: serde_json::from_str(data).map_err(|e| corrupt("report data", e))?,
+                    report_time: from_micros("report time", row.try_get(5).map_err(get)?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn save_coverage(&self, record: &CoverageRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO coverage (job_id, run_id, report, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(record.job_id)
+        .bind(record.run_id.map(i64::from))
+        .bind(record.report.as_str())
+        .bind(micros(record.created_at))
+        .execute(&self.writer)
+        .await
+        .map_err(q("save coverage"))?;
+        Ok(())
+    }
+
+    async fn coverage(&self, job_id: JobId) -> Result<Vec<CoverageRecord>> {
+        let rows = sqlx::query(
+            "SELECT job_id, run_id, report, created_at FROM coverage \
+             WHERE job_id = $1 ORDER BY id",
+        )
+        .bind(job_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("read coverage"))?;
+        rows.iter()
+            .map(|row| {
+                let get = |e: sqlx::Error| corrupt("coverage row", e);
+                Ok(CoverageRecord {
+                    job_id: row.try_get(0).map_err(get)?,
+                    run_id: match row.try_get::<Option<i64>, _>(1).map_err(get)? {
+                        Some(r) => Some(to_u32("coverage run_id", r)?),
+                        None => None,
+                    },
+                    report: row.try_get(2).map_err(get)?,
+                    created_at: from_micros("coverage time", row.try_get(3).map_err(get)?)?,
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prova_core::Target;
+
+    use super::super::event_rows::EVENTS_PER_PACK;
+    use super::*;
+
+    #[tokio::test]
+    async fn packed_and_row_reads_agree() {
+        use crate::{EventStore, JobStore, NewJob};
+        let mut store = SqlStore::open("sqlite::memory:").await.unwrap();
+        let job = store
+            .create_job(NewJob {
+                name: "p".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let t0 = jiff::Timestamp::from_microsecond(1_700_000_000_000_000).unwrap();
+        let events: Vec<NewEvent> = (0..(EVENTS_PER_PACK * 2 + 7))
+            .map(|i| NewEvent {
+                kind: if i % 9 == 0 {
+                    EventKind::Job
+                } else {
+                    EventKind::Test
+                },
+                job_id: job,
+                run_id: (i % 3) as u32,
+                test_name: (i % 2 == 0).then(|| format!("t\"{i}\"\n\u{1f}")),
+                test_attempt: (i % 4 != 0).then_some((i % 5) as u32),
+                step_label: (i % 3 == 0).then(|| "ステップ".to_string()),
+                target: (i % 2 == 1).then(|| Target::with_id(format!("h{i}"))),
+                name: format!("N{}", i % 6),
+                payload: (i % 5 != 0).then(|| serde_json::json!({"i": i, "s": "\\ \" \u{0}"})),
+                emit_time: t0 + std::time::Duration::from_micros(i as u64),
+            })
+            .collect();
+        store.append_events(&events).await.unwrap();
+        let queries = [
+            EventQuery::for_job(job),
+            EventQuery {
+                run_id: Some(1),
+                names: vec!["N1".into(), "N4".into()],
+                ..EventQuery::for_job(job)
+            },
+            EventQuery {
+                after_seq: Some(100),
+                limit: Some(1500),
+                ..Default::default()
+            },
+            EventQuery::for_job(job + 1),
+        ];
+        for query in &queries {
+            store.packed_reads = true;
+            let packed = store.query_events(query).await.unwrap();
+            store.packed_reads = false;
+            let rows = store.query_events(query).await.unwrap();
+            assert_eq!(packed, rows, "{query:?}");
+        }
+        store.packed_reads = false;
+        let all: Vec<NewEvent> = store
+            .query_events(&queries[0])
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event)
+            .collect();
+        assert_eq!(all, events);
+    }
+    #[test]
+    fn insert_sql_numbers_every_parameter() {
+        let s = insert_events_sql(Backend::Postgres, 2);
+        assert!(s.ends_with(
+            "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11),($12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22)"
+        ));
+        let s = insert_events_sql(Backend::Sqlite, 2);
+        assert!(s.ends_with("VALUES (?,?,?,?,?,?,?,?,?,?,?),(?,?,?,?,?,?,?,?,?,?,?)"));
+    }
+}
