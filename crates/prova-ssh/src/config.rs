@@ -82,8 +82,8 @@ impl fmt::Debug for ConnectConfig {
 /// is tried.
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
 pub struct Auth {
-    /// Offer the keys of the SSH agent at `SSH_AUTH_SOCK` when that is set.
-    pub agent: bool,
+    /// Which SSH agent's keys to offer first.
+    pub agent: Agent,
     /// A private key file (OpenSSH or PEM), with its passphrase if encrypted.
     pub private_key: Option<PrivateKeyFile>,
     /// A password (empty means none, as in ConTest).
@@ -93,7 +93,7 @@ pub struct Auth {
 impl Auth {
     /// True when no credential at all is configured.
     pub fn is_empty(&self) -> bool {
-        !self.agent
+        self.agent == Agent::Off
             && self.private_key.is_none()
             && self.password.as_deref().unwrap_or("").is_empty()
     }
@@ -106,6 +106,31 @@ impl fmt::Debug for Auth {
             .field("private_key", &self.private_key)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .finish()
+    }
+}
+
+/// The SSH agent to ask for keys.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Agent {
+    /// No agent.
+    Off,
+    /// The agent at `$SSH_AUTH_SOCK`, when that is set (OpenSSH's default).
+    #[default]
+    FromEnv,
+    /// The agent listening on this socket.
+    Socket(PathBuf),
+}
+
+impl Agent {
+    /// The socket to use, if any.
+    pub fn socket(&self) -> Option<PathBuf> {
+        match self {
+            Agent::Off => None,
+            Agent::FromEnv => std::env::var_os("SSH_AUTH_SOCK")
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from),
+            Agent::Socket(path) => Some(path.clone()),
+        }
     }
 }
 

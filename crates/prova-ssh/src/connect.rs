@@ -30,20 +30,20 @@ pub enum ConnectError {
     HostKey {
         target: String,
         #[source]
-        source: HostKeyError,
+        source: Box<HostKeyError>,
     },
     #[error("{target}: SSH protocol error")]
     Ssh {
         target: String,
         #[source]
-        source: russh::Error,
+        source: Box<russh::Error>,
     },
     #[error("{target}: cannot load private key file {}", path.display())]
     KeyFile {
         target: String,
         path: PathBuf,
         #[source]
-        source: russh::keys::Error,
+        source: Box<russh::keys::Error>,
     },
     #[error("{target}: authentication failed ({tried}); the server accepts: {accepted}")]
     AuthFailed {
@@ -55,7 +55,7 @@ pub enum ConnectError {
     Channel {
         target: String,
         #[source]
-        source: russh::Error,
+        source: Box<russh::Error>,
     },
 }
 
@@ -95,7 +95,7 @@ impl Connection {
         if let HostKeyPolicy::Fingerprint(pin) = &config.host_keys {
             host_key::parse_fingerprint(pin).map_err(|source| ConnectError::HostKey {
                 target: target.clone(),
-                source,
+                source: Box::new(source),
             })?;
         }
         match tokio::time::timeout(config.connect_timeout, open_inner(config, &target)).await {
@@ -130,7 +130,7 @@ impl Connection {
             .await
             .map_err(|source| ConnectError::Channel {
                 target: self.target.clone(),
-                source,
+                source: Box::new(source),
             })
     }
 
@@ -166,7 +166,7 @@ async fn open_inner(config: &ConnectConfig, target: &str) -> Result<Connection, 
         .map_err(|err| match err {
             HandlerError::HostKey(source) => ConnectError::HostKey {
                 target: target.to_string(),
-                source,
+                source: Box::new(source),
             },
             HandlerError::Ssh(russh::Error::IO(source)) => ConnectError::Tcp {
                 target: target.to_string(),
@@ -174,7 +174,7 @@ async fn open_inner(config: &ConnectConfig, target: &str) -> Result<Connection, 
             },
             HandlerError::Ssh(source) => ConnectError::Ssh {
                 target: target.to_string(),
-                source,
+                source: Box::new(source),
             },
         })?;
     authenticate(&mut handle, config, target).await?;
@@ -192,9 +192,9 @@ async fn authenticate(
     config: &ConnectConfig,
     target: &str,
 ) -> Result<(), ConnectError> {
-    let ssh_err = |source| ConnectError::Ssh {
+    let ssh_err = |source: russh::Error| ConnectError::Ssh {
         target: target.to_string(),
-        source,
+        source: Box::new(source),
     };
     let user = config.user.as_str();
     let mut tried = Vec::new();
@@ -205,9 +205,7 @@ async fn authenticate(
             .is_none_or(|methods| methods.contains(&kind))
     };
 
-    if config.auth.agent
-        && let Some(socket) = std::env::var_os("SSH_AUTH_SOCK")
-    {
+    if let Some(socket) = config.auth.agent.socket() {
         match russh::keys::agent::client::AgentClient::connect_uds(&socket).await {
             Ok(mut agent) => match agent.request_identities().await {
                 Ok(identities) => {
@@ -236,11 +234,11 @@ async fn authenticate(
                     tried.push(format!("{offered} key(s) of the SSH agent"));
                 }
                 Err(err) => {
-                    tracing::warn!(%target, "SSH agent at {}: cannot list keys: {err}", socket.to_string_lossy())
+                    tracing::warn!(%target, "SSH agent at {}: cannot list keys: {err}", socket.display())
                 }
             },
             Err(err) => {
-                tracing::warn!(%target, "SSH agent at {}: cannot connect: {err}", socket.to_string_lossy())
+                tracing::warn!(%target, "SSH agent at {}: cannot connect: {err}", socket.display())
             }
         }
     }
@@ -252,7 +250,7 @@ async fn authenticate(
             .map_err(|source| ConnectError::KeyFile {
                 target: target.to_string(),
                 path: key_file.path.clone(),
-                source,
+                source: Box::new(source),
             })?;
         let hash = rsa_hash_for(handle, key.public_key())
             .await
@@ -303,7 +301,7 @@ async fn authenticate(
         tried: format!("tried {}", tried.join(", then ")),
         accepted: accepted
             .map(|methods| {
-                let names: Vec<&str> = methods.iter().map(|m| <&str>::from(m)).collect();
+                let names: Vec<&str> = methods.iter().map(<&str>::from).collect();
                 if names.is_empty() {
                     "nothing more".to_string()
                 } else {

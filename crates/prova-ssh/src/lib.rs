@@ -13,6 +13,17 @@ pub mod connect;
 pub mod host_key;
 pub mod known_hosts;
 
-pub use config::{Auth, ConnectConfig, HostKeyPolicy, PrivateKeyFile};
+pub use config::{Agent, Auth, ConnectConfig, HostKeyPolicy, PrivateKeyFile};
 pub use connect::{ConnectError, Connection};
 pub use host_key::HostKeyError;
+pub mod exec;
+pub mod kill;
+pub mod output;
+pub mod pool;
+pub mod sftp;
+
+pub use exec::{Ended, ExecError, ExecOptions, ExecOutcome, ExitStatus, RemoteCommand, Stream};
+pub use kill::KillError;
+pub use output::OutputTail;
+pub use pool::{Pool, PoolOptions, PoolStats};
+pub use sftp::{DownloadLimits, DownloadSummary, SftpError};

@@ -1,0 +1,125 @@
+use std::ops::ControlFlow;
+use std::time::Duration;
+
+use prova_ssh::{Ended, ExecOptions, ExitStatus, Pool, PoolOptions, RemoteCommand};
+
+use crate::sshd_or_skip;
+
+async fn echo(pool: &Pool, config: &prova_ssh::ConnectConfig, text: &str) -> u64 {
+    let outcome = pool
+        .exec(
+            config,
+            &RemoteCommand::new("echo", [text]),
+            &ExecOptions::default(),
+            |_, _| ControlFlow::Continue(()),
+        )
+        .await
+        .unwrap_or_else(|err| panic!("{err}"));
+    assert_eq!(outcome.ended, Ended::Exited(ExitStatus::Code(0)));
+    assert_eq!(outcome.stdout.text(), format!("{text}\n"));
+    pool.connection(config).await.unwrap().id()
+}
+
+#[tokio::test]
+async fn one_login_serves_many_commands() {
+    let sshd = sshd_or_skip!();
+    let pool = Pool::new(PoolOptions::default());
+    let config = sshd.key_config();
+    let mut ids = Vec::new();
+    let mut client_ends = Vec::new();
+    for i in 0..10 {
+        ids.push(echo(&pool, &config, &format!("run{i}")).await);
+        // The server's view: SSH_CONNECTION names the client's address and
+        // port, i.e. the TCP connection.
+        let outcome = pool
+            .exec(
+                &config,
+                &RemoteCommand::new("sh", ["-c", "echo $SSH_CONNECTION"]),
+                &ExecOptions::default(),
+                |_, _| ControlFlow::Continue(()),
+            )
+            .await
+            .unwrap();
+        client_ends.push(outcome.stdout.text());
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "one connection for all commands");
+    client_ends.dedup();
+    assert_eq!(
+        client_ends.len(),
+        1,
+        "the server saw one TCP connection: {client_ends:?}"
+    );
+    let stats = pool.stats();
+    assert_eq!((stats.connects, stats.open), (1, 1), "{stats:?}");
+    assert!(stats.reuses >= 19, "{stats:?}");
+}
+
+#[tokio::test]
+async fn concurrent_first_use_connects_once() {
+    let sshd = sshd_or_skip!();
+    let pool = Pool::new(PoolOptions::default());
+    let config = sshd.key_config();
+    let uses = (0..8).map(|_| pool.connection(&config));
+    let conns = futures::future::join_all(uses).await;
+    let ids: std::collections::BTreeSet<u64> = conns.into_iter().map(|c| c.unwrap().id()).collect();
+    assert_eq!(ids.len(), 1);
+    assert_eq!(pool.stats().connects, 1);
+}
+
+#[tokio::test]
+async fn other_credentials_get_their_own_connection() {
+    let sshd = sshd_or_skip!();
+    let pool = Pool::new(PoolOptions::default());
+    let key = sshd.key_config();
+    let password = sshd.password_config().expect("password user");
+    let a = pool.connection(&key).await.unwrap().id();
+    let b = pool.connection(&password).await.unwrap().id();
+    assert_ne!(a, b);
+    assert_eq!(pool.stats().connects, 2);
+}
+
+#[tokio::test]
+async fn a_killed_connection_is_replaced_on_next_use() {
+    let sshd = sshd_or_skip!();
+    let pool = Pool::new(PoolOptions::default());
+    let config = sshd.key_config();
+    let first = echo(&pool, &config, "before").await;
+    let old = pool.connection(&config).await.unwrap();
+    // Kill this connection's sshd process on the server side: the session
+    // process is the parent of a command run over it.
+    let outcome = pool
+        .exec(
+            &config,
+            &RemoteCommand::new("sh", ["-c", "kill -KILL $PPID"]),
+            &ExecOptions::default(),
+            |_, _| ControlFlow::Continue(()),
+        )
+        .await
+        .unwrap();
+    assert!(
+        !matches!(outcome.ended, Ended::Exited(ExitStatus::Code(0)))
+            || outcome.stdout.text().is_empty()
+    );
+    let closed = crate::support::eventually(Duration::from_secs(5), || old.is_closed()).await;
+    assert!(closed, "the client did not notice the connection died");
+    drop(old);
+    let second = echo(&pool, &config, "after").await;
+    assert_ne!(first, second, "a new connection");
+    assert_eq!(pool.stats().connects, 2);
+}
+
+#[tokio::test]
+async fn idle_connections_are_closed() {
+    let sshd = sshd_or_skip!();
+    let pool = Pool::new(PoolOptions {
+        idle_timeout: Duration::from_millis(200),
+    });
+    let config = sshd.key_config();
+    echo(&pool, &config, "hello").await;
+    let closed =
+        crate::support::eventually(Duration::from_secs(5), || pool.stats().open == 0).await;
+    assert!(closed, "{:?}", pool.stats());
+    echo(&pool, &config, "again").await;
+    assert_eq!(pool.stats().connects, 2);
+}
