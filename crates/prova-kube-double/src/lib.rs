@@ -18,7 +18,8 @@
 //!   by the test container's env (`SCENARIO=…`), with logs ([`logs`]),
 //!   exec ([`exec`]) and Events ([`events`]).
 //! - [`workloads`]: pods that run until deleted, for Jobs with
-//!   parallelism > 1 and for the StatefulSet controller.
+//!   parallelism > 1 and for the StatefulSet controller (an image naming
+//!   [`UNPULLABLE`] stays Pending in `ErrImagePull`).
 //!
 //! Objects have the shapes the API server returns (see
 //! `shared/corpus/k8s/objects`): lists without item kinds, status
@@ -59,6 +60,7 @@ use tokio::sync::watch;
 pub use exec::Collector;
 pub use store::Shared;
 use store::{Fault, Inner, Kind};
+pub use workloads::UNPULLABLE;
 
 /// Files the simulated test writes into its results directory.
 pub const RESULT_FILES: &[(&str, &str)] = &[

@@ -69,8 +69,12 @@ fn condition(type_: &str) -> Value {
     json!({"type": type_, "status": "True", "lastProbeTime": null, "lastTransitionTime": now()})
 }
 
+/// An image the double's kubelet cannot pull: its name holds this.
+pub const UNPULLABLE: &str = "does-not-exist";
+
 /// Stores `pod` and plays the scheduler and kubelet until it is Running
-/// and Ready; returns early if the pod is deleted meanwhile.
+/// and Ready; returns early if the pod is deleted meanwhile. A pod whose
+/// image names [`UNPULLABLE`] stays Pending in `ErrImagePull`.
 pub(crate) async fn run_pod(s: &Shared, pod: Value) {
     let ns = pod["metadata"]["namespace"]
         .as_str()
@@ -104,6 +108,22 @@ pub(crate) async fn run_pod(s: &Shared, pod: Value) {
         return;
     }
     tokio::time::sleep(TICK).await;
+    let unpullable = containers
+        .iter()
+        .find(|c| c["image"].as_str().is_some_and(|i| i.contains(UNPULLABLE)));
+    if let Some(c) = unpullable {
+        let image = c["image"].as_str().unwrap_or("");
+        let message = format!("failed to pull and unpack image \"{image}\": not found");
+        s.modify(Kind::Pod, &ns, &name, |p| {
+            if let Some(statuses) = p["status"]["containerStatuses"].as_array_mut() {
+                for cs in statuses.iter_mut().filter(|cs| cs["image"] == image) {
+                    cs["state"] =
+                        json!({"waiting": {"reason": "ErrImagePull", "message": message}});
+                }
+            }
+        });
+        return;
+    }
     s.modify(Kind::Pod, &ns, &name, |p| {
         let st = &mut p["status"];
         st["phase"] = json!("Running");
