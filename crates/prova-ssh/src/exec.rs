@@ -173,6 +173,15 @@ pub enum ExecError {
     Connect(#[from] ConnectError),
     #[error("{target}: the server refused to run the command")]
     Refused { target: String },
+    /// The command may still run on the target: [`crate::Pool::exec`]
+    /// reconnects and ends it with [`crate::kill::kill_remote`] using
+    /// `remote_pid` and `tag`.
+    #[error("{target}: the connection was lost while the command ran")]
+    ConnectionLost {
+        target: String,
+        remote_pid: Option<u32>,
+        tag: String,
+    },
     #[error("{target}: cannot start the remote command")]
     Start {
         target: String,
@@ -239,6 +248,13 @@ where
         }
     };
     let Some(ended) = stop else {
+        if session.exit.is_none() && connection_lost(conn).await {
+            return Err(ExecError::ConnectionLost {
+                target: conn.target().to_string(),
+                remote_pid: session.pid,
+                tag,
+            });
+        }
         let status = session.exit.clone().unwrap_or(ExitStatus::Unknown);
         return Ok(session.into_outcome(Ended::Exited(status), None));
     };
@@ -249,6 +265,18 @@ where
         tracing::warn!("{err}");
     }
     Ok(session.into_outcome(ended, kill_error))
+}
+
+/// A channel that closed without an exit status: was it the connection?
+/// (russh marks the connection closed just after its channels.)
+async fn connection_lost(conn: &Connection) -> bool {
+    for _ in 0..20 {
+        if conn.is_closed() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    false
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

@@ -7,6 +7,25 @@
 //! - [`exec`]: a remote command with bounded output, a timeout and a cancel
 //!   that leave no remote process behind.
 //! - [`sftp`]: a bounded download of a remote results tree.
+//!
+//! ```no_run
+//! use std::ops::ControlFlow;
+//! use std::time::Duration;
+//! use prova_ssh::{ConnectConfig, ExecOptions, HostKeyPolicy, Pool, PoolOptions, PrivateKeyFile, RemoteCommand};
+//!
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! let pool = Pool::new(PoolOptions::default());
+//! let mut target = ConnectConfig::new("dut1.lab", "root");
+//! target.auth.private_key = Some(PrivateKeyFile::new("/etc/prova/id_ed25519"));
+//! target.host_keys = HostKeyPolicy::KnownHosts(None); // ~/.ssh/known_hosts
+//! let options = ExecOptions { timeout: Some(Duration::from_secs(60)), ..ExecOptions::default() };
+//! let outcome = pool
+//!     .exec(&target, &RemoteCommand::new("uname", ["-a"]), &options, |_stream, _chunk| ControlFlow::Continue(()))
+//!     .await?;
+//! println!("{:?}: {}", outcome.ended, outcome.stdout.text());
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod config;
 pub mod connect;

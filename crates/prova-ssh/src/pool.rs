@@ -16,6 +16,7 @@ use tokio::time::Instant;
 use crate::config::ConnectConfig;
 use crate::connect::{ConnectError, Connection};
 use crate::exec::{self, ExecError, ExecOptions, ExecOutcome, RemoteCommand, Stream};
+use crate::kill;
 use crate::sftp::{self, DownloadLimits, DownloadSummary, SftpError};
 
 /// Pool bounds.
@@ -154,6 +155,32 @@ impl Pool {
                 self.discard(config, &conn).await;
                 let conn = self.connection(config).await?;
                 exec::run(&conn, command, options, &mut on_output).await
+            }
+            Err(ExecError::ConnectionLost {
+                target,
+                remote_pid,
+                tag,
+            }) => {
+                // Without a terminal sshd does not signal the orphaned
+                // command: end it over a new connection if one can be had.
+                self.discard(config, &conn).await;
+                match self.connection(config).await {
+                    Ok(fresh) => {
+                        if let Err(err) =
+                            kill::kill_remote(&fresh, remote_pid, &tag, options.kill_grace).await
+                        {
+                            tracing::warn!("{err}");
+                        }
+                    }
+                    Err(err) => {
+                        tracing::warn!("cannot reconnect to end the orphaned remote command: {err}")
+                    }
+                }
+                Err(ExecError::ConnectionLost {
+                    target,
+                    remote_pid,
+                    tag,
+                })
             }
             result => result,
         }

@@ -86,27 +86,43 @@ async fn a_killed_connection_is_replaced_on_next_use() {
     let config = sshd.key_config();
     let first = echo(&pool, &config, "before").await;
     let old = pool.connection(&config).await.unwrap();
+    let marker = crate::support::unique_seconds();
     // Kill this connection's sshd process on the server side: the session
     // process is the parent of a command run over it.
-    let outcome = pool
+    let result = pool
         .exec(
             &config,
-            &RemoteCommand::new("sh", ["-c", "kill -KILL $PPID"]),
+            &RemoteCommand::new("sh", ["-c", &format!("kill -KILL $PPID; sleep {marker}")]),
             &ExecOptions::default(),
             |_, _| ControlFlow::Continue(()),
         )
-        .await
-        .unwrap();
+        .await;
+    let err = result.unwrap_err();
     assert!(
-        !matches!(outcome.ended, Ended::Exited(ExitStatus::Code(0)))
-            || outcome.stdout.text().is_empty()
+        matches!(err, prova_ssh::ExecError::ConnectionLost { .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains(&config.target()), "{err}");
+    // The orphaned command was ended over a new connection.
+    let gone = crate::support::eventually(Duration::from_secs(5), || {
+        crate::support::processes_with(&marker).is_empty()
+    })
+    .await;
+    assert!(
+        gone,
+        "left on the target: {:?}",
+        crate::support::processes_with(&marker)
     );
     let closed = crate::support::eventually(Duration::from_secs(5), || old.is_closed()).await;
     assert!(closed, "the client did not notice the connection died");
     drop(old);
     let second = echo(&pool, &config, "after").await;
     assert_ne!(first, second, "a new connection");
-    assert_eq!(pool.stats().connects, 2);
+    assert_eq!(
+        pool.stats().connects,
+        2,
+        "the cleanup's connection was reused"
+    );
 }
 
 #[tokio::test]
