@@ -479,6 +479,47 @@ fn status_of_an_unknown_job_is_a_clear_error() {
 }
 
 #[test]
+fn a_coverage_report_attached_to_a_job_is_one_of_its_events() {
+    let env = Env::new();
+    let (code, _, err) = env.run(&["run", &example("hello.yaml")]);
+    assert_eq!(code, 0, "{err}");
+    let id = job_id(&err);
+    let k8s = root().join("../shared/corpus/k8s");
+    let spec = k8s.join("openapi/v1.36/swagger.json");
+    let audit = k8s.join("audit/apisnoop-testdata/audit_event.json");
+    let report = |job: &str| {
+        env.run(&[
+            "coverage",
+            "report",
+            "--spec",
+            spec.to_str().unwrap(),
+            "--audit",
+            audit.to_str().unwrap(),
+            "--job",
+            job,
+            "--run",
+            "1",
+        ])
+    };
+    let (code, _, err) = report(&id.to_string());
+    assert_eq!(code, 0, "{err}");
+    let events = env.events(id, &["--name", "CoverageReport"]);
+    assert_eq!(events.len(), 1, "{events:?}");
+    let e = &events[0];
+    assert_eq!(
+        (e["Kind"].as_str(), e["RunID"].as_u64()),
+        (Some("Job"), Some(1))
+    );
+    assert_eq!(e["Payload"]["total endpoints"], 908, "{e}");
+    // The job's status is rebuilt as before: the report is not a state.
+    assert_eq!(env.status(id)["State"], "Completed");
+
+    let (code, _, err) = report("4242");
+    assert_ne!(code, 0);
+    assert!(err.contains("job 4242 is not in the store"), "{err}");
+}
+
+#[test]
 fn a_target_manager_failure_fails_the_job_with_exit_3() {
     let env = Env::new();
     env.write("hosts.csv", "1,a.lab,,\n");

@@ -28,7 +28,7 @@ impl EventKind {
     }
 }
 
-/// Names of the events the engine itself emits. Steps add their own
+/// Names of the events the engine and the CLI emit. Steps add their own
 /// (`CmdStdout`, ...).
 pub mod names {
     pub const RUN_STARTED: &str = "RunStarted";
@@ -42,8 +42,9 @@ pub mod names {
     pub const TARGET_IN: &str = "TargetIn";
     pub const TARGET_OUT: &str = "TargetOut";
     pub const TARGET_ERR: &str = "TargetErr";
-    pub const STEP_RUNNING: &str = "StepRunning";
-    pub const REPORT: &str = "Report";
+    /// A job event whose payload is an API coverage report
+    /// (`prova coverage report --job ID`).
+    pub const COVERAGE_REPORT: &str = "CoverageReport";
 }
 
 /// An event as the engine emits it, before the store numbers it.

@@ -98,27 +98,6 @@ pub struct JobFilter {
     pub before_id: Option<JobId>,
 }
 
-/// A reporter's verdict, stored per run (`run_id` Some) or final (None).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ReportRecord {
-    pub job_id: JobId,
-    pub run_id: Option<u32>,
-    pub reporter: String,
-    pub success: bool,
-    pub data: serde_json::Value,
-    pub report_time: jiff::Timestamp,
-}
-
-/// An API coverage report attached to a job (see `prova coverage --job`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CoverageRecord {
-    pub job_id: JobId,
-    pub run_id: Option<u32>,
-    /// The report in its JSON form.
-    pub report: String,
-    pub created_at: jiff::Timestamp,
-}
-
 /// Jobs: what was submitted, and each one's newest state.
 #[async_trait]
 pub trait JobStore: Send + Sync {
@@ -136,12 +115,6 @@ pub trait EventStore: Send + Sync {
     async fn append_events(&self, events: &[NewEvent]) -> Result<()>;
     /// Events matching the query, ordered by sequence number.
     async fn query_events(&self, query: &EventQuery) -> Result<Vec<Event>>;
-
-    async fn save_report(&self, report: &ReportRecord) -> Result<()>;
-    async fn reports(&self, job_id: JobId) -> Result<Vec<ReportRecord>>;
-
-    async fn save_coverage(&self, record: &CoverageRecord) -> Result<()>;
-    async fn coverage(&self, job_id: JobId) -> Result<Vec<CoverageRecord>>;
 }
 
 /// Job leases: which process (a `prova serve` instance, a `prova run`)

@@ -2,15 +2,15 @@
 //! directory always, and PostgreSQL when `PROVA_TEST_POSTGRES_URL` is set
 //! (each test then gets its own schema, so tests can run in parallel).
 
-use std::future::Future;
-
 use prova_core::{Event, EventKind, EventQuery, JobState, NewEvent, Target};
 use prova_store::{
-    CoverageRecord, EventStore, JobFilter, JobStore, LeaseStore, NewJob, ReportRecord, SqlStore,
-    StoreError, TargetLockStore,
+    EventStore, JobFilter, JobStore, LeaseStore, NewJob, SqlStore, StoreError, TargetLockStore,
 };
 use serde_json::json;
 use sqlx::Connection;
+
+mod support;
+use support::for_each_backend;
 
 /// A timestamp the store round-trips exactly (it keeps microseconds).
 fn now() -> jiff::Timestamp {
@@ -19,51 +19,6 @@ fn now() -> jiff::Timestamp {
 
 fn ts(us: i64) -> jiff::Timestamp {
     jiff::Timestamp::from_microsecond(1_700_000_000_000_000 + us).unwrap()
-}
-
-/// Runs `f` once per backend with a fresh, empty store.
-async fn for_each_backend<F, Fut>(f: F)
-where
-    F: Fn(SqlStore) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqlStore::open_path(&dir.path().join("sub/dir/prova.db"))
-        .await
-        .unwrap();
-    eprintln!("backend: sqlite");
-    f(store).await;
-
-    let url = std::env::var("PROVA_TEST_POSTGRES_URL").ok();
-    // CI (scripts/test.sh) sets PROVA_REQUIRE_POSTGRES: never skip there.
-    if url.is_none() && std::env::var_os("PROVA_REQUIRE_POSTGRES").is_some() {
-        panic!(
-            "PROVA_REQUIRE_POSTGRES is set but PROVA_TEST_POSTGRES_URL is not: start PostgreSQL with scripts/postgres.sh"
-        );
-    }
-    if let Some(url) = url {
-        let schema = format!(
-            "prova_test_{}_{}",
-            std::process::id(),
-            jiff::Timestamp::now().as_nanosecond() % 1_000_000_000_000
-        );
-        sqlx::any::install_default_drivers();
-        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        let sep = if url.contains('?') { '&' } else { '?' };
-        let store = SqlStore::open(&format!("{url}{sep}options=-c%20search_path%3D{schema}"))
-            .await
-            .unwrap();
-        eprintln!("backend: postgres (schema {schema})");
-        f(store).await;
-        sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-    }
 }
 
 fn job(name: &str, tags: &[&str], requestor: &str) -> NewJob {
@@ -602,75 +557,6 @@ async fn ten_thousand_events_round_trip() {
         assert!(got.windows(2).all(|w| w[0].seq < w[1].seq));
         let got: Vec<NewEvent> = got.into_iter().map(|e| e.event).collect();
         assert_eq!(got, evs);
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn reports_and_coverage_round_trip() {
-    for_each_backend(|store| async move {
-        let j = store.create_job(job("r", &[], "")).await.unwrap();
-        let k = store.create_job(job("k", &[], "")).await.unwrap();
-        assert!(store.reports(j).await.unwrap().is_empty());
-        assert!(store.coverage(j).await.unwrap().is_empty());
-        let reports = vec![
-            ReportRecord {
-                job_id: j,
-                run_id: Some(1),
-                reporter: "TargetSuccess".into(),
-                success: true,
-                data: json!({"Achieved": "100%", "Threshold": "80%"}),
-                report_time: ts(1),
-            },
-            ReportRecord {
-                job_id: j,
-                run_id: Some(2),
-                reporter: "TargetSuccess".into(),
-                success: false,
-                data: json!("2 of 3 targets failed"),
-                report_time: ts(2),
-            },
-            ReportRecord {
-                job_id: j,
-                run_id: None,
-                reporter: "Noop".into(),
-                success: true,
-                data: json!(null),
-                report_time: ts(3),
-            },
-        ];
-        for r in &reports {
-            store.save_report(r).await.unwrap();
-        }
-        store
-            .save_report(&ReportRecord {
-                job_id: k,
-                ..reports[0].clone()
-            })
-            .await
-            .unwrap();
-        assert_eq!(store.reports(j).await.unwrap(), reports);
-        assert_eq!(store.reports(k).await.unwrap().len(), 1);
-
-        let cov = vec![
-            CoverageRecord {
-                job_id: j,
-                run_id: Some(1),
-                report: r#"{"endpoints":[{"path":"/api/v1/pods","hit":3}]}"#.into(),
-                created_at: ts(5),
-            },
-            CoverageRecord {
-                job_id: j,
-                run_id: None,
-                report: "{}".into(),
-                created_at: ts(6),
-            },
-        ];
-        for c in &cov {
-            store.save_coverage(c).await.unwrap();
-        }
-        assert_eq!(store.coverage(j).await.unwrap(), cov);
-        assert!(store.coverage(k).await.unwrap().is_empty());
     })
     .await;
 }

@@ -54,8 +54,13 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-/// `prova coverage report --job ID`: the report is kept with the job.
+/// `prova coverage report --job ID`: the report becomes a `CoverageReport`
+/// event of the job (of run `--run`, else of the job as a whole), so it
+/// shows with the job's events.
 async fn attach_coverage(attach: prova_coverage::Attach) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    use prova_core::{NewEvent, event::names};
+
     let store = crate::store::open(&crate::cli::StoreArgs {
         db: std::env::var("PROVA_DB").ok(),
     })
@@ -66,14 +71,14 @@ async fn attach_coverage(attach: prova_coverage::Attach) -> anyhow::Result<()> {
             attach.job_id
         );
     }
-    store
-        .save_coverage(&prova_store::CoverageRecord {
-            job_id: attach.job_id,
-            run_id: attach.run_id,
-            report: attach.report_json,
-            created_at: jiff::Timestamp::now(),
-        })
-        .await?;
-    eprintln!("coverage report saved with job {}", attach.job_id);
+    let report: serde_json::Value = serde_json::from_str(&attach.report_json)
+        .context("the coverage report to attach is not JSON")?;
+    let mut event = NewEvent::job(attach.job_id, names::COVERAGE_REPORT, Some(report));
+    event.run_id = attach.run_id.unwrap_or(0);
+    store.append_events(&[event]).await?;
+    eprintln!(
+        "coverage report added to the events of job {}",
+        attach.job_id
+    );
     Ok(())
 }

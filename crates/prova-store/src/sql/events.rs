@@ -9,12 +9,12 @@ use futures::TryStreamExt;
 use prova_core::{Event, EventKind, EventQuery, JobId, JobState, NewEvent};
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
-use sqlx::{Any, AssertSqlSafe, Row};
+use sqlx::{Any, AssertSqlSafe};
 
 use super::event_rows::{EVENT_COLUMNS, event_from_row, events_from_packed, packed_events_sql};
 use super::statement::{Arg, Sql};
-use super::{Backend, SqlStore, corrupt, from_micros, micros, q, to_u32};
-use crate::{CoverageRecord, EventStore, ReportRecord, Result, StoreError};
+use super::{Backend, SqlStore, corrupt, micros, q};
+use crate::{EventStore, Result, StoreError};
 
 /// Bound parameters per event row in the multi-row INSERT.
 const EVENT_PARAMS: usize = 11;
@@ -230,94 +230,6 @@ impl EventStore for SqlStore {
             out.push(event_from_row(&row)?);
         }
         Ok(out)
-    }
-
-    async fn save_report(&self, report: &ReportRecord) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO reports (job_id, run_id, reporter, success, data, report_time) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(report.job_id)
-        .bind(report.run_id.map(i64::from))
-        .bind(report.reporter.as_str())
-        .bind(i64::from(report.success))
-        .bind(report.data.to_string())
-        .bind(micros(report.report_time))
-        .execute(&self.writer)
-        .await
-        .map_err(q("save report"))?;
-        Ok(())
-    }
-
-    async fn reports(&self, job_id: JobId) -> Result<Vec<ReportRecord>> {
-        let rows = sqlx::query(
-            "SELECT job_id, run_id, reporter, success, data, report_time FROM reports \
-             WHERE job_id = $1 ORDER BY id",
-        )
-        .bind(job_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(q("read reports"))?;
-        rows.iter()
-            .map(|row| {
-                let get = |e: sqlx::Error| corrupt("report row", e);
-                let data: &str = row.try_get(4).map_err(get)?;
-                Ok(ReportRecord {
-                    job_id: row.try_get(0).map_err(get)?,
-                    run_id: match row.try_get::<Option<i64>, _>(1).map_err(get)? {
-                        Some(r) => Some(to_u32("report run_id", r)?),
-                        None => None,
-                    },
-                    reporter: row.try_get(2).map_err(get)?,
-                    success: match row.try_get::<i64, _>(3).map_err(get)? {
-                        0 => false,
-                        1 => true,
-                        other => return Err(corrupt("report success", other)),
-                    },
-                    data: serde_json::from_str(data).map_err(|e| corrupt("report data", e))?,
-                    report_time: from_micros("report time", row.try_get(5).map_err(get)?)?,
-                })
-            })
-            .collect()
-    }
-
-    async fn save_coverage(&self, record: &CoverageRecord) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO coverage (job_id, run_id, report, created_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(record.job_id)
-        .bind(record.run_id.map(i64::from))
-        .bind(record.report.as_str())
-        .bind(micros(record.created_at))
-        .execute(&self.writer)
-        .await
-        .map_err(q("save coverage"))?;
-        Ok(())
-    }
-
-    async fn coverage(&self, job_id: JobId) -> Result<Vec<CoverageRecord>> {
-        let rows = sqlx::query(
-            "SELECT job_id, run_id, report, created_at FROM coverage \
-             WHERE job_id = $1 ORDER BY id",
-        )
-        .bind(job_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(q("read coverage"))?;
-        rows.iter()
-            .map(|row| {
-                let get = |e: sqlx::Error| corrupt("coverage row", e);
-                Ok(CoverageRecord {
-                    job_id: row.try_get(0).map_err(get)?,
-                    run_id: match row.try_get::<Option<i64>, _>(1).map_err(get)? {
-                        Some(r) => Some(to_u32("coverage run_id", r)?),
-                        None => None,
-                    },
-                    report: row.try_get(2).map_err(get)?,
-                    created_at: from_micros("coverage time", row.try_get(3).map_err(get)?)?,
-                })
-            })
-            .collect()
     }
 }
 

@@ -1,0 +1,186 @@
+//! Schema upgrades over stores that already hold data: a store made by an
+//! older prova opens with a newer one and keeps its jobs and events.
+
+use prova_core::{EventKind, EventQuery, JobState};
+use prova_store::{EventStore, JobFilter, JobStore, LeaseStore, SqlStore, TargetLockStore};
+use serde_json::json;
+use sqlx::migrate::Migrator;
+use sqlx::{AnyPool, Row};
+
+mod support;
+use support::PostgresSchema;
+
+const T0: i64 = 1_700_000_000_000_000;
+
+fn ts(us: i64) -> jiff::Timestamp {
+    jiff::Timestamp::from_microsecond(T0 + us).unwrap()
+}
+
+#[tokio::test]
+async fn migration_0003_keeps_jobs_and_events_and_moves_coverage_into_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite://{}?mode=rwc", dir.path().join("v2.db").display());
+    eprintln!("backend: sqlite");
+    upgrade_from_0002(&sqlite, sqlx::migrate!("./migrations/sqlite")).await;
+    if let Some(pg) = PostgresSchema::create().await {
+        eprintln!("backend: postgres ({})", pg.url);
+        upgrade_from_0002(&pg.url, sqlx::migrate!("./migrations/postgres")).await;
+        pg.drop().await;
+    }
+}
+
+/// Builds a store at schema 0002 with a job in every table, opens it (which
+/// migrates it to the newest schema) and checks what survived.
+async fn upgrade_from_0002(url: &str, migrator: Migrator) {
+    sqlx::any::install_default_drivers();
+    let pool = AnyPool::connect(url).await.unwrap();
+    migrator.run_to(2, &pool).await.unwrap();
+    let job = seed_v2(&pool).await;
+    pool.close().await;
+
+    let store = SqlStore::open(url).await.unwrap();
+
+    let rec = store.get_job(job).await.unwrap().expect("the job survives");
+    assert_eq!(
+        (rec.name.as_str(), rec.tags.clone(), rec.requestor.as_str()),
+        ("old", vec!["nightly".to_string()], "me")
+    );
+    assert_eq!(rec.state, Some(JobState::Completed));
+    assert_eq!(rec.state_time, Some(ts(3)));
+    let tagged = store
+        .list_jobs(&JobFilter {
+            tags: vec!["nightly".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(tagged.iter().map(|j| j.id).collect::<Vec<_>>(), [job]);
+
+    let events = store.query_events(&EventQuery::for_job(job)).await.unwrap();
+    let seen: Vec<(EventKind, u32, &str, Option<serde_json::Value>, i64)> = events
+        .iter()
+        .map(|e| {
+            (
+                e.kind,
+                e.run_id,
+                e.name.as_str(),
+                e.payload.clone(),
+                e.emit_time.as_microsecond() - T0,
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (EventKind::Job, 0, "JobStateStarted", None, 1),
+            (
+                EventKind::Test,
+                1,
+                "CmdStdout",
+                Some(json!({"Msg": "hi"})),
+                2
+            ),
+            (EventKind::Job, 0, "JobStateCompleted", None, 3),
+            // The coverage rows, as events, in the order attached.
+            (
+                EventKind::Job,
+                1,
+                "CoverageReport",
+                Some(json!({"total endpoints": 908})),
+                5
+            ),
+            (EventKind::Job, 0, "CoverageReport", Some(json!({})), 6),
+        ]
+    );
+    assert!(events.windows(2).all(|w| w[0].seq < w[1].seq));
+    let target = events[1].target.as_ref().expect("the test event's target");
+    assert_eq!(target.id, "host-a");
+    assert_eq!(events[1].step_label.as_deref(), Some("say"));
+
+    // Leases and locks taken under 0002 still hold.
+    assert_eq!(
+        store.lease_owner(job).await.unwrap(),
+        Some(("instance-a".to_string(), false))
+    );
+    let newer = store
+        .create_job(prova_store::NewJob {
+            name: "new".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(newer > job, "ids keep growing: {newer} after {job}");
+    let ttl = std::time::Duration::from_secs(60);
+    let got = store
+        .lock_targets(newer, &["host-a".into()], ttl, true)
+        .await
+        .unwrap();
+    assert!(got.is_empty(), "host-a is still locked by job {job}");
+
+    // The tables nothing reads are gone.
+    let pool = AnyPool::connect(url).await.unwrap();
+    for table in ["reports", "coverage"] {
+        let err = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT 1 FROM {table}")))
+            .fetch_all(&pool)
+            .await;
+        assert!(err.is_err(), "table {table} is still there");
+    }
+    pool.close().await;
+}
+
+/// A job in every table of schema 0002, written with that schema's SQL.
+async fn seed_v2(pool: &AnyPool) -> i64 {
+    let job: i64 = sqlx::query(
+        "INSERT INTO jobs (name, tags, requestor, descriptor, extended_descriptor, \
+         created_at, state, state_time) \
+         VALUES ('old', '[\"nightly\"]', 'me', '{}', '{}', $1, 'Completed', $2) RETURNING id",
+    )
+    .bind(T0)
+    .bind(T0 + 3)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+    .try_get(0)
+    .unwrap();
+    let rows: [(&str, Vec<i64>); 6] = [
+        (
+            "INSERT INTO job_tags (tag, job_id) VALUES ('nightly', $1)",
+            vec![job],
+        ),
+        (
+            "INSERT INTO events (job_id, kind, run_id, test_name, test_attempt, step_label, \
+             target_id, target, name, payload, emit_time) VALUES \
+             ($1, 'job', 0, NULL, NULL, NULL, NULL, NULL, 'JobStateStarted', NULL, $2), \
+             ($1, 'test', 1, 't', 0, 'say', 'host-a', '{\"ID\":\"host-a\"}', 'CmdStdout', \
+              '{\"Msg\":\"hi\"}', $3), \
+             ($1, 'job', 0, NULL, NULL, NULL, NULL, NULL, 'JobStateCompleted', NULL, $4)",
+            vec![job, T0 + 1, T0 + 2, T0 + 3],
+        ),
+        (
+            "INSERT INTO reports (job_id, run_id, reporter, success, data, report_time) \
+             VALUES ($1, 1, 'TargetSuccess', 1, '{}', $2)",
+            vec![job, T0 + 4],
+        ),
+        (
+            "INSERT INTO coverage (job_id, run_id, report, created_at) VALUES \
+             ($1, 1, '{\"total endpoints\": 908}', $2), ($1, NULL, '{}', $3)",
+            vec![job, T0 + 5, T0 + 6],
+        ),
+        (
+            "INSERT INTO job_leases (job_id, owner, expires_at) VALUES ($1, 'instance-a', $2)",
+            vec![job, i64::MAX / 2],
+        ),
+        (
+            "INSERT INTO target_locks (target_id, job_id, expires_at) VALUES ('host-a', $1, $2)",
+            vec![job, i64::MAX / 2],
+        ),
+    ];
+    for (sql, args) in rows {
+        let mut q = sqlx::query(sql);
+        for a in args {
+            q = q.bind(a);
+        }
+        q.execute(pool).await.unwrap();
+    }
+    job
+}

@@ -1,0 +1,80 @@
+//! What the store's test binaries share: a fresh database on every backend
+//! available. SQLite in a temporary directory always; PostgreSQL when
+//! `PROVA_TEST_POSTGRES_URL` is set, each test in a schema of its own (so
+//! tests can run in parallel), dropped at the end.
+#![allow(dead_code)] // each test binary uses its own part
+
+use std::future::Future;
+
+use prova_store::SqlStore;
+use sqlx::Connection;
+
+/// Runs `f` once per backend with a fresh, empty store.
+pub async fn for_each_backend<F, Fut>(f: F)
+where
+    F: Fn(SqlStore) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqlStore::open_path(&dir.path().join("sub/dir/prova.db"))
+        .await
+        .unwrap();
+    eprintln!("backend: sqlite");
+    f(store).await;
+
+    if let Some(pg) = PostgresSchema::create().await {
+        let store = SqlStore::open(&pg.url).await.unwrap();
+        eprintln!("backend: postgres ({})", pg.url);
+        f(store).await;
+        pg.drop().await;
+    }
+}
+
+/// An empty PostgreSQL schema, and a URL whose connections use it.
+pub struct PostgresSchema {
+    pub url: String,
+    name: String,
+    conn: sqlx::AnyConnection,
+}
+
+impl PostgresSchema {
+    /// A new schema on the server at `PROVA_TEST_POSTGRES_URL`; `None` when
+    /// that is unset, unless `PROVA_REQUIRE_POSTGRES` is set (CI: never
+    /// skip there).
+    pub async fn create() -> Option<PostgresSchema> {
+        let url = std::env::var("PROVA_TEST_POSTGRES_URL").ok();
+        if url.is_none() && std::env::var_os("PROVA_REQUIRE_POSTGRES").is_some() {
+            panic!(
+                "PROVA_REQUIRE_POSTGRES is set but PROVA_TEST_POSTGRES_URL is not: start PostgreSQL with scripts/postgres.sh"
+            );
+        }
+        let url = url?;
+        let name = format!(
+            "prova_test_{}_{}",
+            std::process::id(),
+            jiff::Timestamp::now().as_nanosecond() % 1_000_000_000_000
+        );
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {name}")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let sep = if url.contains('?') { '&' } else { '?' };
+        Some(PostgresSchema {
+            url: format!("{url}{sep}options=-c%20search_path%3D{name}"),
+            name,
+            conn,
+        })
+    }
+
+    pub async fn drop(mut self) {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP SCHEMA {} CASCADE",
+            self.name
+        )))
+        .execute(&mut self.conn)
+        .await
+        .unwrap();
+    }
+}
