@@ -163,6 +163,10 @@ Examples (run by the k8sjob step, not by hand):
   prova collector done --exit-code 0")]
     Collector(prova_k8s::CollectorArgs),
 
+    /// Kubernetes e2e tests in Rust: the Job and StatefulSet /status tests.
+    #[command(subcommand)]
+    E2e(crate::cmd::e2e::E2eCommand),
+
     /// Kubernetes API coverage from audit logs (the APISnoop workflow).
     #[command(subcommand)]
     Coverage(prova_coverage::CoverageCommand),

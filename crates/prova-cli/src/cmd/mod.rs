@@ -2,6 +2,7 @@
 
 mod bench;
 mod client;
+pub(crate) mod e2e;
 mod events;
 mod jobs;
 mod run;
@@ -31,6 +32,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(args) => runtime()?.block_on(bench::run(args)),
         Command::Serve(args) => runtime()?.block_on(serve::run(args)),
         Command::Collector(args) => prova_k8s::run_collector(args),
+        Command::E2e(cmd) => e2e::run(cmd),
         Command::Start(args) => runtime()?.block_on(client::start(args)),
         Command::List(args) => runtime()?.block_on(client::list(args)),
         Command::Stop(args) => runtime()?.block_on(client::action("stop", args)),
