@@ -16,14 +16,14 @@ pub const ERROR: u8 = 4;
 /// The job was cancelled (Ctrl-C).
 pub const CANCELLED: u8 = 130;
 
-/// `prova run`'s exit code for a job in `state` whose reporters all said
-/// success (`reports_ok`) or not.
-pub fn for_job(state: Option<prova_core::JobState>, reports_ok: bool) -> u8 {
-    use prova_core::JobState;
-    match state {
-        Some(JobState::Completed) if reports_ok => SUCCESS,
-        Some(JobState::Completed) => TESTS_FAILED,
-        Some(JobState::Cancelled | JobState::Cancelling) => CANCELLED,
-        _ => JOB_FAILED,
+/// The exit code for a job's verdict (the same for `prova run`, `prova
+/// start --wait` and `prova status`).
+pub fn for_verdict(verdict: prova_core::status::Verdict) -> u8 {
+    use prova_core::status::Verdict;
+    match verdict {
+        Verdict::Passed => SUCCESS,
+        Verdict::Failed => TESTS_FAILED,
+        Verdict::Cancelled => CANCELLED,
+        Verdict::Error | Verdict::Pending => JOB_FAILED,
     }
 }

@@ -34,6 +34,63 @@ pub struct JobStatus {
     pub run_statuses: Vec<RunStatus>,
     #[serde(rename = "JobReport")]
     pub job_report: JobReport,
+    /// Derived from the state and the reports ([`Verdict::of`]).
+    #[serde(rename = "Verdict", default)]
+    pub verdict: Verdict,
+}
+
+/// A job's one verdict, derived from its events (its state and its
+/// reporters' reports): `prova run`, `prova start --wait`, `prova status`,
+/// the API and the exit code all read it from here, so they agree by
+/// construction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Verdict {
+    /// Not ended yet (running, paused, cancelling).
+    #[default]
+    Pending,
+    /// Completed, and every reporter said success.
+    Passed,
+    /// Completed, and a reporter said failure: the tests failed.
+    Failed,
+    /// The engine could not run the job (targets not acquired, a panic).
+    Error,
+    /// Cancelled before it ended.
+    Cancelled,
+}
+
+impl Verdict {
+    /// The verdict of a job in `state` with these reports.
+    pub fn of(state: Option<JobState>, run_reports: &[Vec<Report>], final_reports: &[Report]) -> Verdict {
+        let reports_ok = run_reports.iter().flatten().all(|r| r.success)
+            && final_reports.iter().all(|r| r.success);
+        match state {
+            Some(JobState::Completed) if reports_ok => Verdict::Passed,
+            Some(JobState::Completed) => Verdict::Failed,
+            Some(JobState::Cancelled) => Verdict::Cancelled,
+            Some(JobState::Failed | JobState::PauseFailed | JobState::CancellationFailed) => {
+                Verdict::Error
+            }
+            Some(JobState::Started | JobState::Paused | JobState::Cancelling) | None => {
+                Verdict::Pending
+            }
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pending => "pending",
+            Verdict::Passed => "passed",
+            Verdict::Failed => "failed",
+            Verdict::Error => "error",
+            Verdict::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -178,6 +235,12 @@ pub fn rebuild(job_id: JobId, name: &str, events: &[Event]) -> JobStatus {
     for ev in events {
         b.apply(ev);
     }
+    let st = &mut b.status;
+    st.verdict = Verdict::of(
+        st.state,
+        &st.job_report.run_reports,
+        &st.job_report.final_reports,
+    );
     b.status
 }
 

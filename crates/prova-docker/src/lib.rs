@@ -4,7 +4,7 @@
 //! shell or `tar` in the image.
 //!
 //! For each target the step:
-//! 1. checks the parameters again after template expansion;
+//! 1. renders the parameters that are templates, and checks them;
 //! 2. makes sure the image is on the engine (`pull`: `never` by default);
 //! 3. creates the container, labelled `prova.managed=true`, `prova.job`,
 //!    `prova.run`, `prova.test`, `prova.attempt`, `prova.step`,
@@ -40,7 +40,7 @@
 mod params;
 mod step;
 
-pub use params::{KEYS as PARAMETERS, MIN_MEMORY, Pull, Spec, parse_memory, parse_mount};
+pub use params::{MIN_MEMORY, Pull, Spec, SpecParams, parse_memory, parse_mount};
 pub use step::DockerStep;
 
 /// The step's name in descriptors.

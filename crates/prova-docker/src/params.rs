@@ -1,35 +1,10 @@
-//! The `docker` step's parameters: one checker per key, used by
-//! `validate` (values that are not templates) and again at run time, after
-//! the engine expanded the templates for the target.
+//! The `docker` step's parameters: read once while the job is prepared
+//! (values checked there, templates parsed), and turned into a [`Spec`]
+//! per target.
 
 use std::time::Duration;
 
-use prova_core::descriptor::{StepDescriptor, StepParams};
-use prova_core::diag::Diagnostics;
-use prova_engine::plugins::params::{self, is_template};
-
-/// Every parameter the step reads.
-pub const KEYS: [&str; 16] = [
-    "image",
-    "command",
-    "args",
-    "env",
-    "workdir",
-    "user",
-    "mounts",
-    "network",
-    "timeout",
-    "cpus",
-    "memory",
-    "results_dir",
-    "pull",
-    "emit_output",
-    "fail_on_test_failures",
-    "labels",
-];
-
-/// Keys that take a list of values; the others take one.
-const LISTS: [&str; 5] = ["command", "args", "env", "mounts", "labels"];
+use prova_engine::plugin::{FromParam, Param, ParamList, Params, Render, StepError, Target};
 
 /// Smallest memory limit the engine accepts.
 pub const MIN_MEMORY: i64 = 6 << 20;
@@ -72,107 +47,120 @@ pub struct Spec {
     pub labels: Vec<(String, String)>,
 }
 
-impl Spec {
-    /// Reads and checks expanded parameters; the error names the parameter.
-    pub fn from_params(p: &StepParams) -> Result<Spec, String> {
-        for key in KEYS {
-            let Some(v) = p.get(key) else { continue };
-            if LISTS.contains(&key) {
-                for (i, item) in v.values.iter().enumerate() {
-                    check_item(key, i, item).map_err(|e| format!("{key}[{i}]: {e}"))?;
-                }
-            } else {
-                if v.values.len() != 1 {
-                    return Err(format!(
-                        "{key}: expected one value, found {}",
-                        v.values.len()
-                    ));
-                }
-                check_single(key, &v.values[0]).map_err(|e| format!("{key}: {e}"))?;
-            }
-        }
-        let one = |k: &str| p.one(k).map(str::to_string);
-        let list = |k: &str| p.get(k).map(|v| v.values.clone());
-        let image = one("image").ok_or("image: the parameter is required")?;
-        let kv = |items: Vec<String>| -> Vec<(String, String)> {
-            items
-                .into_iter()
-                .filter_map(|s| {
-                    s.split_once('=')
-                        .map(|(k, v)| (k.to_string(), v.to_string()))
-                })
-                .collect()
-        };
-        Ok(Spec {
-            image,
-            command: list("command"),
-            args: list("args"),
-            env: list("env").unwrap_or_default(),
-            workdir: one("workdir"),
-            user: one("user"),
-            mounts: list("mounts").unwrap_or_default(),
-            network: one("network"),
-            timeout: p.one("timeout").map(|t| {
-                (
-                    params::parse_duration(t).unwrap_or_default(),
-                    t.trim().to_string(),
-                )
-            }),
-            cpus: p.one("cpus").and_then(|c| c.trim().parse().ok()),
-            memory: p
-                .one("memory")
-                .and_then(|m| parse_memory(m).ok().map(|b| (b, m.trim().to_string()))),
-            results_dir: p.one("results_dir").map(|d| normalize_dir(d.trim())),
-            pull: p
-                .one("pull")
-                .map(|v| parse_pull(v).unwrap_or(Pull::Never))
-                .unwrap_or(Pull::Never),
-            emit_output: params::bool_or(p, "emit_output", true).map_err(|e| e.to_string())?,
-            fail_on_test_failures: params::bool_or(p, "fail_on_test_failures", true)
-                .map_err(|e| e.to_string())?,
-            labels: kv(list("labels").unwrap_or_default()),
-        })
-    }
+/// The parameters as prepared: each value checked, or a template to render.
+pub struct SpecParams {
+    image: Param<String>,
+    command: Option<ParamList<String>>,
+    args: Option<ParamList<String>>,
+    env: ParamList<String>,
+    workdir: Option<Param<String>>,
+    user: Option<Param<String>>,
+    mounts: ParamList<String>,
+    network: Option<Param<String>>,
+    timeout: Option<Param<(Duration, String)>>,
+    cpus: Option<Param<f64>>,
+    memory: Option<Param<(i64, String)>>,
+    results_dir: Option<Param<String>>,
+    pull: Param<Pull>,
+    emit_output: Param<bool>,
+    fail_on_test_failures: Param<bool>,
+    labels: ParamList<(String, String)>,
 }
 
-/// Checks a descriptor's parameters: every error with its path; values
-/// that are templates are checked after expansion, when the step runs;
-/// unknown keys are warnings.
-pub fn validate(step: &StepDescriptor, diags: &mut Diagnostics) {
-    let p = &step.parameters;
-    params::require_one(step, "image", diags);
-    for v in p.iter() {
-        let lower = v.key.to_ascii_lowercase();
-        let key = lower.as_str();
-        if !KEYS.contains(&key) {
-            diags.warn(
-                &v.path,
-                v.pos,
-                format!(
-                    "unknown parameter {key:?} of step {:?} (docker); known: {}",
-                    step.label,
-                    KEYS.join(", ")
-                ),
-            );
-            continue;
-        }
-        if LISTS.contains(&key) {
-            for (i, item) in v.values.iter().enumerate() {
-                if !is_template(item)
-                    && let Err(e) = check_item(key, i, item)
-                {
-                    diags.error(&v.path.index(i), v.pos, e);
-                }
-            }
-        } else if key != "image" || v.values.len() == 1 {
-            // `image` counts are reported by require_one.
-            params::check_one(p, key, diags, |s| check_single(key, s));
-        } else if let Some(first) = v.values.first()
-            && !is_template(first)
-            && let Err(e) = check_single(key, first)
+/// A checker for one key: the value as given, if it passes.
+fn checked(key: &'static str) -> impl Fn(&str) -> Result<String, String> + Send + Sync {
+    move |v| check_single(key, v).map(|()| v.trim().to_string())
+}
+
+/// A checker for the items of a list key.
+fn checked_item(key: &'static str) -> impl Fn(&str) -> Result<String, String> + Send + Sync {
+    // Only a command's program (item 0) may not be empty; an empty item
+    // elsewhere is checked per index by `check_item` too.
+    move |v| check_item(key, usize::from(key == "command"), v).map(|()| v.to_string())
+}
+
+impl SpecParams {
+    /// Reads every parameter, recording what is wrong in `p`.
+    pub fn read(p: &mut Params<'_>) -> Option<SpecParams> {
+        let image = p.required_with("image", checked("image"));
+        let command = p.optional_list::<String>("command");
+        if let Some(first) = command.as_ref().and_then(|c| c.iter().next())
+            && let Some(v) = first.as_fixed()
+            && let Err(e) = check_item("command", 0, v)
         {
-            diags.error(&v.path.index(0), v.pos, e);
+            p.error_at("command", 0, e);
         }
+        let read = SpecParams {
+            command,
+            args: p.optional_list("args"),
+            env: p.list_with("env", checked_item("env")),
+            workdir: p.optional_with("workdir", checked("workdir")),
+            user: p.optional_with("user", checked("user")),
+            mounts: p.list_with("mounts", checked_item("mounts")),
+            network: p.optional_with("network", checked("network")),
+            timeout: p.optional_with("timeout", |v| {
+                check_single("timeout", v)?;
+                Ok((Duration::from_param(v)?, v.trim().to_string()))
+            }),
+            cpus: p.optional_with("cpus", |v| {
+                check_single("cpus", v)?;
+                f64::from_param(v)
+            }),
+            memory: p.optional_with("memory", |v| {
+                check_single("memory", v)?;
+                Ok((parse_memory(v)?, v.trim().to_string()))
+            }),
+            results_dir: p.optional_with("results_dir", |v| {
+                check_single("results_dir", v)?;
+                Ok(normalize_dir(v.trim()))
+            }),
+            pull: p
+                .optional_with("pull", parse_pull)
+                .unwrap_or_else(|| Param::fixed(Pull::Never)),
+            emit_output: p.or("emit_output", true),
+            fail_on_test_failures: p.or("fail_on_test_failures", true),
+            labels: p.list_with("labels", |v| {
+                check_item("labels", 0, v)?;
+                let (k, val) = v.split_once('=').unwrap_or((v, ""));
+                Ok((k.to_string(), val.to_string()))
+            }),
+            // Last: every other parameter is read (and checked) first.
+            image: image?,
+        };
+        p.ok().then_some(read)
+    }
+
+    /// The spec for `target`: templates rendered and checked.
+    pub fn spec(&self, ctx: &(impl Render + ?Sized), target: &Target) -> Result<Spec, StepError> {
+        let opt = |p: &Option<Param<String>>| p.as_ref().map(|p| p.get(ctx, target)).transpose();
+        let list =
+            |p: &Option<ParamList<String>>| p.as_ref().map(|p| p.get(ctx, target)).transpose();
+        Ok(Spec {
+            image: self.image.get(ctx, target)?,
+            command: list(&self.command)?,
+            args: list(&self.args)?,
+            env: self.env.get(ctx, target)?,
+            workdir: opt(&self.workdir)?,
+            user: opt(&self.user)?,
+            mounts: self.mounts.get(ctx, target)?,
+            network: opt(&self.network)?,
+            timeout: self
+                .timeout
+                .as_ref()
+                .map(|p| p.get(ctx, target))
+                .transpose()?,
+            cpus: self.cpus.as_ref().map(|p| p.get(ctx, target)).transpose()?,
+            memory: self
+                .memory
+                .as_ref()
+                .map(|p| p.get(ctx, target))
+                .transpose()?,
+            results_dir: opt(&self.results_dir)?,
+            pull: self.pull.get(ctx, target)?,
+            emit_output: self.emit_output.get(ctx, target)?,
+            fail_on_test_failures: self.fail_on_test_failures.get(ctx, target)?,
+            labels: self.labels.get(ctx, target)?,
+        })
     }
 }
 
@@ -191,7 +179,7 @@ fn check_single(key: &str, v: &str) -> Result<(), String> {
         "user" => no_space(t, "a user such as \"1000\", \"1000:1000\" or \"nobody\""),
         "network" => no_space(t, "a network: \"none\", \"bridge\", \"host\" or a name"),
         "timeout" => {
-            let d = params::parse_duration(t)?;
+            let d = Duration::from_param(t)?;
             if d.is_zero() {
                 return Err("expected a duration above zero, found \"0\"".into());
             }
@@ -211,7 +199,6 @@ fn check_single(key: &str, v: &str) -> Result<(), String> {
             Ok(())
         }
         "pull" => parse_pull(t).map(|_| ()),
-        "emit_output" | "fail_on_test_failures" => params::parse_bool(t).map(|_| ()),
         _ => Ok(()),
     }
 }

@@ -6,7 +6,6 @@ use std::path::Path;
 use std::pin::pin;
 use std::time::{Duration, Instant, SystemTime};
 
-use async_trait::async_trait;
 use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::errors::Error as DockerError;
@@ -18,17 +17,14 @@ use bollard::query_parameters::{
     WaitContainerOptionsBuilder,
 };
 use futures::StreamExt;
-use prova_core::Target;
-use prova_core::descriptor::{StepDescriptor, StepParams};
-use prova_core::diag::Diagnostics;
-use prova_engine::plugin::{Step, StepError};
-use prova_engine::runner::step_ctx::StepContext;
+use prova_engine::plugin::hard_exit::{HardExitGuard, on_hard_exit};
+use prova_engine::plugin::*;
 use prova_results::archive::{Limits, Unpacked, unpack};
 use prova_results::{Ingested, emit_results, ingest_dir};
 use serde_json::json;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
-use crate::params::{self, Pull, Spec};
+use crate::params::{Pull, Spec, SpecParams};
 use crate::{
     ARTIFACTS_SKIPPED, DOCKER_END, DOCKER_RESULTS, DOCKER_START, DOCKER_STDERR, DOCKER_STDOUT,
     LABEL_MANAGED, MAX_OUTPUT,
@@ -50,19 +46,52 @@ const NAMED_FAILURES: usize = 5;
 /// The `docker` step (see the crate documentation).
 pub struct DockerStep;
 
-#[async_trait]
+/// Every event the step emits: its own and the results'.
+const EVENTS: &[EventDecl] = &[
+    EventDecl::new(DOCKER_START, "{Image, ContainerID}: the container started"),
+    EventDecl::new(
+        DOCKER_STDOUT,
+        "{Msg, DroppedBytes}: the container's stdout (its last MiB)",
+    ),
+    EventDecl::new(
+        DOCKER_STDERR,
+        "{Msg, DroppedBytes}: the container's stderr (its last MiB)",
+    ),
+    EventDecl::new(
+        DOCKER_END,
+        "{ExitCode, OOMKilled, DurationMs, TimedOut}: the container stopped",
+    ),
+    EventDecl::new(
+        DOCKER_RESULTS,
+        "{Files, Bytes, FetchMs, WaitToResultsMs, ExitToResultsMs}: the results directory is on local disk",
+    ),
+    EventDecl::new(
+        ARTIFACTS_SKIPPED,
+        "{Count, Entries: [{Path, Reason}]}: results entries not extracted (links, devices, unsafe paths)",
+    ),
+];
+
 impl Step for DockerStep {
-    fn validate(&self, step: &StepDescriptor, diags: &mut Diagnostics) {
-        params::validate(step, diags);
+    fn events(&self) -> Vec<EventDecl> {
+        [EVENTS, prova_results::EVENTS].concat()
     }
 
-    async fn run(
-        &self,
-        ctx: &StepContext,
-        target: &Target,
-        p: &StepParams,
-    ) -> Result<(), StepError> {
-        let spec = Spec::from_params(p).map_err(StepError::Params)?;
+    fn prepare(&self, p: &mut Params<'_>) -> Option<Prepared> {
+        Prepared::per_target(DockerRun {
+            params: SpecParams::read(p)?,
+        })
+    }
+}
+
+/// The `docker` step, prepared.
+struct DockerRun {
+    params: SpecParams,
+}
+
+#[async_trait]
+impl PreparedStep for DockerRun {
+    async fn run(&self, ctx: &StepContext, target: &Target) -> Result<(), StepError> {
+        let spec = self.params.spec(ctx, target)?;
         let docker = connect().await?;
         tokio::select! {
             r = ensure_image(&docker, &spec) => r?,
@@ -75,12 +104,13 @@ impl Step for DockerStep {
         let result = run_container(&docker, &id, &spec, ctx, target).await;
         match (removal.remove().await, result) {
             (Ok(()), result) => result,
-            (Err(e), Ok(())) => Err(StepError::Failed(format!(
+            (Err(e), Ok(())) => Err(StepError::infra(format!(
                 "container {} could not be removed: {e}",
                 short(&id)
             ))),
-            (Err(e), Err(StepError::Failed(m))) => Err(StepError::Failed(format!(
-                "{m} (and the container could not be removed: {e})"
+            (Err(e), Err(StepError::Failed(m))) => Err(StepError::failed(format!(
+                "{} (and the container could not be removed: {e})",
+                error_chain(m.as_ref())
             ))),
             (Err(e), Err(other)) => {
                 tracing::warn!(container = %id, "container could not be removed: {e}");
@@ -94,7 +124,7 @@ async fn connect() -> Result<Docker, StepError> {
     let unreachable = |e: &dyn std::fmt::Display| {
         let host =
             std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
-        StepError::Failed(format!("cannot reach the Docker engine at {host}: {e}"))
+        StepError::infra(format!("cannot reach the Docker engine at {host}: {e}"))
     };
     // Waits are long; every other call is bounded by `api`.
     let docker = Docker::connect_with_defaults()
@@ -135,13 +165,13 @@ async fn ensure_image(docker: &Docker, spec: &Spec) -> Result<(), StepError> {
         Ok(_) => {}
         Err(e) if is_404(&e) => {
             if spec.pull == Pull::Never {
-                return Err(StepError::Failed(format!(
+                return Err(StepError::infra(format!(
                     "image {image:?} is not on the Docker engine and pull is \"never\": build or load it first, or set pull: missing"
                 )));
             }
         }
         Err(e) => {
-            return Err(StepError::Failed(format!(
+            return Err(StepError::infra(format!(
                 "cannot inspect image {image:?}: {e}"
             )));
         }
@@ -154,7 +184,7 @@ async fn ensure_image(docker: &Docker, spec: &Spec) -> Result<(), StepError> {
     }
     let mut progress = pin!(docker.create_image(Some(opts.build()), None, None));
     while let Some(r) = progress.next().await {
-        r.map_err(|e| StepError::Failed(format!("cannot pull image {image:?}: {e}")))?;
+        r.map_err(|e| StepError::infra(format!("cannot pull image {image:?}: {e}")))?;
     }
     Ok(())
 }
@@ -206,7 +236,7 @@ async fn create(
     let created = api(docker.create_container(None::<CreateContainerOptions>, body))
         .await
         .map_err(|e| {
-            StepError::Failed(format!(
+            StepError::infra(format!(
                 "cannot create a container from {:?}: {e}",
                 spec.image
             ))
@@ -234,7 +264,7 @@ async fn run_container(
 ) -> Result<(), StepError> {
     api(docker.start_container(id, None::<StartContainerOptions>))
         .await
-        .map_err(|e| StepError::Failed(format!("cannot start the container: {e}")))?;
+        .map_err(|e| StepError::failed(format!("cannot start the container: {e}")))?;
     let started = Instant::now();
     ctx.emit(
         target,
@@ -294,13 +324,13 @@ async fn run_container(
             (DOCKER_STDOUT, &output.stdout),
             (DOCKER_STDERR, &output.stderr),
         ] {
-            if !tail.buf.is_empty() {
+            if !tail.bytes().is_empty() {
                 ctx.emit(
                     target,
                     name,
                     Some(json!({
-                        "Msg": String::from_utf8_lossy(&tail.buf),
-                        "DroppedBytes": tail.dropped,
+                        "Msg": String::from_utf8_lossy(tail.bytes()),
+                        "DroppedBytes": tail.dropped(),
                     })),
                 );
             }
@@ -354,8 +384,8 @@ async fn run_container(
     match failure {
         None => Ok(()),
         Some(f) => {
-            let tail = output.combined.tail_text(OUTPUT_TAIL);
-            Err(StepError::Failed(
+            let tail = tail_text(output.combined.bytes(), OUTPUT_TAIL);
+            Err(StepError::failed(
                 if tail.is_empty() || !failure_shows_output(&end, exit_code, oom) {
                     f
                 } else {
@@ -561,17 +591,17 @@ async fn wait_exit(docker: &Docker, id: &str) -> Result<i64, String> {
 
 /// The container's output: the tail of each stream, and of both.
 struct Output {
-    stdout: Tail,
-    stderr: Tail,
-    combined: Tail,
+    stdout: TailBuffer,
+    stderr: TailBuffer,
+    combined: TailBuffer,
 }
 
 impl Output {
     fn new() -> Self {
         Output {
-            stdout: Tail::default(),
-            stderr: Tail::default(),
-            combined: Tail::with_cap(4 * OUTPUT_TAIL),
+            stdout: TailBuffer::new(MAX_OUTPUT),
+            stderr: TailBuffer::new(MAX_OUTPUT),
+            combined: TailBuffer::new(4 * OUTPUT_TAIL),
         }
     }
 
@@ -579,50 +609,6 @@ impl Output {
         self.stdout.trim();
         self.stderr.trim();
         self.combined.trim();
-    }
-}
-
-struct Tail {
-    buf: Vec<u8>,
-    cap: usize,
-    dropped: u64,
-}
-
-impl Default for Tail {
-    fn default() -> Self {
-        Tail {
-            buf: Vec::new(),
-            cap: MAX_OUTPUT,
-            dropped: 0,
-        }
-    }
-}
-
-impl Tail {
-    fn with_cap(cap: usize) -> Self {
-        Tail {
-            cap,
-            ..Tail::default()
-        }
-    }
-
-    fn push(&mut self, bytes: &[u8]) {
-        self.buf.extend_from_slice(bytes);
-        if self.buf.len() > 2 * self.cap {
-            self.trim();
-        }
-    }
-
-    fn trim(&mut self) {
-        if self.buf.len() > self.cap {
-            let cut = self.buf.len() - self.cap;
-            self.buf.drain(..cut);
-            self.dropped += cut as u64;
-        }
-    }
-
-    fn tail_text(&self, max: usize) -> String {
-        prova_engine::plugins::steps::cmd::tail_text(&self.buf, max)
     }
 }
 
@@ -654,41 +640,33 @@ async fn read_logs(docker: &Docker, id: &str, out: &mut Output) {
 }
 
 /// Removes the container: [`Removal::remove`] on every path the step
-/// controls; the drop guard if the step's future is dropped (the engine's
-/// step timeout).
+/// controls; if the step's future is dropped (the engine's step timeout, a
+/// second Ctrl-C), the hard-exit guard removes it, and `prova run` waits for
+/// that before it exits.
 struct Removal {
-    docker: Option<Docker>,
+    docker: Docker,
     id: String,
+    guard: HardExitGuard,
 }
 
 impl Removal {
     fn new(docker: Docker, id: String) -> Self {
-        Removal {
-            docker: Some(docker),
-            id,
-        }
-    }
-
-    async fn remove(mut self) -> Result<(), String> {
-        match self.docker.take() {
-            Some(d) => remove(&d, &self.id).await,
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for Removal {
-    fn drop(&mut self) {
-        if let Some(d) = self.docker.take()
-            && let Ok(rt) = tokio::runtime::Handle::try_current()
-        {
-            let id = std::mem::take(&mut self.id);
-            rt.spawn(async move {
-                if let Err(e) = remove(&d, &id).await {
-                    tracing::warn!(container = %id, "container could not be removed: {e}");
+        let (d, i) = (docker.clone(), id.clone());
+        let guard = on_hard_exit(
+            format!("remove container {}", short(&id)),
+            move || async move {
+                if let Err(e) = remove(&d, &i).await {
+                    tracing::warn!(container = %i, "container could not be removed: {e}");
                 }
-            });
-        }
+            },
+        );
+        Removal { docker, id, guard }
+    }
+
+    async fn remove(self) -> Result<(), String> {
+        let r = remove(&self.docker, &self.id).await;
+        self.guard.disarm();
+        r
     }
 }
 

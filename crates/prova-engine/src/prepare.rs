@@ -12,8 +12,9 @@ use prova_core::diag::{Diagnostic, Diagnostics, InvalidDescriptor};
 use prova_core::node::{Format, parse_document};
 use prova_core::template::Template;
 
+use crate::plugin::Params;
 use crate::plugin::{PrepareCtx, PreparedReporter, Registry, ReporterRole, TargetSource};
-use crate::runner::pipeline::PreparedStep;
+use crate::runner::pipeline::PipelineStep;
 
 /// A job ready to run.
 pub struct PreparedJob {
@@ -36,8 +37,8 @@ pub struct PreparedTest {
     pub acquire_timeout: Duration,
     pub release_timeout: Duration,
     pub targets: Arc<dyn TargetSource>,
-    pub steps: Vec<PreparedStep>,
-    pub cleanup: Vec<PreparedStep>,
+    pub steps: Vec<PipelineStep>,
+    pub cleanup: Vec<PipelineStep>,
 }
 
 impl PreparedJob {
@@ -52,7 +53,7 @@ impl PreparedJob {
     /// The descriptor with every test's fetched steps, as ConTest's
     /// "extended descriptor": a retry or resume needs no files.
     pub fn extended_descriptor(&self) -> serde_json::Value {
-        let steps = |s: &[PreparedStep]| s.iter().map(|p| p.desc.to_json()).collect::<Vec<_>>();
+        let steps = |s: &[PipelineStep]| s.iter().map(|p| p.desc.to_json()).collect::<Vec<_>>();
         serde_json::json!({
             "JobDescriptor": self.descriptor_json,
             "TestStepsDescriptors": self.tests.iter().map(|t| serde_json::json!({
@@ -191,8 +192,8 @@ pub fn prepare_str_in(
             );
         }
         descriptor::check_unique_labels(steps.iter().chain(&cleanup), &mut diags);
-        let prepared_steps = prepare_steps(&steps, &[], registry, &mut diags);
-        let prepared_cleanup = prepare_steps(&cleanup, &steps, registry, &mut diags);
+        let prepared_steps = prepare_steps(&steps, &[], registry, &ctx, &mut diags);
+        let prepared_cleanup = prepare_steps(&cleanup, &steps, registry, &ctx, &mut diags);
         if let Some(targets) = targets {
             tests.push(PreparedTest {
                 name,
@@ -244,7 +245,12 @@ pub fn validate_steps_str(
     match parse_document(text, format) {
         Ok(root) => {
             let steps = descriptor::decode_steps_document(&root, &mut diags);
-            prepare_steps(&steps, &[], registry, &mut diags);
+            let dir = source.and_then(Path::parent);
+            let ctx = PrepareCtx {
+                descriptor_dir: dir,
+                files_root: None,
+            };
+            prepare_steps(&steps, &[], registry, &ctx, &mut diags);
         }
         Err(e) => diags.error(&Default::default(), e.pos, e.message),
     }
@@ -331,8 +337,9 @@ fn prepare_steps(
     steps: &[StepDescriptor],
     earlier: &[StepDescriptor],
     registry: &Registry,
+    ctx: &PrepareCtx<'_>,
     diags: &mut Diagnostics,
-) -> Vec<PreparedStep> {
+) -> Vec<PipelineStep> {
     let mut out = Vec::new();
     // Labels of the steps that run before the current one; a set so that
     // checking every reference stays linear in the number of steps.
@@ -374,11 +381,24 @@ fn prepare_steps(
         }
         match registry.find_step(&s.name) {
             Some(plugin) => {
-                plugin.validate(s, diags);
-                out.push(PreparedStep {
-                    desc: Arc::new(s.clone()),
-                    plugin: plugin.clone(),
-                });
+                let mut params = Params::new(s, ctx, diags);
+                let prepared = plugin.prepare(&mut params);
+                let said_why = !params.ok();
+                params.finish();
+                match prepared {
+                    Some(prepared) => out.push(PipelineStep {
+                        desc: Arc::new(s.clone()),
+                        prepared,
+                        events: plugin.events().into(),
+                    }),
+                    // A plugin that refuses must say why; never drop a step.
+                    None if !said_why => diags.error(
+                        &s.path,
+                        s.pos,
+                        format!("step {:?} ({}) could not be prepared", s.label, s.name),
+                    ),
+                    None => {}
+                }
             }
             None => diags.error(
                 &s.path.key("name"),

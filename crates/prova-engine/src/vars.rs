@@ -1,5 +1,5 @@
 //! Step variables: values a step sets for a target (the `variables` step,
-//! or any step through [`crate::runner::step_ctx::StepContext::set_var`]) and
+//! or any step through [`crate::plugin::StepContext::set_var`]) and
 //! later steps read with `{{ StringVar "label.name" }}`.
 
 use std::collections::HashMap;

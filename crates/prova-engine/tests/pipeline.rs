@@ -5,13 +5,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
-use prova_core::descriptor::StepParams;
 use prova_core::node::Format;
-use prova_core::{Event, EventQuery, JobState, Target};
-use prova_engine::plugin::{BatchStep, Registry, Step, StepError};
+use prova_core::{Event, EventQuery, JobState};
+use prova_engine::plugin::*;
 use prova_engine::prepare::prepare_str;
-use prova_engine::runner::step_ctx::StepContext;
 use prova_engine::runner::{JobOutcome, RunOptions, run_job};
 use prova_store::{SqlStore, Store};
 use tokio::sync::mpsc;
@@ -19,8 +16,8 @@ use tokio_util::sync::CancellationToken;
 
 struct Panicky;
 #[async_trait]
-impl Step for Panicky {
-    async fn run(&self, _: &StepContext, t: &Target, _: &StepParams) -> Result<(), StepError> {
+impl PreparedStep for Panicky {
+    async fn run(&self, _: &StepContext, t: &Target) -> Result<(), StepError> {
         if t.id == "boom" {
             panic!("kaboom for {}", t.id);
         }
@@ -31,8 +28,8 @@ impl Step for Panicky {
 /// Ignores cancellation and never returns.
 struct Hang;
 #[async_trait]
-impl Step for Hang {
-    async fn run(&self, _: &StepContext, _: &Target, _: &StepParams) -> Result<(), StepError> {
+impl PreparedStep for Hang {
+    async fn run(&self, _: &StepContext, _: &Target) -> Result<(), StepError> {
         std::future::pending().await
     }
 }
@@ -40,8 +37,8 @@ impl Step for Hang {
 /// Sleeps 600ms for target "slow", nothing for the others.
 struct SlowFor;
 #[async_trait]
-impl Step for SlowFor {
-    async fn run(&self, _: &StepContext, t: &Target, _: &StepParams) -> Result<(), StepError> {
+impl PreparedStep for SlowFor {
+    async fn run(&self, _: &StepContext, t: &Target) -> Result<(), StepError> {
         if t.id == "slow" {
             tokio::time::sleep(Duration::from_millis(600)).await;
         }
@@ -52,10 +49,10 @@ impl Step for SlowFor {
 /// Fails its first `n` calls.
 struct FailFirst(AtomicUsize);
 #[async_trait]
-impl Step for FailFirst {
-    async fn run(&self, _: &StepContext, _: &Target, _: &StepParams) -> Result<(), StepError> {
+impl PreparedStep for FailFirst {
+    async fn run(&self, _: &StepContext, _: &Target) -> Result<(), StepError> {
         if self.0.fetch_sub(1, Ordering::SeqCst) > 0 {
-            Err(StepError::Failed("not yet".into()))
+            Err(StepError::failed("not yet"))
         } else {
             self.0.store(0, Ordering::SeqCst);
             Ok(())
@@ -66,11 +63,10 @@ impl Step for FailFirst {
 /// Returns a target it was never given, then the real ones.
 struct Rogue;
 #[async_trait]
-impl BatchStep for Rogue {
+impl PreparedBatchStep for Rogue {
     async fn run_batch(
         &self,
         _: Arc<StepContext>,
-        _: StepParams,
         mut input: mpsc::Receiver<Target>,
         output: mpsc::Sender<(Target, Result<(), StepError>)>,
     ) -> Result<(), StepError> {
@@ -85,11 +81,10 @@ impl BatchStep for Rogue {
 /// Returns every target twice.
 struct Twice;
 #[async_trait]
-impl BatchStep for Twice {
+impl PreparedBatchStep for Twice {
     async fn run_batch(
         &self,
         _: Arc<StepContext>,
-        _: StepParams,
         mut input: mpsc::Receiver<Target>,
         output: mpsc::Sender<(Target, Result<(), StepError>)>,
     ) -> Result<(), StepError> {
@@ -104,11 +99,10 @@ impl BatchStep for Twice {
 /// Takes one target and ends without returning it.
 struct Quitter;
 #[async_trait]
-impl BatchStep for Quitter {
+impl PreparedBatchStep for Quitter {
     async fn run_batch(
         &self,
         _: Arc<StepContext>,
-        _: StepParams,
         mut input: mpsc::Receiver<Target>,
         _output: mpsc::Sender<(Target, Result<(), StepError>)>,
     ) -> Result<(), StepError> {
@@ -121,8 +115,8 @@ impl BatchStep for Quitter {
 /// reading junit.xml.
 struct Suite;
 #[async_trait]
-impl Step for Suite {
-    async fn run(&self, ctx: &StepContext, t: &Target, _: &StepParams) -> Result<(), StepError> {
+impl PreparedStep for Suite {
+    async fn run(&self, ctx: &StepContext, t: &Target) -> Result<(), StepError> {
         use prova_core::results::{CaseStatus, TEST_CASE, TestCaseResult};
         for (name, status) in [
             ("adds", CaseStatus::Passed),
@@ -145,17 +139,53 @@ impl Step for Suite {
     }
 }
 
+const SUITE_EVENTS: &[EventDecl] = &[EventDecl::new(prova_core::results::TEST_CASE, "a case")];
+
+/// A test step that takes no parameters and emits `events`.
+struct Fixed(Prepared, &'static [EventDecl]);
+
+impl Step for Fixed {
+    fn events(&self) -> Vec<EventDecl> {
+        self.1.to_vec()
+    }
+    fn prepare(&self, _: &mut Params<'_>) -> Option<Prepared> {
+        Some(self.0.clone())
+    }
+}
+
+fn per_target(step: impl PreparedStep) -> Fixed {
+    Fixed(Prepared::per_target(step).unwrap(), &[])
+}
+
+fn batch(step: impl PreparedBatchStep) -> Fixed {
+    Fixed(Prepared::batch(step).unwrap(), &[])
+}
+
 fn registry() -> Registry {
     let mut r = prova_engine::plugins::registry();
-    r.step("panicky", Panicky)
-        .step("hang", Hang)
-        .step("slowfor", SlowFor)
-        .step("failfirst", FailFirst(AtomicUsize::new(1)))
-        .batch_step("rogue", Rogue)
-        .batch_step("twice", Twice)
-        .batch_step("quitter", Quitter)
-        .step("suite", Suite);
+    r.step("panicky", per_target(Panicky))
+        .step("hang", per_target(Hang))
+        .step("slowfor", per_target(SlowFor))
+        .step("failfirst", per_target(FailFirst(AtomicUsize::new(1))))
+        .step("rogue", batch(Rogue))
+        .step("twice", batch(Twice))
+        .step("quitter", batch(Quitter))
+        .step(
+            "suite",
+            Fixed(Prepared::per_target(Suite).unwrap(), SUITE_EVENTS),
+        )
+        .step("undeclared", per_target(Undeclared));
     r
+}
+
+/// Emits an event it does not declare.
+struct Undeclared;
+#[async_trait]
+impl PreparedStep for Undeclared {
+    async fn run(&self, ctx: &StepContext, t: &Target) -> Result<(), StepError> {
+        ctx.emit(t, "Surprise", None);
+        Ok(())
+    }
 }
 
 /// A one-test job over `targets` with `steps` (YAML list items) and
@@ -476,4 +506,88 @@ async fn two_jobs_never_hold_the_same_target() {
         spans[0].1 <= spans[1].0,
         "the second job acquired the target before the first released it: {spans:?}"
     );
+}
+
+#[tokio::test]
+async fn an_undeclared_event_fails_the_target_that_emitted_it() {
+    let yaml = job(&["a"], &step("undeclared", "u", ""), "");
+    let (outcome, events) = run(&yaml, RunOptions::default()).await;
+    assert!(!outcome.success());
+    let errs = find(&events, "TargetErr", "a");
+    assert_eq!(errs.len(), 1);
+    assert!(
+        err_of(errs[0]).contains("emitted event \"Surprise\", which it does not declare"),
+        "{}",
+        err_of(errs[0])
+    );
+}
+
+#[test]
+fn unknown_parameters_are_warned_about_with_the_nearest_known_key() {
+    let yaml = job(
+        &["a"],
+        &step("cmd", "c", "executable: [echo], arg: [hi], colour: [red]"),
+        "",
+    );
+    let prepared = prepare_str(&yaml, Format::Yaml, None, &registry()).unwrap();
+    let warnings: Vec<String> = prepared.warnings.iter().map(|w| w.to_string()).collect();
+    assert!(
+        warnings.iter().any(|w| w.contains("parameters.arg")
+            && w.contains("unknown parameter \"arg\" of step \"c\" (cmd): did you mean \"args\"?")),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("unknown parameter \"colour\"") && w.contains("it reads")),
+        "{warnings:?}"
+    );
+}
+
+#[test]
+fn a_misspelt_required_parameter_is_an_error_with_a_suggestion() {
+    let yaml = job(&["a"], &step("cmd", "c", "executabel: [echo]"), "");
+    let err = prepare_str(&yaml, Format::Yaml, None, &registry())
+        .err()
+        .expect("a missing executable is an error")
+        .to_string();
+    assert!(err.contains("needs parameter \"executable\""), "{err}");
+    assert!(err.contains("did you mean \"executable\"?"), "{err}");
+}
+
+#[test]
+fn wrong_values_are_reported_while_preparing_with_their_field_path() {
+    let yaml = job(
+        &["a"],
+        &step(
+            "waitport",
+            "w",
+            "port: [\"99999\"], timeout: [soon], protocol: [sctp]",
+        ),
+        "",
+    );
+    let err = prepare_str(&yaml, Format::Yaml, None, &registry())
+        .err()
+        .expect("bad values are errors")
+        .to_string();
+    for want in [
+        "parameters.port[0]: expected a port number 1-65535, found \"99999\"",
+        "parameters.timeout[0]: ",
+        "parameters.protocol[0]: expected \"tcp\" or \"udp\", found \"sctp\"",
+    ] {
+        assert!(err.contains(want), "missing {want:?} in {err}");
+    }
+}
+
+#[tokio::test]
+async fn a_template_that_renders_to_a_bad_value_fails_its_target_naming_the_parameter() {
+    let yaml = job(&["a"], &step("sleep", "s", "duration: [\"{{ .ID }}\"]"), "");
+    let (outcome, events) = run(&yaml, RunOptions::default()).await;
+    assert!(!outcome.success());
+    let errs = find(&events, "TargetErr", "a");
+    assert_eq!(errs.len(), 1);
+    let e = err_of(errs[0]);
+    assert!(e.contains("bad parameter"), "{e}");
+    assert!(e.contains("parameters.duration[0]"), "{e}");
+    assert!(e.contains("(from the template)"), "{e}");
 }

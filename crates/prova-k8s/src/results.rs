@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use prova_core::Target;
-use prova_engine::runner::step_ctx::StepContext;
+use prova_engine::plugin::StepContext;
 
 /// Publishes the results extracted into `dir`; `sha256` is the digest of
 /// the archive they arrived as (verified).

@@ -1,43 +1,16 @@
 //! The `k8sjob` parameters: what they mean, how each value is read, and the
 //! [`JobSpec`] they become.
 //!
-//! Every parameter is a list of strings (ConTest's `{key: [values]}`),
-//! templated per target by the engine before the step reads it. Keys match
-//! case-insensitively.
+//! Every parameter is a list of strings (ConTest's `{key: [values]}`). They
+//! are read once, while the job is prepared ([`ConfigParams::read`]): fixed
+//! values are checked there, templates parsed; per target only templates
+//! are rendered ([`ConfigParams::config`]). Keys match case-insensitively.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{PodTemplateSpec, Toleration};
-use prova_core::descriptor::{StepDescriptor, StepParams};
-use prova_core::diag::Diagnostics;
-
-/// Every parameter `k8sjob` reads; others are warned about.
-pub const KEYS: &[&str] = &[
-    "image",
-    "command",
-    "args",
-    "env",
-    "resources",
-    "serviceAccount",
-    "namespace",
-    "nodeSelector",
-    "tolerations",
-    "activeDeadlineSeconds",
-    "ttlSecondsAfterFinished",
-    "labels",
-    "results_dir",
-    "collector_image",
-    "linger",
-    "timeout",
-    "context",
-    "kubeconfig",
-    "pod_template",
-    "container",
-    "max_log_bytes",
-    "failed_create_grace",
-    "unschedulable_grace",
-];
+use prova_engine::plugin::{Param, ParamList, Params, Render, StepError, Target};
 
 /// The collector image used when `collector_image` is not given.
 pub const DEFAULT_COLLECTOR_IMAGE: &str = "prova:latest";
@@ -122,238 +95,178 @@ pub struct StepConfig {
     pub unschedulable_grace: Duration,
 }
 
-impl StepConfig {
-    /// Reads expanded parameters.
-    pub fn from_params(p: &StepParams) -> Result<StepConfig, String> {
-        let one = |k: &str| -> Result<Option<String>, String> {
-            match p.get(k) {
-                None => Ok(None),
-                Some(v) if v.values.len() > 1 => {
-                    Err(format!("{k}: expected one value, found {}", v.values.len()))
-                }
-                Some(v) => Ok(v.values.first().cloned()),
-            }
-        };
-        let many =
-            |k: &str| -> Vec<String> { p.get(k).map(|v| v.values.clone()).unwrap_or_default() };
-        let with_key = |k: &str, e: String| format!("{k}: {e}");
+/// The step's parameters as prepared.
+pub struct ConfigParams {
+    pod_template: Option<Param<PodTemplateSpec>>,
+    image: Option<Param<String>>,
+    command: ParamList<String>,
+    args: ParamList<String>,
+    env: ParamList<(String, String)>,
+    resources: ParamList<(ResourceKind, String, String)>,
+    node_selector: ParamList<(String, String)>,
+    labels: ParamList<(String, String)>,
+    tolerations: ParamList<Toleration>,
+    active_deadline_seconds: Option<Param<i64>>,
+    ttl_seconds_after_finished: Option<Param<Option<i32>>>,
+    timeout: Option<Param<Duration>>,
+    linger: Param<Duration>,
+    results_dir: Option<Param<String>>,
+    collector_image: Option<Param<String>>,
+    max_log_bytes: Param<u64>,
+    failed_create_grace: Param<Duration>,
+    unschedulable_grace: Param<Duration>,
+    container: Option<Param<String>>,
+    service_account: Option<Param<String>>,
+    namespace: Option<Param<String>>,
+    context: Option<Param<String>>,
+    kubeconfig: Option<Param<String>>,
+}
 
-        let pod_template = one("pod_template")?
-            .map(|t| parse_pod_template(&t))
-            .transpose()
-            .map_err(|e| with_key("pod_template", e))?;
-        let image = one("image")?;
-        if image.is_none() && pod_template.is_none() {
-            return Err("either image or pod_template is required".into());
+fn text(check: fn(&str) -> Result<(), String>) -> impl Fn(&str) -> Result<String, String> {
+    move |v| check(v).map(|()| v.to_string())
+}
+
+impl ConfigParams {
+    /// Reads every parameter, recording what is wrong in `p`.
+    pub fn read(p: &mut Params<'_>) -> Option<ConfigParams> {
+        let read = ConfigParams {
+            pod_template: p.optional_with("pod_template", parse_pod_template),
+            image: p.optional_with("image", text(nonempty)),
+            command: p.list("command"),
+            args: p.list("args"),
+            env: p.list_with("env", parse_kv),
+            resources: p.list_with("resources", parse_resource),
+            node_selector: p.list_with("nodeSelector", parse_kv),
+            labels: p.list_with("labels", |v| {
+                let (k, val) = parse_kv(v)?;
+                check_label_key(&k)?;
+                check_label_value(&val)?;
+                Ok((k, val))
+            }),
+            tolerations: p.list_with("tolerations", parse_toleration),
+            active_deadline_seconds: p.optional_with("activeDeadlineSeconds", parse_positive),
+            ttl_seconds_after_finished: p.optional_with("ttlSecondsAfterFinished", |v| {
+                match v.trim() {
+                    "none" => Ok(None),
+                    t => t
+                        .parse::<i32>()
+                        .ok()
+                        .filter(|n| *n >= 0)
+                        .map(Some)
+                        .ok_or_else(|| {
+                            format!("expected seconds (0 or more) or \"none\", found {v:?}")
+                        }),
+                }
+            }),
+            timeout: p.optional("timeout"),
+            linger: p.or("linger", DEFAULT_LINGER),
+            results_dir: p.optional_with("results_dir", text(check_results_dir)),
+            collector_image: p.optional_with("collector_image", text(nonempty)),
+            max_log_bytes: p
+                .optional_with("max_log_bytes", |v| {
+                    v.trim()
+                        .parse::<u64>()
+                        .map_err(|_| format!("expected a byte count, found {v:?}"))
+                })
+                .unwrap_or_else(|| Param::fixed(DEFAULT_MAX_LOG_BYTES)),
+            failed_create_grace: p.or("failed_create_grace", DEFAULT_FAILED_CREATE_GRACE),
+            unschedulable_grace: p.or("unschedulable_grace", DEFAULT_UNSCHEDULABLE_GRACE),
+            container: p.optional_with("container", text(check_dns_label)),
+            service_account: p.optional_with("serviceAccount", text(nonempty)),
+            namespace: p.optional_with("namespace", text(check_dns_label)),
+            context: p.optional_with("context", text(nonempty)),
+            kubeconfig: p.optional_with("kubeconfig", text(nonempty)),
+        };
+        let written = |k: &str| p.step().parameters.get(k).is_some();
+        if !written("image") && !written("pod_template") {
+            let label = p.step().label.clone();
+            p.step_error(format!(
+                "missing: step {label:?} (k8sjob) needs parameter \"image\" or \"pod_template\""
+            ));
         }
-        let mut env = Vec::new();
-        for v in many("env") {
-            env.push(parse_kv(&v).map_err(|e| with_key("env", e))?);
-        }
+        p.ok().then_some(read)
+    }
+
+    /// The configuration for `target`: templates rendered and checked.
+    pub fn config(
+        &self,
+        r: &(impl Render + ?Sized),
+        target: &Target,
+    ) -> Result<StepConfig, StepError> {
+        let opt = |p: &Option<Param<String>>| p.as_ref().map(|p| p.get(r, target)).transpose();
+        let pod_template = self
+            .pod_template
+            .as_ref()
+            .map(|p| p.get(r, target))
+            .transpose()?;
+        let image = opt(&self.image)?;
         let (mut requests, mut limits) = (BTreeMap::new(), BTreeMap::new());
-        for v in many("resources") {
-            let (kind, name, qty) = parse_resource(&v).map_err(|e| with_key("resources", e))?;
+        for (kind, name, qty) in self.resources.get(r, target)? {
             match kind {
                 ResourceKind::Request => requests.insert(name, qty),
                 ResourceKind::Limit => limits.insert(name, qty),
             };
         }
-        let mut node_selector = BTreeMap::new();
-        for v in many("nodeSelector") {
-            let (k, val) = parse_kv(&v).map_err(|e| with_key("nodeSelector", e))?;
-            node_selector.insert(k, val);
-        }
-        let mut labels = BTreeMap::new();
-        for v in many("labels") {
-            let (k, val) = parse_kv(&v).map_err(|e| with_key("labels", e))?;
-            check_label_key(&k).map_err(|e| with_key("labels", e))?;
-            check_label_value(&val).map_err(|e| with_key("labels", e))?;
-            labels.insert(k, val);
-        }
-        let mut tolerations = Vec::new();
-        for v in many("tolerations") {
-            tolerations.push(parse_toleration(&v).map_err(|e| with_key("tolerations", e))?);
-        }
-        let active_deadline_seconds = one("activeDeadlineSeconds")?
-            .map(|v| parse_positive(&v))
-            .transpose()
-            .map_err(|e| with_key("activeDeadlineSeconds", e))?;
-        let ttl_seconds_after_finished = match one("ttlSecondsAfterFinished")? {
+        let active_deadline_seconds = self
+            .active_deadline_seconds
+            .as_ref()
+            .map(|p| p.get(r, target))
+            .transpose()?;
+        let ttl_seconds_after_finished = match &self.ttl_seconds_after_finished {
             None => Some(DEFAULT_TTL_SECONDS),
-            Some(v) if v.trim() == "none" => None,
-            Some(v) => Some(
-                v.trim()
-                    .parse::<i32>()
-                    .ok()
-                    .filter(|n| *n >= 0)
-                    .ok_or_else(|| {
-                        format!(
-                            "ttlSecondsAfterFinished: expected seconds (0 or more) or \"none\", found {v:?}"
-                        )
-                    })?,
-            ),
+            Some(p) => p.get(r, target)?,
         };
-        let timeout = one("timeout")?
-            .map(|v| parse_duration(&v))
-            .transpose()
-            .map_err(|e| with_key("timeout", e))?;
-        let linger = one("linger")?
-            .map(|v| parse_duration(&v))
-            .transpose()
-            .map_err(|e| with_key("linger", e))?
-            .unwrap_or(DEFAULT_LINGER);
-        let results = one("results_dir")?
-            .map(|dir| -> Result<ResultsSpec, String> {
-                check_results_dir(&dir).map_err(|e| with_key("results_dir", e))?;
+        let timeout = self
+            .timeout
+            .as_ref()
+            .map(|p| p.get(r, target))
+            .transpose()?;
+        let results = match opt(&self.results_dir)? {
+            None => None,
+            Some(dir) => {
                 // The collector must outlive the test: count its linger from
                 // the latest moment the test can still be running.
                 let test_bound = active_deadline_seconds
                     .map(|s| Duration::from_secs(s as u64))
                     .or(timeout)
                     .unwrap_or_default();
-                Ok(ResultsSpec {
+                Some(ResultsSpec {
                     dir,
-                    collector_image: one("collector_image")?
+                    collector_image: opt(&self.collector_image)?
                         .unwrap_or_else(|| DEFAULT_COLLECTOR_IMAGE.to_string()),
-                    linger: linger + test_bound,
+                    linger: self.linger.get(r, target)? + test_bound,
                 })
-            })
-            .transpose()?;
-        let max_log_bytes = one("max_log_bytes")?
-            .map(|v| {
-                v.trim()
-                    .parse::<u64>()
-                    .map_err(|_| format!("max_log_bytes: expected a byte count, found {v:?}"))
-            })
-            .transpose()?
-            .unwrap_or(DEFAULT_MAX_LOG_BYTES);
-        let grace = |k: &str, default: Duration| -> Result<Duration, String> {
-            Ok(one(k)?
-                .map(|v| parse_duration(&v))
-                .transpose()
-                .map_err(|e| with_key(k, e))?
-                .unwrap_or(default))
+            }
         };
-        let failed_create_grace = grace("failed_create_grace", DEFAULT_FAILED_CREATE_GRACE)?;
-        let unschedulable_grace = grace("unschedulable_grace", DEFAULT_UNSCHEDULABLE_GRACE)?;
-
         Ok(StepConfig {
             spec: JobSpec {
                 name: String::new(),
                 namespace: String::new(),
-                container: one("container")?.unwrap_or_else(|| DEFAULT_CONTAINER.to_string()),
+                container: opt(&self.container)?.unwrap_or_else(|| DEFAULT_CONTAINER.to_string()),
                 image,
-                command: many("command"),
-                args: many("args"),
-                env,
+                command: self.command.get(r, target)?,
+                args: self.args.get(r, target)?,
+                env: self.env.get(r, target)?,
                 requests,
                 limits,
-                service_account: one("serviceAccount")?,
-                node_selector,
-                tolerations,
+                service_account: opt(&self.service_account)?,
+                node_selector: self.node_selector.get(r, target)?.into_iter().collect(),
+                tolerations: self.tolerations.get(r, target)?,
                 active_deadline_seconds,
                 ttl_seconds_after_finished,
-                labels,
+                labels: self.labels.get(r, target)?.into_iter().collect(),
                 owner: Owner::default(),
                 results,
                 pod_template,
             },
-            namespace: one("namespace")?,
+            namespace: opt(&self.namespace)?,
             timeout,
-            context: one("context")?,
-            kubeconfig: one("kubeconfig")?,
-            max_log_bytes,
-            failed_create_grace,
-            unschedulable_grace,
+            context: opt(&self.context)?,
+            kubeconfig: opt(&self.kubeconfig)?,
+            max_log_bytes: self.max_log_bytes.get(r, target)?,
+            failed_create_grace: self.failed_create_grace.get(r, target)?,
+            unschedulable_grace: self.unschedulable_grace.get(r, target)?,
         })
-    }
-}
-
-/// Checks one parameter value.
-type Check = fn(&str) -> Result<(), String>;
-
-/// Checks the parameters before the job runs (templated values are checked
-/// at run time). Every problem is reported with its field path.
-pub fn validate(step: &StepDescriptor, diags: &mut Diagnostics) {
-    let p = &step.parameters;
-    for v in p.iter() {
-        if !KEYS.iter().any(|k| k.eq_ignore_ascii_case(&v.key)) {
-            diags.warn(
-                &v.path,
-                v.pos,
-                format!(
-                    "unknown k8sjob parameter {:?} (known: {})",
-                    v.key,
-                    KEYS.join(", ")
-                ),
-            );
-        }
-    }
-    if p.get("image").is_none() && p.get("pod_template").is_none() {
-        diags.error(
-            &step.path.key("parameters"),
-            step.pos,
-            format!(
-                "missing: step {:?} (k8sjob) needs parameter \"image\" or \"pod_template\"",
-                step.label
-            ),
-        );
-    }
-    let singles: &[(&str, Check)] = &[
-        ("image", |v| nonempty(v)),
-        ("serviceAccount", |v| nonempty(v)),
-        ("namespace", |v| check_dns_label(v)),
-        ("container", |v| check_dns_label(v)),
-        ("context", |v| nonempty(v)),
-        ("kubeconfig", |v| nonempty(v)),
-        ("collector_image", |v| nonempty(v)),
-        ("results_dir", check_results_dir),
-        ("activeDeadlineSeconds", |v| parse_positive(v).map(|_| ())),
-        ("ttlSecondsAfterFinished", |v| {
-            if v.trim() == "none" || v.trim().parse::<u32>().is_ok() {
-                Ok(())
-            } else {
-                Err(format!(
-                    "expected seconds (0 or more) or \"none\", found {v:?}"
-                ))
-            }
-        }),
-        ("linger", |v| parse_duration(v).map(|_| ())),
-        ("timeout", |v| parse_duration(v).map(|_| ())),
-        ("failed_create_grace", |v| parse_duration(v).map(|_| ())),
-        ("unschedulable_grace", |v| parse_duration(v).map(|_| ())),
-        ("max_log_bytes", |v| {
-            v.trim()
-                .parse::<u64>()
-                .map(|_| ())
-                .map_err(|_| format!("expected a byte count, found {v:?}"))
-        }),
-        ("pod_template", |v| parse_pod_template(v).map(|_| ())),
-    ];
-    for (key, check) in singles {
-        prova_engine::plugins::params::check_one(p, key, diags, check);
-    }
-    let lists: &[(&str, Check)] = &[
-        ("env", |v| parse_kv(v).map(|_| ())),
-        ("nodeSelector", |v| parse_kv(v).map(|_| ())),
-        ("labels", |v| {
-            let (k, val) = parse_kv(v)?;
-            check_label_key(&k)?;
-            check_label_value(&val)
-        }),
-        ("resources", |v| parse_resource(v).map(|_| ())),
-        ("tolerations", |v| parse_toleration(v).map(|_| ())),
-    ];
-    for (key, check) in lists {
-        let Some(pv) = p.get(key) else { continue };
-        for (i, v) in pv.values.iter().enumerate() {
-            if prova_engine::plugins::params::is_template(v) {
-                continue;
-            }
-            if let Err(e) = check(v) {
-                diags.error(&pv.path.index(i), pv.pos, e);
-            }
-        }
     }
 }
 
@@ -363,10 +276,6 @@ fn nonempty(v: &str) -> Result<(), String> {
     } else {
         Ok(())
     }
-}
-
-fn parse_duration(v: &str) -> Result<Duration, String> {
-    prova_engine::plugins::params::parse_duration(v)
 }
 
 fn parse_positive(v: &str) -> Result<i64, String> {
@@ -385,6 +294,7 @@ pub fn parse_kv(v: &str) -> Result<(String, String), String> {
     }
 }
 
+#[derive(Debug, Clone, Copy)]
 enum ResourceKind {
     Request,
     Limit,

@@ -16,20 +16,18 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use async_trait::async_trait;
+use std::sync::Arc;
+
 use k8s_openapi::api::batch::v1::Job;
 use kube::api::{Api, DeleteParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
-use prova_core::Target;
-use prova_core::descriptor::{StepDescriptor, StepParams};
-use prova_core::diag::Diagnostics;
-use prova_engine::plugin::{Step, StepError};
-use prova_engine::runner::step_ctx::StepContext;
+use prova_engine::plugin::hard_exit::{HardExitGuard, on_hard_exit};
+use prova_engine::plugin::*;
 use serde_json::json;
 
 use crate::job::build_job;
-use crate::spec::{self, Owner, StepConfig};
+use crate::spec::{self, ConfigParams, Owner, StepConfig};
 use crate::supervise::{Abort, Outcome, Run};
 use crate::user_agent;
 
@@ -59,19 +57,61 @@ pub mod events {
     pub const JOB_DELETED: &str = "K8sJobDeleted";
 }
 
+/// Every event the step emits, with the results' events.
+const EVENTS: &[EventDecl] = &[
+    EventDecl::new(
+        events::JOB_CREATED,
+        "{Namespace, Name}: the Job was created",
+    ),
+    EventDecl::new(
+        events::POD_SCHEDULED,
+        "{Pod, Node}: the Job's pod was scheduled",
+    ),
+    EventDecl::new(
+        events::LOG,
+        "{Pod, Msg[, Truncated | Incomplete]}: whole lines of the test container's log",
+    ),
+    EventDecl::new(
+        events::CONTAINER_TERMINATED,
+        "{Pod, Container, ExitCode, Reason, Message, Signal}: the test container ended",
+    ),
+    EventDecl::new(
+        events::POD_DISRUPTED,
+        "{Pod, Reason, Message}: the pod was evicted or disrupted; the Job makes a new one",
+    ),
+    EventDecl::new(
+        events::WARNING,
+        "{Kind, Name, Reason, Message}: a Warning Event about the Job or its pod, each once",
+    ),
+    EventDecl::new(
+        events::RESULTS_FETCHED,
+        "{Files, Bytes, Sha256, Dir}: the results directory was fetched from the collector",
+    ),
+    EventDecl::new(
+        events::JOB_DELETED,
+        "{Namespace, Name, Reason}: the Job was deleted",
+    ),
+];
+
 /// (kubeconfig, context)
 type ConfigKey = (Option<String>, Option<String>);
 
 /// The `k8sjob` step. Configurations are read once per (kubeconfig,
 /// context); each run gets a client whose `User-Agent` names it.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct K8sJob {
+    clusters: Arc<Clusters>,
+}
+
+/// Where the step finds its clusters.
+#[derive(Default)]
+struct Clusters {
     config: Option<Config>,
     configs: Mutex<HashMap<ConfigKey, Config>>,
 }
 
 impl K8sJob {
-    /// A step that finds its cluster as kubectl does (see [`Self::config`]).
+    /// A step that finds its cluster as kubectl does (see [`Clusters::config`]).
     pub fn new() -> Self {
         Self::default()
     }
@@ -79,11 +119,34 @@ impl K8sJob {
     /// A step that always uses `config` (tests, embedding).
     pub fn with_config(config: Config) -> Self {
         K8sJob {
-            config: Some(config),
-            configs: Mutex::default(),
+            clusters: Arc::new(Clusters {
+                config: Some(config),
+                configs: Mutex::default(),
+            }),
         }
     }
+}
 
+impl Step for K8sJob {
+    fn events(&self) -> Vec<EventDecl> {
+        [EVENTS, prova_results::EVENTS].concat()
+    }
+
+    fn prepare(&self, p: &mut Params<'_>) -> Option<Prepared> {
+        Prepared::per_target(K8sJobRun {
+            clusters: self.clusters.clone(),
+            params: ConfigParams::read(p)?,
+        })
+    }
+}
+
+/// The `k8sjob` step, prepared.
+struct K8sJobRun {
+    clusters: Arc<Clusters>,
+    params: ConfigParams,
+}
+
+impl Clusters {
     /// The cluster configuration. Without a fixed config, as kubectl: the
     /// `kubeconfig` parameter, else `KUBECONFIG` or `~/.kube/config`, else
     /// the in-cluster service account; `context` picks a kubeconfig context.
@@ -145,18 +208,9 @@ impl K8sJob {
 }
 
 #[async_trait]
-impl Step for K8sJob {
-    fn validate(&self, step: &StepDescriptor, diags: &mut Diagnostics) {
-        spec::validate(step, diags);
-    }
-
-    async fn run(
-        &self,
-        ctx: &StepContext,
-        target: &Target,
-        params: &StepParams,
-    ) -> Result<(), StepError> {
-        let cfg = StepConfig::from_params(params).map_err(StepError::Params)?;
+impl PreparedStep for K8sJobRun {
+    async fn run(&self, ctx: &StepContext, target: &Target) -> Result<(), StepError> {
+        let cfg = self.params.config(ctx, target)?;
         let owner = Owner {
             job_id: ctx.scope.job_id,
             run_id: ctx.scope.run_id,
@@ -165,7 +219,11 @@ impl Step for K8sJob {
             step: ctx.step_label.clone(),
             target: target.id.clone(),
         };
-        let (client, default_ns) = self.client(&cfg, &owner).await.map_err(StepError::Failed)?;
+        let (client, default_ns) = self
+            .clusters
+            .client(&cfg, &owner)
+            .await
+            .map_err(StepError::infra)?;
         let mut spec = cfg.spec.clone();
         spec.name = spec::job_name(&owner, &random_suffix());
         spec.owner = owner;
@@ -175,7 +233,7 @@ impl Step for K8sJob {
             .create(&PostParams::default(), &build_job(&spec))
             .await
             .map_err(|e| {
-                StepError::Failed(format!(
+                StepError::infra(format!(
                     "cannot create Job {}/{}: {e}",
                     spec.namespace, spec.name
                 ))
@@ -185,10 +243,7 @@ impl Step for K8sJob {
             events::JOB_CREATED,
             Some(json!({ "Namespace": spec.namespace, "Name": spec.name })),
         );
-        let mut guard = DeleteGuard {
-            jobs: Some(jobs.clone()),
-            name: spec.name.clone(),
-        };
+        let guard = delete_on_drop(jobs.clone(), spec.name.clone());
         let run = Run {
             ctx,
             target,
@@ -228,7 +283,7 @@ async fn finish(run: &Run<'_>, outcome: Outcome) -> Result<(), StepError> {
     if !outcome.finished {
         delete_and_say(run, "the Job did not finish after its test container ended").await;
     }
-    outcome.verdict.map_err(StepError::Failed)
+    outcome.verdict.map_err(StepError::failed)
 }
 
 /// Cancelled, timed out or failed for good: the Job is deleted. A timeout
@@ -242,11 +297,11 @@ async fn stop(run: &Run<'_>, abort: Abort, cause: Option<String>) -> Result<(), 
     delete_and_say(run, &reason).await;
     match abort {
         Abort::Cancelled => Err(StepError::Cancelled),
-        Abort::TimedOut(_) => Err(StepError::Failed(match cause {
+        Abort::TimedOut(_) => Err(StepError::failed(match cause {
             Some(c) => format!("{reason}; the Job was deleted; {c}"),
             None => format!("{reason}; the Job was deleted"),
         })),
-        Abort::Failed(m) => Err(StepError::Failed(m)),
+        Abort::Failed(m) => Err(StepError::failed(m)),
     }
 }
 
@@ -275,30 +330,18 @@ async fn delete_job(jobs: &Api<Job>, name: &str) -> Result<(), kube::Error> {
 
 /// Deletes the Job if the step's future is dropped mid-way (the engine's
 /// step `timeout`, a hard stop).
-struct DeleteGuard {
-    jobs: Option<Api<Job>>,
-    name: String,
-}
-
-impl DeleteGuard {
-    fn disarm(&mut self) {
-        self.jobs = None;
-    }
-}
-
-impl Drop for DeleteGuard {
-    fn drop(&mut self) {
-        if let Some(jobs) = self.jobs.take()
-            && let Ok(rt) = tokio::runtime::Handle::try_current()
-        {
-            let name = std::mem::take(&mut self.name);
-            rt.spawn(async move {
-                if let Err(e) = delete_job(&jobs, &name).await {
-                    tracing::warn!("deleting Job {name}: {e}");
-                }
-            });
-        }
-    }
+/// Deletes the Job if the step's future is dropped before it ends the Job
+/// itself (the engine's step timeout, a second Ctrl-C): `prova run` waits
+/// for that deletion before it exits.
+fn delete_on_drop(jobs: Api<Job>, name: String) -> HardExitGuard {
+    on_hard_exit(
+        format!("delete Kubernetes Job {name}"),
+        move || async move {
+            if let Err(e) = delete_job(&jobs, &name).await {
+                tracing::warn!("deleting Job {name}: {e}");
+            }
+        },
+    )
 }
 
 fn random_suffix() -> String {

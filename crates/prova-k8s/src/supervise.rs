@@ -17,7 +17,7 @@ use kube::api::{Api, LogParams};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, watcher};
 use prova_core::Target;
-use prova_engine::runner::step_ctx::StepContext;
+use prova_engine::plugin::StepContext;
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, Sleep};

@@ -3,9 +3,37 @@
 
 use std::time::Duration;
 
-use prova_core::descriptor::{ParamValues, StepParams};
+use prova_core::descriptor::{ParamValues, StepDescriptor, StepParams};
+use prova_core::diag::{Diagnostics, FieldPath};
+use prova_engine::plugin::{NoTemplates, Params, PrepareCtx, Target};
 use prova_k8s::build_job;
-use prova_k8s::spec::{Owner, StepConfig, job_name};
+use prova_k8s::spec::{ConfigParams, Owner, StepConfig, job_name};
+
+/// The step's configuration from fixed parameters, as the engine prepares it.
+fn config(pairs: &[(&str, &[&str])]) -> StepConfig {
+    let desc = StepDescriptor {
+        name: "k8sjob".into(),
+        label: "e2e".into(),
+        parameters: params(pairs),
+        timeout: None,
+        path: FieldPath::root(),
+        pos: None,
+    };
+    let ctx = PrepareCtx::default();
+    let mut diags = Diagnostics::new(None);
+    let mut p = Params::new(&desc, &ctx, &mut diags);
+    let read = ConfigParams::read(&mut p);
+    p.finish();
+    assert!(
+        diags.errors().is_empty() && diags.warnings().is_empty(),
+        "{:?} {:?}",
+        diags.errors(),
+        diags.warnings()
+    );
+    read.expect("prepared")
+        .config(&NoTemplates, &Target::with_id("t"))
+        .expect("configured")
+}
 
 fn params(pairs: &[(&str, &[&str])]) -> StepParams {
     let mut p = StepParams::default();
@@ -33,7 +61,7 @@ fn owner() -> Owner {
 
 #[test]
 fn a_concise_spec_with_every_parameter() {
-    let cfg = StepConfig::from_params(&params(&[
+    let cfg = config(&[
         ("image", &["registry.example/e2e:1.33"]),
         ("command", &["/e2e.test"]),
         (
@@ -65,8 +93,7 @@ fn a_concise_spec_with_every_parameter() {
         ("results_dir", &["/results"]),
         ("collector_image", &["ghcr.example/prova:0.1.0"]),
         ("linger", &["5m"]),
-    ]))
-    .unwrap();
+    ]);
     let mut spec = cfg.spec;
     spec.owner = owner();
     spec.name = job_name(&spec.owner, "k7x2q");
@@ -93,14 +120,13 @@ fn a_full_pod_template_with_overrides() {
             "priorityClassName": "batch-low"
         }
     }"#;
-    let cfg = StepConfig::from_params(&params(&[
+    let cfg = config(&[
         ("pod_template", &[template]),
         ("container", &["runner"]),
         ("env", &["MODE=full"]),
         ("results_dir", &["/out"]),
         ("ttlSecondsAfterFinished", &["none"]),
-    ]))
-    .unwrap();
+    ]);
     let mut spec = cfg.spec;
     spec.owner = owner();
     spec.name = job_name(&spec.owner, "k7x2q");

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use prova_core::Target;
 use prova_core::results::{ARTIFACTS, Artifacts, TEST_CASE};
-use prova_engine::runner::step_ctx::StepContext;
+use prova_engine::plugin::{EventDecl, StepContext};
 use serde_json::json;
 
 use crate::dir::Ingested;
@@ -19,6 +19,27 @@ pub const MAX_ERROR_EVENTS: usize = 100;
 pub const TEST_CASES_SUMMARY: &str = "TestCasesSummary";
 /// Event name of a results file that could not be read: `{File, Error}`.
 pub const RESULTS_ERROR: &str = "ResultsFileError";
+
+/// The events [`emit_results`] emits: a step that reads results declares
+/// these beside its own.
+pub const EVENTS: &[EventDecl] = &[
+    EventDecl::new(
+        ARTIFACTS,
+        "{Path, Files, Bytes, Sha256}: the results directory, kept under the artifacts root",
+    ),
+    EventDecl::new(
+        TEST_CASE,
+        "{Suite, Name, Classname, Status, TimeSecs, Message, Output, FlakyFailures, File}: one JUnit case",
+    ),
+    EventDecl::new(
+        TEST_CASES_SUMMARY,
+        "{Total, Passed, Failed, Error, Skipped, Flaky, Emitted, JUnitFiles, UnreadableFiles}: every case counted",
+    ),
+    EventDecl::new(
+        RESULTS_ERROR,
+        "{File, Error}: a results file that could not be read",
+    ),
+];
 
 /// Emits what a results directory held, for `target`:
 /// one `Artifacts {Path, Files, Bytes, Sha256}` event (`sha256`: of the

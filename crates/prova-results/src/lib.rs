@@ -35,7 +35,7 @@ mod xml_scan;
 
 pub use dir::{FileError, Ingested, Summary, ingest_dir};
 pub use emit::{
-    MAX_CASE_EVENTS, MAX_ERROR_EVENTS, RESULTS_ERROR, TEST_CASES_SUMMARY, emit_results,
+    EVENTS, MAX_CASE_EVENTS, MAX_ERROR_EVENTS, RESULTS_ERROR, TEST_CASES_SUMMARY, emit_results,
 };
 pub use error::ResultsError;
 pub use prova_core::results::{CaseStatus, TestCaseResult};

@@ -150,14 +150,7 @@ pub async fn start(args: StartArgs) -> anyhow::Result<ExitCode> {
 
 /// `prova run`'s exit code, from a status.
 pub fn status_exit(st: &JobStatus) -> u8 {
-    let reports_ok = st
-        .job_report
-        .run_reports
-        .iter()
-        .flatten()
-        .all(|r| r.success)
-        && st.job_report.final_reports.iter().all(|r| r.success);
-    exit::for_job(st.state, reports_ok)
+    exit::for_verdict(st.verdict)
 }
 
 /// Reads the server's event stream of a job until it ends.

@@ -79,15 +79,18 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         tokio::time::sleep(HARD_EXIT_GRACE).await;
     };
     let outcome = tokio::select! {
-        outcome = run => outcome?,
+        outcome = run => outcome,
         () = forced => {
             if let Some(&id) = job_id.get() {
                 end_at_once(&*store, id).await;
             }
+            clean_up_abandoned_steps(&hard_cancel).await;
             eprintln!("exiting at once");
             return Ok(ExitCode::from(exit::CANCELLED));
         }
     };
+    clean_up_abandoned_steps(&hard_cancel).await;
+    let outcome = outcome?;
     if let Err(e) = store.release_lease(outcome.job_id, &owner).await {
         tracing::warn!("cannot release the job's lease: {e}");
     }
@@ -101,8 +104,25 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(exit_code(&outcome)))
 }
 
+/// How long what steps started gets to be cleaned up after a second
+/// interrupt (containers removed, remote commands killed).
+const HARD_EXIT_CLEANUP: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// How long the engine gets to end the job after a second interrupt.
 const HARD_EXIT_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// After a second interrupt the engine dropped its steps: what they started
+/// that outlives them (process groups, containers, Kubernetes Jobs, remote
+/// commands) is ended before prova exits (a third interrupt does not wait).
+async fn clean_up_abandoned_steps(hard_cancel: &CancellationToken) {
+    if !hard_cancel.is_cancelled() {
+        return;
+    }
+    let left = prova_engine::plugin::hard_exit::run_all(HARD_EXIT_CLEANUP).await;
+    for what in left {
+        eprintln!("warning: cleanup did not finish: {what}");
+    }
+}
 
 /// Ends the job in the store without the engine (it did not finish after a
 /// second interrupt): `Cancelled` with the reason, targets unlocked, lease
@@ -128,9 +148,7 @@ async fn end_at_once(store: &dyn prova_store::Store, job_id: prova_core::JobId) 
 /// The exit code CI trusts: 0 only when the job completed and every
 /// reporter said success.
 pub fn exit_code(outcome: &JobOutcome) -> u8 {
-    let reports_ok = outcome.run_reports.iter().flatten().all(|r| r.success)
-        && outcome.final_reports.iter().all(|r| r.success);
-    exit::for_job(Some(outcome.state), reports_ok)
+    exit::for_verdict(outcome.verdict())
 }
 
 /// Interrupts: Ctrl-C (SIGINT), SIGTERM and SIGHUP all mean "stop". The
@@ -161,12 +179,10 @@ async fn watch_signals(cancel: CancellationToken, hard: CancellationToken) {
     cancel.cancel();
     next_signal(&mut streams).await;
     hard.cancel();
-    prova_engine::plugins::steps::cmd::kill_all_children();
     eprintln!(
         "\nstopping at once: cleanup skipped, targets released (interrupt again to exit now)"
     );
     next_signal(&mut streams).await;
-    prova_engine::plugins::steps::cmd::kill_all_children();
     std::process::exit(i32::from(exit::CANCELLED));
 }
 

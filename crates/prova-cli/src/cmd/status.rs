@@ -37,7 +37,11 @@ pub fn render_tree(st: &JobStatus) -> String {
     use std::fmt::Write;
     let mut out = String::new();
     let state = st.state.map(|s| s.as_str()).unwrap_or("Unknown");
-    let _ = write!(out, "job {} {:?}: {state}", st.job_id, st.name);
+    let _ = write!(
+        out,
+        "job {} {:?}: {state}, verdict {}",
+        st.job_id, st.name, st.verdict
+    );
     if !st.state_err_msg.is_empty() {
         let _ = write!(out, " ({})", st.state_err_msg);
     }

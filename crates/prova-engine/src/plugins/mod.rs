@@ -1,7 +1,7 @@
 //! The built-in plugins, one module each, and the table that registers them.
 
 pub mod fetchers;
-pub mod params;
+
 pub mod reporters;
 pub mod steps;
 pub mod targets;

@@ -6,14 +6,13 @@
 
 pub mod pipeline;
 pub mod results;
-pub mod step_ctx;
 pub mod test;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use prova_core::event::names;
-use prova_core::status::{FINAL_REPORT, RUN_REPORT, Report};
+use prova_core::status::{FINAL_REPORT, RUN_REPORT, Report, Verdict};
 use prova_core::{EventQuery, JobId, JobState, NewEvent};
 use prova_store::{NewJob, Store};
 use serde::{Deserialize, Serialize};
@@ -96,11 +95,14 @@ pub struct JobOutcome {
 }
 
 impl JobOutcome {
+    /// The job's verdict, as its events give it ([`Verdict::of`]).
+    pub fn verdict(&self) -> Verdict {
+        Verdict::of(Some(self.state), &self.run_reports, &self.final_reports)
+    }
+
     /// Completed, and every reporter said success.
     pub fn success(&self) -> bool {
-        self.state == JobState::Completed
-            && self.run_reports.iter().flatten().all(|r| r.success)
-            && self.final_reports.iter().all(|r| r.success)
+        self.verdict() == Verdict::Passed
     }
 }
 

@@ -12,17 +12,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prova_core::Target;
-use prova_core::descriptor::{ParamValues, StepDescriptor, StepParams};
+use prova_core::descriptor::StepDescriptor;
 use prova_core::event::names;
-use prova_core::template::Template;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::emit::EventSink;
-use crate::plugin::{Step, StepError, StepPlugin};
-use crate::runner::step_ctx::{StepContext, TestScope};
+use crate::plugin::{EventDecl, Prepared, PreparedStep, StepContext, StepError, TestScope};
 use crate::vars::StepVars;
 
 /// How long a cancelled step may take to return by itself before it is
@@ -32,11 +30,13 @@ const CANCEL_GRACE: Duration = Duration::from_secs(5);
 /// on a target (per-target steps are timed out precisely by their driver).
 const BATCH_TIMEOUT_GRACE: Duration = Duration::from_secs(1);
 
-/// A step ready to run.
+/// A step ready to run: as written, and as its plugin prepared it.
 #[derive(Clone)]
-pub struct PreparedStep {
+pub struct PipelineStep {
     pub desc: Arc<StepDescriptor>,
-    pub plugin: StepPlugin,
+    pub prepared: Prepared,
+    /// The events the plugin declared.
+    pub events: Arc<[EventDecl]>,
 }
 
 /// How a target left the pipeline.
@@ -116,7 +116,7 @@ enum Input {
 
 /// Runs targets through `steps`, each entering at its stage.
 pub async fn run_pipeline(
-    steps: &[PreparedStep],
+    steps: &[PipelineStep],
     entries: Vec<Entry>,
     env: &PipelineEnv,
 ) -> PipelineOutcome {
@@ -152,6 +152,7 @@ pub async fn run_pipeline(
             sink: env.sink.clone(),
             vars: env.vars.clone(),
             artifacts_root: env.artifacts_root.clone(),
+            declared: step.events.clone(),
         });
         let stage = Stage {
             index: i,
@@ -200,7 +201,7 @@ pub async fn run_pipeline(
 
 struct Stage {
     index: usize,
-    step: PreparedStep,
+    step: PipelineStep,
     ctx: Arc<StepContext>,
     input: mpsc::UnboundedReceiver<Input>,
     /// The next stage, or `None` for the last step.
@@ -237,11 +238,6 @@ impl Stage {
             step_in_rx,
             step_out_tx,
         ));
-        let batch_timeout = match self.step.plugin {
-            StepPlugin::Batch(_) => self.step.desc.timeout.map(|t| t + BATCH_TIMEOUT_GRACE),
-            StepPlugin::PerTarget(_) => None,
-        };
-
         let mut st = StageState::default();
         let mut input_open = true;
         let mut out_open = true;
@@ -251,80 +247,25 @@ impl Stage {
             let next_deadline = st.in_flight.values().filter_map(|f| f.deadline).min();
             tokio::select! {
                 t = self.input.recv(), if input_open => match t {
-                    Some(input) => {
-                        let (target, inside) = match input {
-                            Input::Fresh(t) => (t, false),
-                            Input::Inside(t) => (t, true),
-                        };
-                        if self.ctx.pause.is_cancelled() {
-                            // Pausing: the target waits at this step's door
-                            // (or stays inside it, with its state untouched).
-                            let state = if inside { self.ctx.take_resume_state(&target) } else { None };
-                            let _ = self.done.send((target, Exit::Paused { stage: self.index, inside, state }));
-                            continue;
-                        }
-                        if !inside {
-                            self.ctx.emit(&target, names::TARGET_IN, None);
-                        }
-                        if let Some(err) = &st.broken {
-                            self.fail(&label, target, err.clone());
-                            continue;
-                        }
-                        let deadline = batch_timeout.map(|d| Instant::now() + d);
-                        st.in_flight.insert(target.id.clone(), InFlight { target: target.clone(), deadline });
-                        let sent = match &step_in_tx {
-                            Some(tx) => tx.send(target.clone()).await.is_ok(),
-                            None => false,
-                        };
-                        if !sent {
-                            st.in_flight.remove(&target.id);
-                            let err = st.broken.clone().unwrap_or_else(|| format!("step {label} stopped accepting targets"));
-                            self.fail(&label, target, err);
-                        }
-                    }
-                    None => {
-                        input_open = false;
-                        if st.in_flight.is_empty() {
-                            step_in_tx = None;
-                        }
-                    }
+                    Some(input) => self.on_input(&label, input, &mut st, &step_in_tx).await,
+                    None => input_open = false,
                 },
                 r = step_out_rx.recv(), if out_open => match r {
-                    Some((target, result)) => {
-                        self.on_result(&label, target, result, &mut st);
-                        if !input_open && st.in_flight.is_empty() {
-                            // Nothing more to give: let the step see its input close.
-                            step_in_tx = None;
-                        }
-                    }
+                    Some((target, result)) => self.on_result(&label, target, result, &mut st),
                     None => out_open = false,
                 },
                 res = &mut step_task, if !step_done => {
                     step_done = true;
                     step_in_tx = None;
-                    if let Some(err) = task_error(&label, res) {
-                        st.broken.get_or_insert(err);
-                    }
-                    while let Ok((target, result)) = step_out_rx.try_recv() {
-                        self.on_result(&label, target, result, &mut st);
-                    }
-                    let err = st.broken.clone().unwrap_or_else(|| format!("step {label} ended without returning the target"));
-                    self.fail_all(&label, &mut st.in_flight, err);
+                    self.on_step_ended(&label, task_error(&label, res), &mut step_out_rx, &mut st);
                 },
                 _ = sleep_until(next_deadline), if next_deadline.is_some() => {
-                    let now = Instant::now();
-                    let expired: Vec<String> = st.in_flight.iter()
-                        .filter(|(_, f)| f.deadline.is_some_and(|d| d <= now))
-                        .map(|(k, _)| k.clone())
-                        .collect();
-                    let timeout = self.step.desc.timeout.unwrap_or_default();
-                    for id in expired {
-                        if let Some(f) = st.in_flight.remove(&id) {
-                            self.fail(&label, f.target, format!("step {label} timed out after {timeout:?}"));
-                            st.timed_out.insert(id);
-                        }
-                    }
+                    self.on_deadlines(&label, &mut st);
                 }
+            }
+            if !input_open && st.in_flight.is_empty() {
+                // Nothing more to give: let the step see its input close.
+                step_in_tx = None;
             }
         }
         drop(step_in_tx);
@@ -344,6 +285,117 @@ impl Stage {
             self.on_result(&label, target, result, &mut st);
         }
         st.broken
+    }
+
+    /// A target arrives at the stage: it waits at the door when the job is
+    /// pausing, fails at once when the step is broken, else enters it.
+    async fn on_input(
+        &self,
+        label: &str,
+        input: Input,
+        st: &mut StageState,
+        step_in: &Option<mpsc::Sender<Target>>,
+    ) {
+        let (target, inside) = match input {
+            Input::Fresh(t) => (t, false),
+            Input::Inside(t) => (t, true),
+        };
+        if self.ctx.pause.is_cancelled() {
+            // Pausing: the target waits at this step's door (or stays
+            // inside it, with its state untouched).
+            let state = if inside {
+                self.ctx.take_resume_state(&target)
+            } else {
+                None
+            };
+            let _ = self.done.send((
+                target,
+                Exit::Paused {
+                    stage: self.index,
+                    inside,
+                    state,
+                },
+            ));
+            return;
+        }
+        if !inside {
+            self.ctx.emit_engine(&target, names::TARGET_IN, None);
+        }
+        if let Some(err) = &st.broken {
+            self.fail(label, target, err.clone());
+            return;
+        }
+        let deadline = match self.step.prepared {
+            Prepared::Batch(_) => self
+                .step
+                .desc
+                .timeout
+                .map(|t| Instant::now() + t + BATCH_TIMEOUT_GRACE),
+            Prepared::PerTarget(_) => None,
+        };
+        st.in_flight.insert(
+            target.id.clone(),
+            InFlight {
+                target: target.clone(),
+                deadline,
+            },
+        );
+        let sent = match step_in {
+            Some(tx) => tx.send(target.clone()).await.is_ok(),
+            None => false,
+        };
+        if !sent {
+            st.in_flight.remove(&target.id);
+            let err = st
+                .broken
+                .clone()
+                .unwrap_or_else(|| format!("step {label} stopped accepting targets"));
+            self.fail(label, target, err);
+        }
+    }
+
+    /// The step's task ended: what it still returned counts, every target
+    /// still inside fails with the reason.
+    fn on_step_ended(
+        &self,
+        label: &str,
+        error: Option<String>,
+        step_out: &mut mpsc::Receiver<(Target, Result<(), StepError>)>,
+        st: &mut StageState,
+    ) {
+        if let Some(err) = error {
+            st.broken.get_or_insert(err);
+        }
+        while let Ok((target, result)) = step_out.try_recv() {
+            self.on_result(label, target, result, st);
+        }
+        let err = st
+            .broken
+            .clone()
+            .unwrap_or_else(|| format!("step {label} ended without returning the target"));
+        self.fail_all(label, &mut st.in_flight, err);
+    }
+
+    /// Fails the targets a batch step held past its timeout.
+    fn on_deadlines(&self, label: &str, st: &mut StageState) {
+        let now = Instant::now();
+        let expired: Vec<String> = st
+            .in_flight
+            .iter()
+            .filter(|(_, f)| f.deadline.is_some_and(|d| d <= now))
+            .map(|(k, _)| k.clone())
+            .collect();
+        let timeout = self.step.desc.timeout.unwrap_or_default();
+        for id in expired {
+            if let Some(f) = st.in_flight.remove(&id) {
+                self.fail(
+                    label,
+                    f.target,
+                    format!("step {label} timed out after {timeout:?}"),
+                );
+                st.timed_out.insert(id);
+            }
+        }
     }
 
     fn on_result(
@@ -394,7 +446,7 @@ impl Stage {
     }
 
     fn pass(&self, target: Target) {
-        self.ctx.emit(&target, names::TARGET_OUT, None);
+        self.ctx.emit_engine(&target, names::TARGET_OUT, None);
         match &self.next {
             Some(next) => {
                 let _ = next.send(Input::Fresh(target));
@@ -406,7 +458,7 @@ impl Stage {
     }
 
     fn fail(&self, label: &str, target: Target, error: String) {
-        self.ctx.emit(
+        self.ctx.emit_engine(
             &target,
             names::TARGET_ERR,
             Some(serde_json::json!({ "Error": error })),
@@ -454,17 +506,14 @@ fn task_error(
 
 /// Runs a step plugin over the stage's input.
 async fn drive(
-    step: PreparedStep,
+    step: PipelineStep,
     ctx: Arc<StepContext>,
     input: mpsc::Receiver<Target>,
     output: mpsc::Sender<(Target, Result<(), StepError>)>,
 ) -> Result<(), StepError> {
-    match &step.plugin {
-        StepPlugin::Batch(b) => {
-            b.run_batch(ctx, step.desc.parameters.clone(), input, output)
-                .await
-        }
-        StepPlugin::PerTarget(s) => {
+    match &step.prepared {
+        Prepared::Batch(b) => b.run_batch(ctx, input, output).await,
+        Prepared::PerTarget(s) => {
             drive_per_target(s.clone(), step.desc.clone(), ctx, input, output).await
         }
     }
@@ -473,7 +522,7 @@ async fn drive(
 /// Runs a per-target step on every target concurrently, catching panics and
 /// applying the step's timeout to each target.
 async fn drive_per_target(
-    step: Arc<dyn Step>,
+    step: Arc<dyn PreparedStep>,
     desc: Arc<StepDescriptor>,
     ctx: Arc<StepContext>,
     mut input: mpsc::Receiver<Target>,
@@ -502,7 +551,7 @@ async fn drive_per_target(
                         } else {
                             format!("step {} was aborted", desc.label)
                         };
-                        (id, Err(StepError::Failed(msg)))
+                        (id, Err(StepError::failed(msg)))
                     }
                 };
                 if let Some(target) = by_task.remove(&id) {
@@ -518,16 +567,15 @@ async fn drive_per_target(
     Ok(())
 }
 
-/// One target through one step: expand parameters, run with the timeout,
-/// and on cancellation allow a short grace before dropping the step.
+/// One target through one step, with the step's timeout; on cancellation a
+/// short grace before the step is dropped.
 async fn run_one(
-    step: &dyn Step,
+    step: &dyn PreparedStep,
     desc: &StepDescriptor,
     ctx: &StepContext,
     target: &Target,
 ) -> Result<(), StepError> {
-    let params = expand_params(&desc.parameters, target, &ctx.vars)?;
-    let run = step.run(ctx, target, &params);
+    let run = step.run(ctx, target);
     let guarded = async {
         tokio::select! {
             r = run => r,
@@ -536,42 +584,11 @@ async fn run_one(
     };
     match desc.timeout {
         Some(t) => tokio::time::timeout(t, guarded).await.unwrap_or_else(|_| {
-            Err(StepError::Failed(format!(
+            Err(StepError::failed(format!(
                 "step {} timed out after {t:?}",
                 desc.label
             )))
         }),
         None => guarded.await,
     }
-}
-
-/// Expands every parameter value that is a template, for one target.
-pub fn expand_params(
-    params: &StepParams,
-    target: &Target,
-    vars: &StepVars,
-) -> Result<StepParams, StepError> {
-    let mut out = StepParams::default();
-    for p in params.iter() {
-        let mut values = Vec::with_capacity(p.values.len());
-        for v in &p.values {
-            if v.contains("{{") {
-                let t = Template::parse(v)
-                    .map_err(|e| StepError::Params(format!("{}: {e}", p.path)))?;
-                values.push(
-                    vars.render(&t, target)
-                        .map_err(|e| StepError::Params(format!("{}: {e}", p.path)))?,
-                );
-            } else {
-                values.push(v.clone());
-            }
-        }
-        out.insert(ParamValues {
-            key: p.key.clone(),
-            values,
-            path: p.path.clone(),
-            pos: p.pos,
-        });
-    }
-    Ok(out)
 }

@@ -20,10 +20,10 @@ use tokio_util::sync::CancellationToken;
 use crate::emit::EventSink;
 use crate::locks::{Refresher, StoreLocker};
 use crate::plugin::TargetLocker;
+use crate::plugin::TestScope;
 use crate::prepare::PreparedTest;
 use crate::runner::pipeline::{Entry, Exit, PipelineEnv, PipelineOutcome, run_pipeline};
 use crate::runner::results::{TargetResult, TestResult};
-use crate::runner::step_ctx::TestScope;
 use crate::vars::StepVars;
 
 /// The test could not run at all (targets could not be acquired): the job

@@ -15,19 +15,14 @@
 use std::process::Stdio;
 use std::time::Instant;
 
-use async_trait::async_trait;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use prova_core::Target;
-use prova_core::descriptor::{StepDescriptor, StepParams};
-use prova_core::diag::Diagnostics;
 use serde_json::json;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 
-use crate::plugin::{Step, StepError};
-use crate::plugins::params;
-use crate::runner::step_ctx::StepContext;
+use crate::plugin::hard_exit::{HardExitGuard, on_hard_exit};
+use crate::plugin::*;
 
 /// Output kept per stream (the tail, where errors usually are).
 pub const MAX_OUTPUT: usize = 1 << 20;
@@ -37,65 +32,89 @@ const STDERR_TAIL: usize = 2048;
 /// The event naming a started command's process group.
 pub const CMD_START: &str = "CmdStart";
 
+/// Every event `cmd` emits.
+pub const EVENTS: &[EventDecl] = &[
+    EventDecl::new(
+        CMD_START,
+        "{Path, Args, Dir, Pid, StartTime, BootID}: the command started, in its own process group",
+    ),
+    EventDecl::new(
+        "CmdStdout",
+        "{Msg}: the command's standard output (its last MiB)",
+    ),
+    EventDecl::new(
+        "CmdStderr",
+        "{Msg}: the command's standard error (its last MiB)",
+    ),
+    EventDecl::new(
+        "CmdEnd",
+        "{ExitCode, DurationMs}: the command ended (ExitCode null: killed by a signal)",
+    ),
+];
+
 pub struct Cmd;
 
-#[async_trait]
 impl Step for Cmd {
-    fn validate(&self, step: &StepDescriptor, diags: &mut Diagnostics) {
-        let p = &step.parameters;
-        params::require_one(step, "executable", diags);
-        params::check_one(p, "dir", diags, |_| Ok(()));
-        params::check_one(p, "emit_stdout", diags, |v| {
-            params::parse_bool(v).map(|_| ())
-        });
-        params::check_one(p, "emit_stderr", diags, |v| {
-            params::parse_bool(v).map(|_| ())
-        });
-        if let Some(e) = p.get("executable")
-            && e.values.first().is_some_and(|v| v.trim().is_empty())
-        {
-            diags.error(
-                &e.path.index(0),
-                e.pos,
-                "expected a program name or path, found an empty string",
-            );
-        }
+    fn events(&self) -> Vec<EventDecl> {
+        EVENTS.to_vec()
     }
 
-    async fn run(
-        &self,
-        ctx: &StepContext,
-        target: &Target,
-        p: &StepParams,
-    ) -> Result<(), StepError> {
-        let exe = params::one(p, "executable")?;
-        let args: Vec<&str> = p
-            .get("args")
-            .map(|a| a.values.iter().map(String::as_str).collect())
-            .unwrap_or_default();
-        let dir = p.one("dir");
-        let emit_stdout = params::bool_or(p, "emit_stdout", true)?;
-        let emit_stderr = params::bool_or(p, "emit_stderr", true)?;
+    fn prepare(&self, p: &mut Params<'_>) -> Option<Prepared> {
+        let executable = p.required_with("executable", |v| {
+            if v.trim().is_empty() {
+                Err("expected a program name or path, found an empty string".to_string())
+            } else {
+                Ok(v.to_string())
+            }
+        });
+        let args = p.list("args");
+        let dir = p.optional("dir");
+        let emit_stdout = p.or("emit_stdout", true);
+        let emit_stderr = p.or("emit_stderr", true);
+        Prepared::per_target(RunCommand {
+            executable: executable?,
+            args,
+            dir,
+            emit_stdout,
+            emit_stderr,
+        })
+    }
+}
 
-        let mut cmd = Command::new(exe);
+/// `cmd`, prepared.
+struct RunCommand {
+    executable: Param<String>,
+    args: ParamList<String>,
+    dir: Option<Param<String>>,
+    emit_stdout: Param<bool>,
+    emit_stderr: Param<bool>,
+}
+
+#[async_trait]
+impl PreparedStep for RunCommand {
+    async fn run(&self, ctx: &StepContext, target: &Target) -> Result<(), StepError> {
+        let exe = self.executable.get(ctx, target)?;
+        let args = self.args.get(ctx, target)?;
+        let dir = self.dir.as_ref().map(|d| d.get(ctx, target)).transpose()?;
+        let emit_stdout = self.emit_stdout.get(ctx, target)?;
+        let emit_stderr = self.emit_stderr.get(ctx, target)?;
+
+        let mut cmd = Command::new(&exe);
         cmd.args(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
-        if let Some(d) = dir {
+        if let Some(d) = &dir {
             cmd.current_dir(d);
         }
         let started = Instant::now();
         let mut child = cmd
             .spawn()
-            .map_err(|e| StepError::Failed(format!("cannot start {exe:?}: {e}")))?;
-        let guard = GroupGuard(child.id().and_then(|p| i32::try_from(p).ok()));
-        if let Some(pid) = guard.0 {
-            track(pid);
-        }
-        let identity = guard.0.and_then(crate::ownership::ProcessIdentity::of);
+            .map_err(|e| StepError::failed(format!("cannot start {exe:?}: {e}")))?;
+        let guard = GroupGuard::new(child.id().and_then(|p| i32::try_from(p).ok()));
+        let identity = guard.pid.and_then(crate::ownership::ProcessIdentity::of);
         ctx.emit(
             target,
             CMD_START,
@@ -110,7 +129,7 @@ impl Step for Cmd {
         let err = tokio::spawn(read_tail(child.stderr.take()));
 
         let status = tokio::select! {
-            s = child.wait() => s.map_err(|e| StepError::Failed(format!("waiting for {exe:?}: {e}")))?,
+            s = child.wait() => s.map_err(|e| StepError::infra(format!("waiting for {exe:?}: {e}")))?,
             _ = ctx.cancel.cancelled() => {
                 drop(guard);
                 let _ = child.wait().await;
@@ -152,7 +171,7 @@ impl Step for Cmd {
             }
         };
         let tail = tail_text(&stderr, STDERR_TAIL);
-        Err(StepError::Failed(if tail.is_empty() {
+        Err(StepError::failed(if tail.is_empty() {
             format!("{exe} failed: {how}")
         } else {
             format!("{exe} failed: {how}; stderr: {tail}")
@@ -160,14 +179,31 @@ impl Step for Cmd {
     }
 }
 
-/// Kills the child's process group when dropped.
-struct GroupGuard(Option<i32>);
+/// Kills the child's process group when dropped, and on a hard exit (its
+/// members do not get the terminal's SIGINT: they are in their own group).
+struct GroupGuard {
+    pid: Option<i32>,
+    hard_exit: Option<HardExitGuard>,
+}
+
+impl GroupGuard {
+    fn new(pid: Option<i32>) -> GroupGuard {
+        let hard_exit = pid.map(|pid| {
+            on_hard_exit(format!("kill process group {pid}"), move || async move {
+                let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+            })
+        });
+        GroupGuard { pid, hard_exit }
+    }
+}
 
 impl Drop for GroupGuard {
     fn drop(&mut self) {
-        if let Some(pid) = self.0.take() {
-            untrack(pid);
+        if let Some(pid) = self.pid.take() {
             let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        if let Some(g) = self.hard_exit.take() {
+            g.disarm();
         }
     }
 }
@@ -177,56 +213,13 @@ async fn read_tail(stream: Option<impl AsyncRead + Unpin>) -> Vec<u8> {
     let Some(mut s) = stream else {
         return Vec::new();
     };
-    let mut buf = Vec::new();
+    let mut buf = TailBuffer::new(MAX_OUTPUT);
     let mut chunk = vec![0u8; 16 * 1024];
     loop {
         match s.read(&mut chunk).await {
             Ok(0) | Err(_) => break,
-            Ok(n) => {
-                buf.extend_from_slice(&chunk[..n]);
-                if buf.len() > 2 * MAX_OUTPUT {
-                    buf.drain(..buf.len() - MAX_OUTPUT);
-                }
-            }
+            Ok(n) => buf.push(&chunk[..n]),
         }
     }
-    if buf.len() > MAX_OUTPUT {
-        buf.drain(..buf.len() - MAX_OUTPUT);
-    }
-    buf
-}
-
-/// The last `max` bytes of some output, as trimmed text (cut on a
-/// character boundary, marked with `…`): what failure messages show.
-pub fn tail_text(bytes: &[u8], max: usize) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    let text = text.trim();
-    if text.len() <= max {
-        return text.to_string();
-    }
-    let mut start = text.len() - max;
-    while !text.is_char_boundary(start) {
-        start += 1;
-    }
-    format!("…{}", &text[start..])
-}
-
-/// Process groups of running commands, so a hard exit (second Ctrl-C) can
-/// kill them: they are in their own groups and do not get the terminal's
-/// SIGINT.
-static RUNNING: std::sync::Mutex<Vec<i32>> = std::sync::Mutex::new(Vec::new());
-
-fn track(pid: i32) {
-    RUNNING.lock().expect("running lock").push(pid);
-}
-
-fn untrack(pid: i32) {
-    RUNNING.lock().expect("running lock").retain(|p| *p != pid);
-}
-
-/// Kills every running command's process group (for an immediate exit).
-pub fn kill_all_children() {
-    for pid in RUNNING.lock().expect("running lock").drain(..) {
-        let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
-    }
+    buf.into_bytes()
 }

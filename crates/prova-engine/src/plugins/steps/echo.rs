@@ -1,30 +1,39 @@
 //! `echo`: emits `text` as an `Echo` event for the target and passes it.
 
-use async_trait::async_trait;
-use prova_core::Target;
-use prova_core::descriptor::{StepDescriptor, StepParams};
-use prova_core::diag::Diagnostics;
-
-use crate::plugin::{Step, StepError};
-use crate::plugins::params;
-use crate::runner::step_ctx::StepContext;
+use crate::plugin::*;
 
 pub struct Echo;
 
-#[async_trait]
+/// The event both `echo` and `randecho` emit.
+pub const ECHO: EventDecl = EventDecl::new("Echo", "{Text}: the step's text, for the target");
+
 impl Step for Echo {
-    fn validate(&self, step: &StepDescriptor, diags: &mut Diagnostics) {
-        params::require_one(step, "text", diags);
+    fn events(&self) -> Vec<EventDecl> {
+        vec![ECHO]
     }
 
-    async fn run(
-        &self,
-        ctx: &StepContext,
-        target: &Target,
-        p: &StepParams,
-    ) -> Result<(), StepError> {
-        let text = params::one(p, "text")?;
-        ctx.emit(target, "Echo", Some(serde_json::json!({ "Text": text })));
+    fn prepare(&self, p: &mut Params<'_>) -> Option<Prepared> {
+        let text = p.required("text")?;
+        Prepared::per_target(EchoText { text })
+    }
+}
+
+/// `echo` and `randecho`, prepared.
+pub(crate) struct EchoText {
+    pub(crate) text: Param<String>,
+}
+
+impl EchoText {
+    pub(crate) fn emit(&self, ctx: &StepContext, target: &Target) -> Result<(), StepError> {
+        let text = self.text.get(ctx, target)?;
+        ctx.emit(target, ECHO.name, Some(serde_json::json!({ "Text": text })));
         Ok(())
+    }
+}
+
+#[async_trait]
+impl PreparedStep for EchoText {
+    async fn run(&self, ctx: &StepContext, target: &Target) -> Result<(), StepError> {
+        self.emit(ctx, target)
     }
 }

@@ -4,33 +4,29 @@
 
 use std::time::Duration;
 
-use async_trait::async_trait;
-use prova_core::Target;
-use prova_core::descriptor::{StepDescriptor, StepParams};
-use prova_core::diag::Diagnostics;
-
-use crate::plugin::{Step, StepError};
-use crate::plugins::params;
-use crate::runner::step_ctx::StepContext;
+use crate::plugin::*;
 
 pub struct Sleep;
 
-#[async_trait]
 impl Step for Sleep {
-    fn validate(&self, step: &StepDescriptor, diags: &mut Diagnostics) {
-        params::require_one(step, "duration", diags);
-        params::check_one(&step.parameters, "duration", diags, |v| {
-            params::parse_duration(v).map(|_| ())
-        });
+    fn events(&self) -> Vec<EventDecl> {
+        Vec::new()
     }
 
-    async fn run(
-        &self,
-        ctx: &StepContext,
-        target: &Target,
-        p: &StepParams,
-    ) -> Result<(), StepError> {
-        let d = params::parse_duration(params::one(p, "duration")?).map_err(StepError::Params)?;
+    fn prepare(&self, p: &mut Params<'_>) -> Option<Prepared> {
+        let duration = p.required("duration")?;
+        Prepared::per_target(SleepFor { duration })
+    }
+}
+
+struct SleepFor {
+    duration: Param<Duration>,
+}
+
+#[async_trait]
+impl PreparedStep for SleepFor {
+    async fn run(&self, ctx: &StepContext, target: &Target) -> Result<(), StepError> {
+        let d = self.duration.get(ctx, target)?;
         // After a pause, sleep only what was left.
         let left = ctx
             .take_resume_state(target)

@@ -5,60 +5,62 @@
 
 use std::sync::LazyLock;
 
-use async_trait::async_trait;
-use prova_core::Target;
-use prova_core::descriptor::{StepDescriptor, StepParams};
-use prova_core::diag::Diagnostics;
 use regex::Regex;
 
-use crate::plugin::{Step, StepError};
-use crate::runner::step_ctx::StepContext;
+use crate::plugin::*;
 
 static NAME_RE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[a-zA-Z]\w*$").unwrap());
 
 pub struct Variables;
 
-#[async_trait]
 impl Step for Variables {
-    fn validate(&self, step: &StepDescriptor, diags: &mut Diagnostics) {
-        if step.parameters.is_empty() {
-            diags.error(
-                &step.path.key("parameters"),
-                step.pos,
-                "expected at least one variable",
-            );
-        }
-        for p in step.parameters.iter() {
-            if !NAME_RE.is_match(&p.key) {
-                diags.error(
-                    &p.path,
-                    p.pos,
-                    format!("invalid variable name {:?}: expected ^[a-zA-Z]\\w*$", p.key),
-                );
-            }
-            if p.values.len() != 1 {
-                diags.error(
-                    &p.path,
-                    p.pos,
-                    format!("expected exactly one value, found {}", p.values.len()),
-                );
-            }
-        }
+    fn events(&self) -> Vec<EventDecl> {
+        Vec::new()
     }
 
-    async fn run(
-        &self,
-        ctx: &StepContext,
-        target: &Target,
-        p: &StepParams,
-    ) -> Result<(), StepError> {
-        for param in p.iter() {
-            let Some(raw) = param.values.first() else {
+    fn prepare(&self, p: &mut Params<'_>) -> Option<Prepared> {
+        let written: Vec<(String, usize)> = p
+            .any_key()
+            .map(|v| (v.key.clone(), v.values.len()))
+            .collect();
+        if written.is_empty() {
+            p.step_error("expected at least one variable");
+        }
+        let mut vars = Vec::new();
+        for (key, count) in written {
+            if !NAME_RE.is_match(&key) {
+                p.error(
+                    &key,
+                    format!("invalid variable name {key:?}: expected ^[a-zA-Z]\\w*$"),
+                );
                 continue;
-            };
-            let value = serde_json::from_str(raw)
-                .unwrap_or_else(|_| serde_json::Value::String(raw.clone()));
-            ctx.set_var(target, &param.key, value);
+            }
+            if count != 1 {
+                p.error(&key, format!("expected exactly one value, found {count}"));
+                continue;
+            }
+            if let Some(value) = p.required::<String>(&key) {
+                vars.push((key, value));
+            }
+        }
+        if !p.ok() {
+            return None;
+        }
+        Prepared::per_target(SetVariables { vars })
+    }
+}
+
+struct SetVariables {
+    vars: Vec<(String, Param<String>)>,
+}
+
+#[async_trait]
+impl PreparedStep for SetVariables {
+    async fn run(&self, ctx: &StepContext, target: &Target) -> Result<(), StepError> {
+        for (name, param) in &self.vars {
+            let raw = param.get(ctx, target)?;
+            let value = serde_json::from_str(&raw).unwrap_or(serde_json::Value::String(raw));
+            ctx.set_var(target, name, value);
         }
         Ok(())
     }

@@ -5,59 +5,74 @@
 
 use std::time::Duration;
 
-use async_trait::async_trait;
-use prova_core::Target;
-use prova_core::descriptor::{StepDescriptor, StepParams};
-use prova_core::diag::Diagnostics;
 use tokio::time::Instant;
 
-use crate::plugin::{Step, StepError};
-use crate::plugins::params;
-use crate::runner::step_ctx::StepContext;
+use crate::plugin::*;
 
 pub struct WaitPort;
 
-#[async_trait]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    Tcp,
+    Udp,
+}
+
+impl FromParam for Protocol {
+    const EXPECTED: &'static str = "\"tcp\" or \"udp\"";
+    fn from_param(value: &str) -> Result<Self, String> {
+        match value {
+            "tcp" => Ok(Protocol::Tcp),
+            "udp" => Ok(Protocol::Udp),
+            _ => Err(format!("expected {}, found {value:?}", Self::EXPECTED)),
+        }
+    }
+}
+
 impl Step for WaitPort {
-    fn validate(&self, step: &StepDescriptor, diags: &mut Diagnostics) {
-        let p = &step.parameters;
-        params::require_one(step, "port", diags);
-        params::require_one(step, "timeout", diags);
-        params::check_one(p, "port", diags, |v| {
-            v.parse::<u16>()
-                .map(|_| ())
-                .map_err(|_| format!("expected a port number 1-65535, found {v:?}"))
-        });
-        params::check_one(p, "protocol", diags, |v| match v {
-            "tcp" | "udp" => Ok(()),
-            _ => Err(format!("expected \"tcp\" or \"udp\", found {v:?}")),
-        });
-        params::check_one(p, "timeout", diags, |v| {
-            params::parse_duration(v).map(|_| ())
-        });
-        params::check_one(p, "check_interval", diags, |v| {
-            params::parse_duration(v).map(|_| ())
-        });
+    fn events(&self) -> Vec<EventDecl> {
+        Vec::new()
     }
 
-    async fn run(
-        &self,
-        ctx: &StepContext,
-        target: &Target,
-        p: &StepParams,
-    ) -> Result<(), StepError> {
-        let host = match p.one("target") {
-            Some(h) => h.to_string(),
+    fn prepare(&self, p: &mut Params<'_>) -> Option<Prepared> {
+        let host = p.optional("target");
+        let port = p.required_with("port", |v| match v.trim().parse::<u16>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(format!("expected a port number 1-65535, found {v:?}")),
+        });
+        let protocol = p.or("protocol", Protocol::Tcp);
+        let timeout = p.required("timeout");
+        let interval = p.or("check_interval", Duration::from_millis(100));
+        Prepared::per_target(WaitForPort {
+            host,
+            port: port?,
+            protocol,
+            timeout: timeout?,
+            interval,
+        })
+    }
+}
+
+struct WaitForPort {
+    host: Option<Param<String>>,
+    port: Param<u16>,
+    protocol: Param<Protocol>,
+    timeout: Param<Duration>,
+    interval: Param<Duration>,
+}
+
+#[async_trait]
+impl PreparedStep for WaitForPort {
+    async fn run(&self, ctx: &StepContext, target: &Target) -> Result<(), StepError> {
+        let host = match &self.host {
+            Some(h) => h.get(ctx, target)?,
             None if !target.fqdn.is_empty() => target.fqdn.clone(),
             None if !target.primary_ipv4.is_empty() => target.primary_ipv4.clone(),
             None => target.id.clone(),
         };
-        let port: u16 = params::one(p, "port")?
-            .parse()
-            .map_err(|_| StepError::Params("port: expected a port number".into()))?;
-        let udp = p.one("protocol") == Some("udp");
-        let timeout = params::duration_or(p, "timeout", Duration::from_secs(30))?;
-        let interval = params::duration_or(p, "check_interval", Duration::from_millis(100))?;
+        let port = self.port.get(ctx, target)?;
+        let udp = self.protocol.get(ctx, target)? == Protocol::Udp;
+        let timeout = self.timeout.get(ctx, target)?;
+        let interval = self.interval.get(ctx, target)?;
         let deadline = Instant::now() + timeout;
         let addr = format!("{host}:{port}");
         loop {
@@ -69,7 +84,7 @@ impl Step for WaitPort {
                 Err(_) => "no answer".to_string(),
             };
             if Instant::now() >= deadline {
-                return Err(StepError::Failed(format!(
+                return Err(StepError::failed(format!(
                     "port {addr}/{} not open after {timeout:?}: {last_err}",
                     if udp { "udp" } else { "tcp" }
                 )));

@@ -7,6 +7,9 @@ use prova_core::event::EventKind;
 use prova_core::{JobId, NewEvent, Target};
 use tokio_util::sync::CancellationToken;
 
+use prova_core::template::{Template, TemplateError};
+
+use super::step::EventDecl;
 use crate::emit::EventSink;
 use crate::vars::StepVars;
 
@@ -59,11 +62,39 @@ pub struct StepContext {
     pub(crate) sink: EventSink,
     pub(crate) vars: StepVars,
     pub(crate) artifacts_root: Arc<std::path::Path>,
+    /// The events the step declared ([`super::Step::events`]).
+    pub(crate) declared: Arc<[EventDecl]>,
 }
 
 impl StepContext {
-    /// Emits a step event about `target` (e.g. `CmdStdout`).
+    /// Emits a step event about `target` (e.g. `CmdStdout`). The name must
+    /// be one the step declared: a debug build (every test) panics on an
+    /// undeclared one, a release build logs it and emits it anyway.
     pub fn emit(&self, target: &Target, name: &str, payload: Option<serde_json::Value>) {
+        if !self.declared.iter().any(|d| d.name == name) {
+            let msg = format!(
+                "step {:?} ({}) emitted event {name:?}, which it does not declare",
+                self.step_label, self.step_name
+            );
+            if cfg!(debug_assertions) {
+                panic!("{msg}");
+            }
+            tracing::error!("{msg}");
+        }
+        self.sink.emit(
+            self.scope
+                .event(Some(&self.step_label), Some(target), name, payload),
+        );
+    }
+
+    /// Emits an event of the engine's own (`TargetIn`, ...), which no step
+    /// declares.
+    pub(crate) fn emit_engine(
+        &self,
+        target: &Target,
+        name: &str,
+        payload: Option<serde_json::Value>,
+    ) {
         self.sink.emit(
             self.scope
                 .event(Some(&self.step_label), Some(target), name, payload),
@@ -106,6 +137,12 @@ impl StepContext {
             .lock()
             .expect("resume lock")
             .contains_key(&target.id)
+    }
+
+    /// Renders a template for `target` (parameters do this through
+    /// [`super::Param::get`]).
+    pub fn render(&self, template: &Template, target: &Target) -> Result<String, TemplateError> {
+        self.vars.render(template, target)
     }
 
     /// Sets a variable that later steps read as `StringVar "label.name"`.
