@@ -264,142 +264,25 @@ async fn drive(
         JobState::Started.event_name(),
         Some(started),
     ));
-    // The Cancelling event goes out the moment cancellation is asked for.
-    let mut cancel_watch = {
-        let (sink, token) = (sink.clone(), cancel.graceful.clone());
-        tokio::spawn(async move {
-            token.cancelled().await;
-            sink.emit(NewEvent::job(
-                job_id,
-                JobState::Cancelling.event_name(),
-                None,
-            ));
-        })
-    };
-
-    let mut outcome = JobOutcome {
+    let mut cancel_watch = emit_cancelling_when_asked(job_id, &sink, &cancel.graceful);
+    let mut d = Driver {
         job_id,
-        state: JobState::Completed,
-        error: None,
-        runs: Vec::new(),
-        run_reports: Vec::new(),
-        final_reports: Vec::new(),
-        position: None,
-        writer: WriterStats::default(),
+        job,
+        store: &*store,
+        ctx: &ctx,
+        outcome: JobOutcome {
+            job_id,
+            state: JobState::Completed,
+            error: None,
+            runs: Vec::new(),
+            run_reports: Vec::new(),
+            final_reports: Vec::new(),
+            position: None,
+            writer: WriterStats::default(),
+        },
     };
-    let runs = job.descriptor.runs;
-    let paused = 'runs: loop {
-        if runs != 0 && pos.run_id > runs {
-            break false;
-        }
-        if let Some(left) = pos.interval_left_ms.take() {
-            let deadline = tokio::time::Instant::now() + Duration::from_millis(left);
-            tokio::select! {
-                _ = tokio::time::sleep_until(deadline) => {}
-                _ = cancel.graceful.cancelled() => break false,
-                _ = ctx.pause.cancelled() => {
-                    let rest = deadline.saturating_duration_since(tokio::time::Instant::now());
-                    pos.interval_left_ms = Some(rest.as_millis() as u64);
-                    break true;
-                }
-            }
-        }
-        let run_id = pos.run_id;
-        if !pos.run_started {
-            if cancel.graceful.is_cancelled() {
-                break false;
-            }
-            if ctx.pause.is_cancelled() {
-                break true;
-            }
-            sink.emit(run_event(job_id, run_id, names::RUN_STARTED, None));
-            pos.run_started = true;
-        }
-        while pos.test_index < job.tests.len() {
-            let test = &job.tests[pos.test_index];
-            if test.disabled {
-                pos.current.tests.push(TestResult {
-                    name: test.name.clone(),
-                    attempts: 0,
-                    passed: true,
-                    error: None,
-                    targets: Vec::new(),
-                    skipped: true,
-                });
-                pos.test_index += 1;
-                continue;
-            }
-            if cancel.graceful.is_cancelled() {
-                break;
-            }
-            let resume = pos.test.take();
-            if resume.is_none() && ctx.pause.is_cancelled() {
-                break 'runs true;
-            }
-            match run_test(&ctx, run_id, test, resume).await {
-                Ok(TestRun::Done(result)) => {
-                    pos.current.tests.push(result);
-                    pos.test_index += 1;
-                }
-                Ok(TestRun::Paused(tp)) => {
-                    pos.test = Some(tp);
-                    break 'runs true;
-                }
-                Err(e) => {
-                    outcome.state = JobState::Failed;
-                    outcome.error = Some(e.to_string());
-                    sink.emit(run_event(job_id, run_id, names::RUN_FINISHED, None));
-                    pos.runs.push(std::mem::take(&mut pos.current));
-                    break 'runs false;
-                }
-            }
-        }
-        sink.emit(run_event(job_id, run_id, names::RUN_FINISHED, None));
-        let run = std::mem::take(&mut pos.current);
-        if cancel.graceful.is_cancelled() {
-            pos.runs.push(run);
-            break false;
-        }
-        let events = if job.needs_events() {
-            run_events(&sink, &*store, job_id, Some(run_id)).await
-        } else {
-            Vec::new()
-        };
-        let mut reports = Vec::new();
-        for (name, reporter) in &job.run_reporters {
-            let input = RunReportInput {
-                job_id,
-                job_name: &job.descriptor.job_name,
-                run: &run,
-                events: &events,
-            };
-            if let Some(mut report) = reporter.run_report(&input).await {
-                report.reporter_name.clone_from(name);
-                report.run_id = Some(run_id);
-                sink.emit(run_event(
-                    job_id,
-                    run_id,
-                    RUN_REPORT,
-                    serde_json::to_value(&report).ok(),
-                ));
-                reports.push(report);
-            }
-        }
-        pos.run_reports.push(reports);
-        pos.runs.push(run);
-        pos.run_id += 1;
-        pos.run_started = false;
-        pos.test_index = 0;
-        pos.current = RunResult {
-            run_id: pos.run_id,
-            tests: Vec::new(),
-        };
-        let more = runs == 0 || pos.run_id <= runs;
-        if more && !job.descriptor.run_interval.is_zero() {
-            pos.interval_left_ms = Some(job.descriptor.run_interval.as_millis() as u64);
-        }
-    };
-
+    let paused = d.run_all(&mut pos).await == Stop::Paused;
+    let mut outcome = d.outcome;
     outcome.runs = pos.runs.clone();
     outcome.run_reports = pos.run_reports.clone();
     if paused && outcome.state != JobState::Failed {
@@ -420,36 +303,245 @@ async fn drive(
             outcome.state = JobState::Cancelled;
         }
     }
-
     if outcome.state == JobState::Completed {
-        let events = if job.needs_events() {
-            run_events(&sink, &*store, job_id, None).await
-        } else {
-            Vec::new()
-        };
-        for (name, reporter) in &job.final_reporters {
-            let input = FinalReportInput {
-                job_id,
-                job_name: &job.descriptor.job_name,
-                runs: &outcome.runs,
-                events: &events,
-            };
-            if let Some(mut report) = reporter.final_report(&input).await {
-                report.reporter_name.clone_from(name);
-                report.run_id = None;
-                sink.emit(NewEvent::job(
-                    job_id,
-                    FINAL_REPORT,
-                    serde_json::to_value(&report).ok(),
-                ));
-                outcome.final_reports.push(report);
+        outcome.final_reports = final_reports(job_id, job, &*store, &sink, &outcome.runs).await;
+    }
+    let payload = outcome.error.as_ref().map(|e| json!({ "Error": e }));
+    sink.emit(NewEvent::job(job_id, outcome.state.event_name(), payload));
+    finish(outcome, sink, writer, cancel_watch, ctx).await
+}
+
+/// Emits `JobStateCancelling` the moment cancellation is asked for.
+fn emit_cancelling_when_asked(
+    job_id: JobId,
+    sink: &EventSink,
+    cancel: &CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    let (sink, token) = (sink.clone(), cancel.clone());
+    tokio::spawn(async move {
+        token.cancelled().await;
+        sink.emit(NewEvent::job(
+            job_id,
+            JobState::Cancelling.event_name(),
+            None,
+        ));
+    })
+}
+
+/// Why the runs stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// Every run done, or cancelled, or failed.
+    Ended,
+    /// Paused: the position says where to resume.
+    Paused,
+}
+
+/// The runs of one job, phase by phase, advancing a [`JobPosition`].
+struct Driver<'a> {
+    job_id: JobId,
+    job: &'a PreparedJob,
+    store: &'a dyn Store,
+    ctx: &'a JobCtx,
+    outcome: JobOutcome,
+}
+
+impl Driver<'_> {
+    /// Runs from `pos` until every run is done, or the job is cancelled,
+    /// paused or fails.
+    async fn run_all(&mut self, pos: &mut JobPosition) -> Stop {
+        let runs = self.job.descriptor.runs;
+        loop {
+            if runs != 0 && pos.run_id > runs {
+                return Stop::Ended;
+            }
+            if let Some(stop) = self.wait_interval(pos).await {
+                return stop;
+            }
+            if let Some(stop) = self.start_run(pos) {
+                return stop;
+            }
+            if let Some(stop) = self.run_tests(pos).await {
+                return stop;
+            }
+            let run_id = pos.run_id;
+            self.ctx
+                .sink
+                .emit(run_event(self.job_id, run_id, names::RUN_FINISHED, None));
+            let run = std::mem::take(&mut pos.current);
+            if self.ctx.cancel.graceful.is_cancelled() {
+                pos.runs.push(run);
+                return Stop::Ended;
+            }
+            let reports = self.run_reports(run_id, &run).await;
+            pos.run_reports.push(reports);
+            pos.runs.push(run);
+            self.next_run(pos);
+        }
+    }
+
+    /// The wait before a run (`RunInterval`), cut short by cancel or pause.
+    async fn wait_interval(&self, pos: &mut JobPosition) -> Option<Stop> {
+        let left = pos.interval_left_ms.take()?;
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(left);
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline) => None,
+            _ = self.ctx.cancel.graceful.cancelled() => Some(Stop::Ended),
+            _ = self.ctx.pause.cancelled() => {
+                let rest = deadline.saturating_duration_since(tokio::time::Instant::now());
+                pos.interval_left_ms = Some(rest.as_millis() as u64);
+                Some(Stop::Paused)
             }
         }
     }
 
-    let payload = outcome.error.as_ref().map(|e| json!({ "Error": e }));
-    sink.emit(NewEvent::job(job_id, outcome.state.event_name(), payload));
-    finish(outcome, sink, writer, cancel_watch, ctx).await
+    /// Starts the run at `pos`, unless it already started (a resume).
+    fn start_run(&self, pos: &mut JobPosition) -> Option<Stop> {
+        if pos.run_started {
+            return None;
+        }
+        if self.ctx.cancel.graceful.is_cancelled() {
+            return Some(Stop::Ended);
+        }
+        if self.ctx.pause.is_cancelled() {
+            return Some(Stop::Paused);
+        }
+        self.ctx
+            .sink
+            .emit(run_event(self.job_id, pos.run_id, names::RUN_STARTED, None));
+        pos.run_started = true;
+        None
+    }
+
+    /// Runs the tests of the current run in order, from `pos.test_index`.
+    /// `None` when the run's tests are done (or cancelled, which the
+    /// caller sees).
+    async fn run_tests(&mut self, pos: &mut JobPosition) -> Option<Stop> {
+        let run_id = pos.run_id;
+        while pos.test_index < self.job.tests.len() {
+            let test = &self.job.tests[pos.test_index];
+            if test.disabled {
+                pos.current.tests.push(TestResult {
+                    name: test.name.clone(),
+                    attempts: 0,
+                    passed: true,
+                    error: None,
+                    targets: Vec::new(),
+                    skipped: true,
+                });
+                pos.test_index += 1;
+                continue;
+            }
+            if self.ctx.cancel.graceful.is_cancelled() {
+                return None;
+            }
+            let resume = pos.test.take();
+            if resume.is_none() && self.ctx.pause.is_cancelled() {
+                return Some(Stop::Paused);
+            }
+            match run_test(self.ctx, run_id, test, resume).await {
+                Ok(TestRun::Done(result)) => {
+                    pos.current.tests.push(result);
+                    pos.test_index += 1;
+                }
+                Ok(TestRun::Paused(tp)) => {
+                    pos.test = Some(tp);
+                    return Some(Stop::Paused);
+                }
+                Err(e) => {
+                    self.outcome.state = JobState::Failed;
+                    self.outcome.error = Some(e.to_string());
+                    self.ctx
+                        .sink
+                        .emit(run_event(self.job_id, run_id, names::RUN_FINISHED, None));
+                    pos.runs.push(std::mem::take(&mut pos.current));
+                    return Some(Stop::Ended);
+                }
+            }
+        }
+        None
+    }
+
+    /// The run reporters' verdicts on a finished run, each emitted.
+    async fn run_reports(&self, run_id: u32, run: &RunResult) -> Vec<Report> {
+        let events = if self.job.needs_events() {
+            run_events(&self.ctx.sink, self.store, self.job_id, Some(run_id)).await
+        } else {
+            Vec::new()
+        };
+        let mut reports = Vec::new();
+        for (name, reporter) in &self.job.run_reporters {
+            let input = RunReportInput {
+                job_id: self.job_id,
+                job_name: &self.job.descriptor.job_name,
+                run,
+                events: &events,
+            };
+            if let Some(mut report) = reporter.run_report(&input).await {
+                report.reporter_name.clone_from(name);
+                report.run_id = Some(run_id);
+                self.ctx.sink.emit(run_event(
+                    self.job_id,
+                    run_id,
+                    RUN_REPORT,
+                    serde_json::to_value(&report).ok(),
+                ));
+                reports.push(report);
+            }
+        }
+        reports
+    }
+
+    /// Moves `pos` to the next run, with its interval to wait.
+    fn next_run(&self, pos: &mut JobPosition) {
+        pos.run_id += 1;
+        pos.run_started = false;
+        pos.test_index = 0;
+        pos.current = RunResult {
+            run_id: pos.run_id,
+            tests: Vec::new(),
+        };
+        let runs = self.job.descriptor.runs;
+        let more = runs == 0 || pos.run_id <= runs;
+        if more && !self.job.descriptor.run_interval.is_zero() {
+            pos.interval_left_ms = Some(self.job.descriptor.run_interval.as_millis() as u64);
+        }
+    }
+}
+
+/// The final reporters' verdicts on the whole job, each emitted.
+async fn final_reports(
+    job_id: JobId,
+    job: &PreparedJob,
+    store: &dyn Store,
+    sink: &EventSink,
+    runs: &[RunResult],
+) -> Vec<Report> {
+    let events = if job.needs_events() {
+        run_events(sink, store, job_id, None).await
+    } else {
+        Vec::new()
+    };
+    let mut reports = Vec::new();
+    for (name, reporter) in &job.final_reporters {
+        let input = FinalReportInput {
+            job_id,
+            job_name: &job.descriptor.job_name,
+            runs,
+            events: &events,
+        };
+        if let Some(mut report) = reporter.final_report(&input).await {
+            report.reporter_name.clone_from(name);
+            report.run_id = None;
+            sink.emit(NewEvent::job(
+                job_id,
+                FINAL_REPORT,
+                serde_json::to_value(&report).ok(),
+            ));
+            reports.push(report);
+        }
+    }
+    reports
 }
 
 async fn finish(
