@@ -23,6 +23,10 @@ export PROVA_TEST_POSTGRES_URL
 export PROVA_REQUIRE_POSTGRES=1
 trap 'scripts/postgres.sh stop' EXIT
 
+log "sshd (the SSH steps' tests run against a real OpenSSH server on 127.0.0.1)"
+eval "$(scripts/sshd.sh start)"
+trap 'scripts/sshd.sh stop; scripts/postgres.sh stop' EXIT
+
 log "cargo fmt --check"
 cargo fmt --all --check
 
