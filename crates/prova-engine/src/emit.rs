@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prova_core::NewEvent;
-use prova_store::Store;
+use prova_store::EventStore;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -49,7 +49,7 @@ pub struct WriterStats {
 impl EventSink {
     /// Starts a writer into `store`; events are written until every sink
     /// clone is dropped and [`EventWriter::finish`] is awaited.
-    pub fn spawn(store: Arc<dyn Store>, observer: Option<Observer>) -> (EventSink, EventWriter) {
+    pub fn spawn(store: Arc<dyn EventStore>, observer: Option<Observer>) -> (EventSink, EventWriter) {
         let (tx, rx) = mpsc::unbounded_channel();
         let handle = tokio::spawn(write_loop(rx, store));
         (EventSink { tx, observer }, EventWriter { handle })
@@ -85,7 +85,7 @@ impl EventWriter {
     }
 }
 
-async fn write_loop(mut rx: mpsc::UnboundedReceiver<Msg>, store: Arc<dyn Store>) -> WriterStats {
+async fn write_loop(mut rx: mpsc::UnboundedReceiver<Msg>, store: Arc<dyn EventStore>) -> WriterStats {
     let mut stats = WriterStats::default();
     let mut msgs = Vec::with_capacity(MAX_BATCH);
     let mut batch: Vec<NewEvent> = Vec::with_capacity(MAX_BATCH);
@@ -108,7 +108,7 @@ async fn write_loop(mut rx: mpsc::UnboundedReceiver<Msg>, store: Arc<dyn Store>)
 
 /// Writes a batch, retrying transient failures (a busy SQLite file) a few
 /// times; what still fails is logged and counted, never silently dropped.
-async fn write_batch(store: &dyn Store, batch: &mut Vec<NewEvent>, stats: &mut WriterStats) {
+async fn write_batch(store: &dyn EventStore, batch: &mut Vec<NewEvent>, stats: &mut WriterStats) {
     if batch.is_empty() {
         return;
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use prova_core::JobId;
-use prova_store::Store;
+use prova_store::TargetLockStore;
 
 use crate::plugin::TargetLocker;
 
@@ -16,7 +16,7 @@ pub const LOCK_TTL: Duration = Duration::from_secs(30);
 
 /// The locker of one job.
 pub struct StoreLocker {
-    pub store: Arc<dyn Store>,
+    pub store: Arc<dyn TargetLockStore>,
     pub job_id: JobId,
 }
 
@@ -52,7 +52,7 @@ impl TargetLocker for StoreLocker {
 pub struct Refresher(tokio::task::JoinHandle<()>);
 
 impl Refresher {
-    pub fn start(store: Arc<dyn Store>, job_id: JobId) -> Refresher {
+    pub fn start(store: Arc<dyn TargetLockStore>, job_id: JobId) -> Refresher {
         Refresher(tokio::spawn(async move {
             loop {
                 tokio::time::sleep(LOCK_TTL / 3).await;

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prova_core::{EventQuery, JobId, JobState, NewEvent};
-use prova_store::{Store, StoreError};
+use prova_store::{LeaseStore, Store, StoreError};
 use serde_json::json;
 
 /// How long a lease lasts without a heartbeat.
@@ -144,7 +144,7 @@ pub fn liveness(owner: &str) -> Liveness {
 pub struct Heartbeat(tokio::task::JoinHandle<()>);
 
 impl Heartbeat {
-    pub fn start(store: Arc<dyn Store>, owner: String) -> Heartbeat {
+    pub fn start(store: Arc<dyn LeaseStore>, owner: String) -> Heartbeat {
         Heartbeat(tokio::spawn(async move {
             let mut beat = tokio::time::interval(HEARTBEAT);
             loop {
