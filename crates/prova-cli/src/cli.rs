@@ -103,6 +103,13 @@ Examples:
   prova events 3 --name TargetErr --name TestError --json")]
     Events(EventsArgs),
 
+    /// List the plugins a descriptor can name, and the events each step emits.
+    #[command(after_help = "\
+Examples:
+  prova plugins
+  prova plugins --json | jq '.steps[] | select(.name == \"cmd\") | .events'")]
+    Plugins(PluginsArgs),
+
     /// Serve the HTTP API (prova's and ConTest's) and run submitted jobs.
     #[command(after_help = "\
 Examples:
@@ -385,4 +392,11 @@ pub struct JobActionArgs {
     /// Who asks.
     #[arg(long, default_value_t = default_requestor())]
     pub requestor: String,
+}
+
+#[derive(Args, Debug)]
+pub struct PluginsArgs {
+    /// Print JSON: {steps: [{name, events: [{name, doc}]}], target_managers, test_fetchers, reporters}.
+    #[arg(long)]
+    pub json: bool,
 }

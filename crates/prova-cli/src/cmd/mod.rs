@@ -5,6 +5,7 @@ mod client;
 pub(crate) mod e2e;
 mod events;
 mod jobs;
+mod plugins;
 mod run;
 mod serve;
 mod status;
@@ -17,6 +18,7 @@ use crate::cli::{Cli, Command};
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate(args) => validate::run(args),
+        Command::Plugins(args) => plugins::run(args),
         Command::Coverage(cmd) => {
             let mut out = std::io::stdout().lock();
             let outcome = prova_coverage::run(cmd, &mut out)?;

@@ -58,6 +58,11 @@ impl Registry {
             .map(|(_, s)| s)
     }
 
+    /// Every step plugin, by its name as registered.
+    pub fn steps(&self) -> impl Iterator<Item = (&str, &Arc<dyn Step>)> {
+        self.steps.values().map(|(n, s)| (n.as_str(), s))
+    }
+
     pub fn step_names(&self) -> Vec<&str> {
         self.steps.values().map(|(n, _)| n.as_str()).collect()
     }
