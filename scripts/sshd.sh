@@ -172,6 +172,10 @@ start() {
   chmod 755 "$dir"
   is_root && mkdir -p /run/sshd && chmod 755 /run/sshd
 
+  # A reused directory keeps a stopped server's keys: make new ones
+  # (ssh-keygen would stop to ask before overwriting).
+  rm -f "$dir"/ssh_host_ed25519_key* "$dir"/other_host_ed25519_key* \
+        "$dir"/id_ed25519* "$dir"/wrong_ed25519*
   ssh-keygen -q -t ed25519 -N '' -C "prova-test-sshd host" -f "$dir/ssh_host_ed25519_key"
   ssh-keygen -q -t ed25519 -N '' -C "prova-test-sshd other host" -f "$dir/other_host_ed25519_key"
   ssh-keygen -q -t ed25519 -N '' -C "prova-test-sshd user" -f "$dir/id_ed25519"

@@ -18,6 +18,7 @@
 
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use russh::client::Msg;
@@ -82,6 +83,45 @@ pub struct ExecOptions {
     pub output_limit: usize,
     /// Time between SIGTERM and SIGKILL when the command is stopped.
     pub kill_grace: Duration,
+    /// Told the run's tag and remote pid as soon as they are known, so
+    /// code outside the run can end the command if the run is abandoned
+    /// (its future dropped: a hard exit).
+    pub probe: Option<RunProbe>,
+}
+
+/// Where a running command can be found on the target: its environment tag
+/// and, once printed, its shell's pid (see [`crate::kill::kill_remote`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RemoteRun {
+    pub tag: String,
+    pub pid: Option<u32>,
+}
+
+/// A shared slot a run fills with its [`RemoteRun`] (see
+/// [`ExecOptions::probe`]).
+#[derive(Debug, Clone, Default)]
+pub struct RunProbe(Arc<Mutex<Option<RemoteRun>>>);
+
+impl RunProbe {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The run as known so far (`None` before the command was sent).
+    pub fn get(&self) -> Option<RemoteRun> {
+        self.lock().clone()
+    }
+
+    fn set(&self, run: RemoteRun) {
+        *self.lock() = Some(run);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<RemoteRun>> {
+        // The value is replaced whole, so a poisoned lock holds a whole one.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 impl Default for ExecOptions {
@@ -91,6 +131,7 @@ impl Default for ExecOptions {
             cancel: CancellationToken::new(),
             output_limit: DEFAULT_OUTPUT_LIMIT,
             kill_grace: DEFAULT_KILL_GRACE,
+            probe: None,
         }
     }
 }
@@ -161,6 +202,8 @@ pub struct ExecOutcome {
     /// Set when the command was stopped but its processes could not be
     /// confirmed gone.
     pub kill_error: Option<KillError>,
+    /// The connection it ran over ([`Connection::id`]).
+    pub connection_id: u64,
 }
 
 /// Why a command could not be run.
@@ -223,6 +266,15 @@ where
     let line = command.command_line()?;
     let tag = run_tag(conn);
     let mut channel = conn.open_session().await?;
+    let report = |pid: Option<u32>| {
+        if let Some(probe) = &options.probe {
+            probe.set(RemoteRun {
+                tag: tag.clone(),
+                pid,
+            });
+        }
+    };
+    report(None);
     channel
         .exec(
             true,
@@ -235,10 +287,14 @@ where
         })?;
     let deadline = options.timeout.map(|timeout| Instant::now() + timeout);
     let mut session = Session::new(options.output_limit);
+    let mut pid_reported = false;
     let stop = loop {
         tokio::select! {
             msg = channel.wait() => match session.take(msg, Some(&mut on_output)) {
-                Step::Continue => {}
+                Step::Continue => if !pid_reported && session.pid.is_some() {
+                    report(session.pid);
+                    pid_reported = true;
+                },
                 Step::Closed => break None,
                 Step::Break => break Some(Ended::Stopped),
                 Step::Refused => return Err(ExecError::Refused { target: conn.target().to_string() }),
@@ -256,7 +312,7 @@ where
             });
         }
         let status = session.exit.clone().unwrap_or(ExitStatus::Unknown);
-        return Ok(session.into_outcome(Ended::Exited(status), None));
+        return Ok(session.into_outcome(Ended::Exited(status), None, conn.id()));
     };
     let kill_error = stop_remote(conn, &mut channel, &mut session, &tag, options.kill_grace)
         .await
@@ -264,7 +320,7 @@ where
     if let Some(err) = &kill_error {
         tracing::warn!("{err}");
     }
-    Ok(session.into_outcome(ended, kill_error))
+    Ok(session.into_outcome(ended, kill_error, conn.id()))
 }
 
 /// A channel that closed without an exit status: was it the connection?
@@ -454,13 +510,19 @@ impl Session {
         }
     }
 
-    fn into_outcome(self, ended: Ended, kill_error: Option<KillError>) -> ExecOutcome {
+    fn into_outcome(
+        self,
+        ended: Ended,
+        kill_error: Option<KillError>,
+        connection_id: u64,
+    ) -> ExecOutcome {
         ExecOutcome {
             ended,
             stdout: self.stdout,
             stderr: self.stderr,
             remote_pid: self.pid,
             kill_error,
+            connection_id,
         }
     }
 }

@@ -96,7 +96,8 @@ pub async fn kill_remote(
     }
 }
 
-fn error_text(err: &dyn std::error::Error) -> String {
+/// An error and its causes, `: ` apart.
+pub(crate) fn error_text(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {

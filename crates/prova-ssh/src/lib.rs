@@ -1,4 +1,5 @@
-//! prova's SSH layer, under the `sshcmd` and `sshcopy` steps.
+//! prova's SSH steps, `sshcmd` and `sshfetch` ([`steps`], registered by
+//! [`register`]), and the SSH layer under them:
 //!
 //! - [`config`]: what to connect to and how (credentials, host-key policy).
 //! - [`known_hosts`] and [`host_key`]: whether a server's key is trusted.
@@ -7,6 +8,7 @@
 //! - [`exec`]: a remote command with bounded output, a timeout and a cancel
 //!   that leave no remote process behind.
 //! - [`sftp`]: a bounded download of a remote results tree.
+//! - [`steps`]: the steps, on `prova_engine::plugin`.
 //!
 //! ```no_run
 //! use std::ops::ControlFlow;
@@ -40,9 +42,15 @@ pub mod kill;
 pub mod output;
 pub mod pool;
 pub mod sftp;
+pub mod steps;
 
-pub use exec::{Ended, ExecError, ExecOptions, ExecOutcome, ExitStatus, RemoteCommand, Stream};
+pub use steps::{register, register_with_pool};
+
+pub use exec::{
+    Ended, ExecError, ExecOptions, ExecOutcome, ExitStatus, RemoteCommand, RemoteRun, RunProbe,
+    Stream,
+};
 pub use kill::KillError;
 pub use output::OutputTail;
-pub use pool::{Pool, PoolOptions, PoolStats};
+pub use pool::{Lease, Pool, PoolOptions, PoolStats};
 pub use sftp::{DownloadLimits, DownloadSummary, SftpError};

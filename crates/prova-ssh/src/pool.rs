@@ -1,8 +1,17 @@
-//! One connection per (user, host, port, credentials, host-key policy),
-//! shared by every command and copy for that target: steps and retries of a
-//! job reuse it. A dead connection is replaced on next use; concurrent first
+//! Connections per (user, host, port, credentials, host-key policy), shared
+//! by every command and copy for that target: steps and retries of a job
+//! reuse them. A dead connection is replaced on next use; concurrent first
 //! users wait for one connect; connections idle longer than
 //! [`PoolOptions::idle_timeout`] are closed.
+//!
+//! An SSH server limits the sessions open at once on one connection
+//! (OpenSSH's `MaxSessions`, 10 by default) and refuses the next channel.
+//! Each pooled connection therefore hands out at most
+//! [`PoolOptions::max_sessions`] sessions: a command takes two (its own and
+//! the one its cleanup opens if it must be stopped, so a cancel never finds
+//! the server full), a download one. When every connection of a target is
+//! full, another is opened (up to [`PoolOptions::max_connections`]); past
+//! that, users wait for a session to end.
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
@@ -11,25 +20,36 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use crate::config::ConnectConfig;
 use crate::connect::{ConnectError, Connection};
 use crate::exec::{self, ExecError, ExecOptions, ExecOutcome, RemoteCommand, Stream};
-use crate::kill;
+use crate::kill::{self, KillError};
 use crate::sftp::{self, DownloadLimits, DownloadSummary, SftpError};
+
+/// Sessions a command holds: its own, and its cleanup's.
+const COMMAND_SESSIONS: u32 = 2;
 
 /// Pool bounds.
 #[derive(Debug, Clone)]
 pub struct PoolOptions {
     /// A connection nobody has used for this long is closed.
     pub idle_timeout: Duration,
+    /// Sessions open at once on one connection: the server's `MaxSessions`
+    /// (OpenSSH's default is 10). At least 2.
+    pub max_sessions: u32,
+    /// Connections open at once to one target (same [`ConnectConfig`]).
+    pub max_connections: usize,
 }
 
 impl Default for PoolOptions {
     fn default() -> Self {
         Self {
             idle_timeout: Duration::from_secs(300),
+            max_sessions: 10,
+            max_connections: 32,
         }
     }
 }
@@ -58,11 +78,24 @@ struct Inner {
     reuses: AtomicU64,
 }
 
-/// One target's connection. The async mutex is held while connecting, so
+/// One target's connections. The async mutex is held while connecting, so
 /// concurrent first users wait for that one connect.
 struct Slot {
-    conn: tokio::sync::Mutex<Option<Arc<Connection>>>,
+    conns: tokio::sync::Mutex<Vec<Pooled>>,
     last_used: Mutex<Instant>,
+}
+
+/// A connection and the sessions it may still open.
+struct Pooled {
+    conn: Arc<Connection>,
+    sessions: Arc<Semaphore>,
+}
+
+/// A connection lent for one use, with the sessions that use may open.
+/// Returning the sessions is dropping the lease.
+pub struct Lease {
+    pub conn: Arc<Connection>,
+    _sessions: OwnedSemaphorePermit,
 }
 
 impl std::fmt::Debug for Pool {
@@ -77,7 +110,9 @@ impl Pool {
     /// A new, empty pool. Inside a tokio runtime it also starts the task
     /// that closes idle connections (it ends when the last handle is
     /// dropped); outside one, idle connections are closed on next use.
-    pub fn new(options: PoolOptions) -> Self {
+    pub fn new(mut options: PoolOptions) -> Self {
+        options.max_sessions = options.max_sessions.max(COMMAND_SESSIONS);
+        options.max_connections = options.max_connections.max(1);
         let inner = Arc::new(Inner {
             options,
             slots: Mutex::new(HashMap::new()),
@@ -90,53 +125,108 @@ impl Pool {
         Self { inner }
     }
 
-    /// The open connection for `config`, connecting (once, whoever asks
-    /// concurrently) if there is none or it died.
-    pub async fn connection(
-        &self,
-        config: &ConnectConfig,
-    ) -> Result<Arc<Connection>, ConnectError> {
+    fn slot(&self, config: &ConnectConfig) -> Arc<Slot> {
         let slot = {
             let mut slots = lock(&self.inner.slots);
             slots
                 .entry(config.clone())
                 .or_insert_with(|| {
                     Arc::new(Slot {
-                        conn: tokio::sync::Mutex::new(None),
+                        conns: tokio::sync::Mutex::new(Vec::new()),
                         last_used: Mutex::new(Instant::now()),
                     })
                 })
                 .clone()
         };
         *lock(&slot.last_used) = Instant::now();
-        let mut conn = slot.conn.lock().await;
-        if let Some(open) = conn.as_ref() {
-            if !open.is_closed() {
-                self.inner.reuses.fetch_add(1, Ordering::Relaxed);
-                return Ok(open.clone());
-            }
-            tracing::info!(target = open.target(), "SSH connection lost; reconnecting");
-        }
-        let fresh = Arc::new(Connection::open(config).await?);
-        self.inner.connects.fetch_add(1, Ordering::Relaxed);
-        *conn = Some(fresh.clone());
-        Ok(fresh)
+        slot
     }
 
-    /// Forgets `conn` if it is still the one pooled for `config`, so the
-    /// next use connects anew.
+    /// An open connection for `config`, connecting (once, whoever asks
+    /// concurrently) if there is none or they died. Holds no session: for
+    /// a command or a copy, [`Pool::exec`] and [`Pool::download_dir`] take
+    /// theirs.
+    pub async fn connection(
+        &self,
+        config: &ConnectConfig,
+    ) -> Result<Arc<Connection>, ConnectError> {
+        Ok(self.lease(config, 0).await?.conn)
+    }
+
+    /// A connection for `config` with `sessions` sessions reserved on it:
+    /// a pooled one with room, else a new one, else the first to free up.
+    pub async fn lease(
+        &self,
+        config: &ConnectConfig,
+        sessions: u32,
+    ) -> Result<Lease, ConnectError> {
+        let slot = self.slot(config);
+        loop {
+            let mut conns = slot.conns.lock().await;
+            conns.retain(|p| {
+                let open = !p.conn.is_closed();
+                if !open {
+                    tracing::info!(
+                        target = p.conn.target(),
+                        "SSH connection lost; reconnecting"
+                    );
+                }
+                open
+            });
+            for p in conns.iter() {
+                if let Ok(permit) = p.sessions.clone().try_acquire_many_owned(sessions) {
+                    self.inner.reuses.fetch_add(1, Ordering::Relaxed);
+                    return Ok(Lease {
+                        conn: p.conn.clone(),
+                        _sessions: permit,
+                    });
+                }
+            }
+            if conns.len() < self.inner.options.max_connections {
+                let conn = Arc::new(Connection::open(config).await?);
+                self.inner.connects.fetch_add(1, Ordering::Relaxed);
+                let sessions_left =
+                    Arc::new(Semaphore::new(self.inner.options.max_sessions as usize));
+                let permit = sessions_left
+                    .clone()
+                    .try_acquire_many_owned(sessions)
+                    .expect("a new connection has every session free");
+                conns.push(Pooled {
+                    conn: conn.clone(),
+                    sessions: sessions_left,
+                });
+                return Ok(Lease {
+                    conn,
+                    _sessions: permit,
+                });
+            }
+            // Every connection is full: wait for sessions on the one with
+            // most free, then look again (it may have died meanwhile).
+            let fullest_free = conns
+                .iter()
+                .max_by_key(|p| p.sessions.available_permits())
+                .map(|p| p.sessions.clone());
+            drop(conns);
+            if let Some(sessions_left) = fullest_free {
+                drop(sessions_left.acquire_many_owned(sessions).await);
+            }
+        }
+    }
+
+    /// Forgets `conn` if it is still pooled for `config`, so the next use
+    /// connects anew.
     pub async fn discard(&self, config: &ConnectConfig, conn: &Arc<Connection>) {
         let slot = lock(&self.inner.slots).get(config).cloned();
         if let Some(slot) = slot {
-            let mut pooled = slot.conn.lock().await;
-            if pooled.as_ref().is_some_and(|p| Arc::ptr_eq(p, conn)) {
-                *pooled = None;
-            }
+            slot.conns
+                .lock()
+                .await
+                .retain(|p| !Arc::ptr_eq(&p.conn, conn));
         }
         conn.close().await;
     }
 
-    /// Runs a command on the target's pooled connection (see
+    /// Runs a command on a pooled connection of the target (see
     /// [`exec::run`]). If the pooled connection turns out dead when the
     /// session is opened, it is replaced and the command started once more.
     pub async fn exec<F>(
@@ -149,12 +239,13 @@ impl Pool {
     where
         F: FnMut(Stream, &[u8]) -> ControlFlow<()> + Send,
     {
-        let conn = self.connection(config).await?;
-        match exec::run(&conn, command, options, &mut on_output).await {
+        let lease = self.lease(config, COMMAND_SESSIONS).await?;
+        match exec::run(&lease.conn, command, options, &mut on_output).await {
             Err(ExecError::Connect(err)) if err.is_connection_lost() => {
-                self.discard(config, &conn).await;
-                let conn = self.connection(config).await?;
-                exec::run(&conn, command, options, &mut on_output).await
+                self.discard(config, &lease.conn).await;
+                drop(lease);
+                let lease = self.lease(config, COMMAND_SESSIONS).await?;
+                exec::run(&lease.conn, command, options, &mut on_output).await
             }
             Err(ExecError::ConnectionLost {
                 target,
@@ -163,18 +254,13 @@ impl Pool {
             }) => {
                 // Without a terminal sshd does not signal the orphaned
                 // command: end it over a new connection if one can be had.
-                self.discard(config, &conn).await;
-                match self.connection(config).await {
-                    Ok(fresh) => {
-                        if let Err(err) =
-                            kill::kill_remote(&fresh, remote_pid, &tag, options.kill_grace).await
-                        {
-                            tracing::warn!("{err}");
-                        }
-                    }
-                    Err(err) => {
-                        tracing::warn!("cannot reconnect to end the orphaned remote command: {err}")
-                    }
+                self.discard(config, &lease.conn).await;
+                drop(lease);
+                if let Err(err) = self
+                    .kill_remote(config, remote_pid, &tag, options.kill_grace)
+                    .await
+                {
+                    tracing::warn!("{err}");
                 }
                 Err(ExecError::ConnectionLost {
                     target,
@@ -186,8 +272,26 @@ impl Pool {
         }
     }
 
-    /// Copies the remote directory `remote` into `local` over the target's
-    /// pooled connection (see [`sftp::download_dir`]).
+    /// Ends a remote command started by [`Pool::exec`] (its tag and pid, as
+    /// an [`exec::RunProbe`] learnt them) over a pooled connection: the
+    /// cleanup when a run was abandoned without stopping it.
+    pub async fn kill_remote(
+        &self,
+        config: &ConnectConfig,
+        pid: Option<u32>,
+        tag: &str,
+        grace: Duration,
+    ) -> Result<(), KillError> {
+        let lease = self.lease(config, 1).await.map_err(|err| KillError {
+            target: config.target(),
+            pgid: pid,
+            reason: format!("cannot reconnect: {}", crate::kill::error_text(&err)),
+        })?;
+        kill::kill_remote(&lease.conn, pid, tag, grace).await
+    }
+
+    /// Copies the remote directory `remote` into `local` over a pooled
+    /// connection of the target (see [`sftp::download_dir`]).
     pub async fn download_dir(
         &self,
         config: &ConnectConfig,
@@ -195,12 +299,13 @@ impl Pool {
         local: &Path,
         limits: &DownloadLimits,
     ) -> Result<DownloadSummary, SftpError> {
-        let conn = self.connection(config).await?;
-        match sftp::download_dir(&conn, remote, local, limits).await {
+        let lease = self.lease(config, 1).await?;
+        match sftp::download_dir(&lease.conn, remote, local, limits).await {
             Err(SftpError::Connect(err)) if err.is_connection_lost() => {
-                self.discard(config, &conn).await;
-                let conn = self.connection(config).await?;
-                sftp::download_dir(&conn, remote, local, limits).await
+                self.discard(config, &lease.conn).await;
+                drop(lease);
+                let lease = self.lease(config, 1).await?;
+                sftp::download_dir(&lease.conn, remote, local, limits).await
             }
             result => result,
         }
@@ -210,13 +315,13 @@ impl Pool {
     pub fn stats(&self) -> PoolStats {
         let open = lock(&self.inner.slots)
             .values()
-            .filter(|slot| {
-                slot.conn
+            .map(|slot| {
+                slot.conns
                     .try_lock()
-                    .map(|conn| conn.as_ref().is_some_and(|c| !c.is_closed()))
-                    .unwrap_or(true)
+                    .map(|conns| conns.iter().filter(|p| !p.conn.is_closed()).count())
+                    .unwrap_or(1)
             })
-            .count();
+            .sum();
         PoolStats {
             connects: self.inner.connects.load(Ordering::Relaxed),
             reuses: self.inner.reuses.load(Ordering::Relaxed),
@@ -232,8 +337,9 @@ impl Pool {
             .map(|(_, slot)| slot)
             .collect();
         for slot in slots {
-            if let Some(conn) = slot.conn.lock().await.take() {
-                conn.close().await;
+            let conns = std::mem::take(&mut *slot.conns.lock().await);
+            for p in conns {
+                p.conn.close().await;
             }
         }
     }
@@ -255,19 +361,18 @@ async fn close_idle(inner: &Inner) -> usize {
     let mut closed = 0;
     for (config, slot) in idle {
         // A slot being connected or used right now is not idle.
-        let Ok(mut conn) = slot.conn.try_lock() else {
+        let Ok(mut conns) = slot.conns.try_lock() else {
             continue;
         };
-        if let Some(open) = conn.as_ref() {
-            // Still held by a running command or copy.
-            if Arc::strong_count(open) > 1 {
-                continue;
-            }
-            open.close().await;
+        // Still held by a running command or copy.
+        if conns.iter().any(|p| Arc::strong_count(&p.conn) > 1) {
+            continue;
+        }
+        for p in conns.drain(..) {
+            p.conn.close().await;
             closed += 1;
         }
-        *conn = None;
-        drop(conn);
+        drop(conns);
         let mut slots = lock(&inner.slots);
         if slots.get(&config).is_some_and(|s| Arc::ptr_eq(s, &slot)) {
             slots.remove(&config);

@@ -49,6 +49,7 @@ pub fn registry() -> prova_engine::Registry {
     let mut r = prova_engine::plugins::registry();
     prova_docker::register(&mut r);
     prova_k8s::register(&mut r);
+    prova_ssh::register(&mut r);
     r
 }
 

@@ -130,6 +130,7 @@ async fn idle_connections_are_closed() {
     let sshd = sshd_or_skip!();
     let pool = Pool::new(PoolOptions {
         idle_timeout: Duration::from_millis(200),
+        ..PoolOptions::default()
     });
     let config = sshd.key_config();
     echo(&pool, &config, "hello").await;
@@ -138,4 +139,44 @@ async fn idle_connections_are_closed() {
     assert!(closed, "{:?}", pool.stats());
     echo(&pool, &config, "again").await;
     assert_eq!(pool.stats().connects, 2);
+}
+
+#[tokio::test]
+async fn commands_beyond_a_connections_sessions_open_more_connections_then_wait() {
+    let sshd = sshd_or_skip!();
+    // A command holds two sessions (its own and its cleanup's): two
+    // commands fit on one connection, and at most three connections open.
+    let pool = Pool::new(PoolOptions {
+        max_sessions: 4,
+        max_connections: 3,
+        ..PoolOptions::default()
+    });
+    let config = sshd.key_config();
+    let runs = (0..10).map(|i| {
+        let (pool, config) = (pool.clone(), config.clone());
+        async move {
+            let outcome = pool
+                .exec(
+                    &config,
+                    &RemoteCommand::new("sh", ["-c", &format!("sleep 0.3; echo {i}")]),
+                    &ExecOptions::default(),
+                    |_, _| ControlFlow::Continue(()),
+                )
+                .await
+                .unwrap_or_else(|err| panic!("{err}"));
+            assert_eq!(outcome.stdout.text(), format!("{i}\n"));
+            outcome.connection_id
+        }
+    });
+    let started = std::time::Instant::now();
+    let ids: std::collections::BTreeSet<u64> =
+        futures::future::join_all(runs).await.into_iter().collect();
+    assert_eq!(ids.len(), 3, "three connections: {ids:?}");
+    assert_eq!(pool.stats().connects, 3);
+    // Six at once: ten commands of 0.3 s need two rounds.
+    assert!(
+        started.elapsed() >= Duration::from_millis(600),
+        "{:?}",
+        started.elapsed()
+    );
 }
