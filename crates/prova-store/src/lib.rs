@@ -1,10 +1,10 @@
 //! prova's event store.
 //!
 //! Events are the source of truth: job state, status trees and reports are
-//! rebuilt from them. The store has four parts, one trait each: jobs
+//! rebuilt from them. The store has five parts, one trait each: jobs
 //! ([`JobStore`]), their events ([`EventStore`]), which process runs a job
-//! ([`LeaseStore`]) and which job holds a target ([`TargetLockStore`]).
-//! [`Store`] is all four, for code that needs the whole store (`Arc<dyn
+//! ([`LeaseStore`]), which job holds a target ([`TargetLockStore`]) and the
+//! live audit sink's hits ([`AuditHitStore`]). [`Store`] is all five, for code that needs the whole store (`Arc<dyn
 //! Store>`). [`SqlStore`] implements them with sqlx's `Any` driver so SQLite
 //! (the embedded default, WAL mode) and PostgreSQL share one code path. The
 //! schema is in `migrations/sqlite` and `migrations/postgres` (the same
@@ -173,10 +173,87 @@ pub trait TargetLockStore: Send + Sync {
     async fn unlock_job_targets(&self, job_id: JobId) -> Result<u64>;
 }
 
-/// The whole store: jobs, their events, job leases and target locks.
-/// Implemented for anything that implements the parts, so `Arc<dyn Store>`
-/// serves every user, while code that needs one part can ask for that part
-/// alone (an `Arc<dyn Store>` coerces to `Arc<dyn EventStore>`, ...).
-pub trait Store: JobStore + EventStore + LeaseStore + TargetLockStore {}
+/// One API request seen by the live audit sink (`POST /api/v1/audit/events`),
+/// mapped to its endpoint: a "hit".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewAuditHit {
+    /// The event's `auditID`: unique; a second event with the same one is dropped.
+    pub audit_id: String,
+    /// The operation id; `None` when the request maps to no endpoint.
+    pub endpoint: Option<String>,
+    pub verb: String,
+    /// `requestURI`: path and query, as audited.
+    pub request_uri: String,
+    pub user_agent: Option<String>,
+    /// The test named by the user agent's ` -- ` suffix (e2e.test's convention).
+    pub test_name: Option<String>,
+    /// `stage` (`ResponseComplete`, ...).
+    pub stage: Option<String>,
+    /// `stageTimestamp` (microsecond precision is kept).
+    pub time: jiff::Timestamp,
+    /// The event's JSON, kept only when asked (`--audit-keep-raw`).
+    pub raw: Option<String>,
+}
 
-impl<T: JobStore + EventStore + LeaseStore + TargetLockStore + ?Sized> Store for T {}
+/// A stored hit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditHit {
+    /// Storage order.
+    pub seq: i64,
+    pub audit_id: String,
+    pub endpoint: Option<String>,
+    pub verb: String,
+    pub request_uri: String,
+    pub user_agent: Option<String>,
+    pub test_name: Option<String>,
+    pub stage: Option<String>,
+    pub time: jiff::Timestamp,
+}
+
+/// Where a page of hits ends: the next page starts after it. Hits are
+/// ordered by (time, seq).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditHitCursor {
+    pub time: jiff::Timestamp,
+    pub seq: i64,
+}
+
+/// Which hits to read. Patterns are SQL `LIKE` (`%` any run, `_` one
+/// character, `\` escapes; case-sensitive on both backends).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuditHitQuery {
+    /// Hits at or after this time.
+    pub since: Option<jiff::Timestamp>,
+    /// Hits before this time.
+    pub until: Option<jiff::Timestamp>,
+    pub user_agent: Option<String>,
+    /// Matches operation ids; unmapped hits never match.
+    pub endpoint: Option<String>,
+    /// Only hits after this one.
+    pub after: Option<AuditHitCursor>,
+    /// At most this many (the store caps it at [`MAX_AUDIT_HITS_PER_QUERY`]).
+    pub limit: u32,
+}
+
+/// The most hits one [`AuditHitStore::query_audit_hits`] returns.
+pub const MAX_AUDIT_HITS_PER_QUERY: u32 = 100_000;
+
+/// The live audit sink's hits.
+#[async_trait]
+pub trait AuditHitStore: Send + Sync {
+    /// Stores hits in one transaction, skipping any whose `audit_id` is
+    /// already stored (or repeated within `hits`: the first wins). Returns
+    /// how many were new.
+    async fn insert_audit_hits(&self, hits: &[NewAuditHit]) -> Result<u64>;
+    /// Hits matching the query, ordered by (time, seq).
+    async fn query_audit_hits(&self, query: &AuditHitQuery) -> Result<Vec<AuditHit>>;
+}
+
+/// The whole store: jobs, their events, job leases, target locks and the
+/// audit sink's hits. Implemented for anything that implements the parts,
+/// so `Arc<dyn Store>` serves every user, while code that needs one part
+/// can ask for that part alone (an `Arc<dyn Store>` coerces to `Arc<dyn
+/// EventStore>`, ...).
+pub trait Store: JobStore + EventStore + LeaseStore + TargetLockStore + AuditHitStore {}
+
+impl<T: JobStore + EventStore + LeaseStore + TargetLockStore + AuditHitStore + ?Sized> Store for T {}

@@ -2,7 +2,7 @@
 //! reading them back, filtered.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::TryStreamExt;
@@ -12,7 +12,7 @@ use sqlx::query::Query;
 use sqlx::{Any, AssertSqlSafe};
 
 use super::event_rows::{EVENT_COLUMNS, event_from_row, events_from_packed, packed_events_sql};
-use super::statement::{Arg, Sql};
+use super::statement::{Arg, CachedSql, Sql, multi_row_insert};
 use super::{Backend, SqlStore, corrupt, micros, q};
 use crate::{EventStore, Result, StoreError};
 
@@ -24,52 +24,21 @@ const EVENT_PARAMS: usize = 11;
 const EVENT_ROWS_PER_INSERT: usize = 64;
 
 /// `INSERT INTO events (...) VALUES (...), (...)` for `rows` rows.
-///
-/// SQLite gets anonymous `?` placeholders: for numbered ones (`$n`) sqlx
-/// asks `sqlite3_bind_parameter_name` about each, which scans a list of
-/// all names, so binding a statement costs O(n²) in its parameters — 80% of
-/// the time of a 2,816-parameter INSERT. PostgreSQL needs `$n`.
 fn insert_events_sql(backend: Backend, rows: usize) -> String {
-    use std::fmt::Write;
-    let mut s = String::with_capacity(120 + rows * EVENT_PARAMS * 7);
-    s.push_str(
+    multi_row_insert(
+        backend,
         "INSERT INTO events (job_id, kind, run_id, test_name, test_attempt, step_label, \
          target_id, target, name, payload, emit_time) VALUES ",
-    );
-    let mut n = 0;
-    for r in 0..rows {
-        if r > 0 {
-            s.push(',');
-        }
-        s.push('(');
-        for c in 0..EVENT_PARAMS {
-            n += 1;
-            if c > 0 {
-                s.push(',');
-            }
-            match backend {
-                Backend::Sqlite => s.push('?'),
-                Backend::Postgres => {
-                    let _ = write!(s, "${n}");
-                }
-            }
-        }
-        s.push(')');
-    }
-    s
+        EVENT_PARAMS,
+        rows,
+        "",
+    )
 }
 
-/// The full-size INSERT, built once (the driver caches its prepared form by
-/// text, so reusing the same text also reuses the statement).
+/// The full-size INSERT, built once per backend.
 fn full_insert_sql(backend: Backend) -> Arc<str> {
-    static SQLITE: OnceLock<Arc<str>> = OnceLock::new();
-    static POSTGRES: OnceLock<Arc<str>> = OnceLock::new();
-    let cell = match backend {
-        Backend::Sqlite => &SQLITE,
-        Backend::Postgres => &POSTGRES,
-    };
-    cell.get_or_init(|| insert_events_sql(backend, EVENT_ROWS_PER_INSERT).into())
-        .clone()
+    static FULL: CachedSql = CachedSql::new();
+    FULL.get(backend, |b| insert_events_sql(b, EVENT_ROWS_PER_INSERT))
 }
 
 /// An event's values, ready to bind.

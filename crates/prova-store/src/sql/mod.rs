@@ -10,11 +10,13 @@
 //! One module per concern: [`open`] (URLs, pools, migrations), [`jobs`]
 //! ([`crate::JobStore`]), [`events`] ([`crate::EventStore`]) with
 //! [`event_rows`] (decoding event rows, plain and packed), [`leases`]
-//! ([`crate::LeaseStore`]), [`locks`] ([`crate::TargetLockStore`]) and
-//! [`statement`] (statements built at run time).
+//! ([`crate::LeaseStore`]), [`locks`] ([`crate::TargetLockStore`]),
+//! [`hits`] ([`crate::AuditHitStore`]) and [`statement`] (statements built
+//! at run time).
 
 mod event_rows;
 mod events;
+mod hits;
 mod jobs;
 mod leases;
 mod locks;
