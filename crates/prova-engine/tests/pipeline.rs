@@ -591,3 +591,37 @@ async fn a_template_that_renders_to_a_bad_value_fails_its_target_naming_the_para
     assert!(e.contains("parameters.duration[0]"), "{e}");
     assert!(e.contains("(from the template)"), "{e}");
 }
+
+#[tokio::test]
+async fn junit_carries_the_run_reports_the_verdict_is_derived_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("junit.xml");
+    let store: Arc<dyn Store> =
+        Arc::new(SqlStore::open_path(&dir.path().join("p.db")).await.unwrap());
+    // Target "boom" panics: TargetSuccess (=100%) says failure.
+    let mut prepared = prepare_str(
+        &job(&["ok", "boom"], &step("panicky", "p", ""), ""),
+        Format::Yaml,
+        None,
+        &registry(),
+    )
+    .unwrap();
+    prepared.add_final_reporter(
+        "junit",
+        Arc::new(prova_engine::plugins::reporters::junit::JUnitFile { path: out.clone() }),
+    );
+    let outcome = run_job(prepared, store, RunOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(outcome.verdict(), prova_core::status::Verdict::Failed);
+    let xml = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        xml.contains("<testsuite name=\"prova run reports\""),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<testcase name=\"TargetSuccess (run 1)\" classname=\"prova.reports\""),
+        "{xml}"
+    );
+    assert!(xml.contains("TargetSuccess said failure"), "{xml}");
+}

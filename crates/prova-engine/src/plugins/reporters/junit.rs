@@ -22,7 +22,7 @@ use prova_core::diag::{Diagnostics, FieldPath};
 use prova_core::event::names;
 use prova_core::node::Node;
 use prova_core::results::{self, CaseStatus, TestCaseResult};
-use prova_core::status::Report;
+use prova_core::status::{RUN_REPORT, Report};
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestRerun, TestSuite};
 
 use super::xml_text::{self, MAX_MESSAGE_BYTES, MAX_NAME_BYTES, MAX_OUTPUT_BYTES, Tail};
@@ -150,9 +150,19 @@ pub fn render(
 ) -> Result<String, quick_junit::SerializeError> {
     let mut cases: Cases = BTreeMap::new();
     let mut suite_cases: SuiteCases = BTreeMap::new();
+    let mut run_reports: Vec<Report> = Vec::new();
     let mut step_order: BTreeMap<(String, String), usize> = BTreeMap::new();
     let mut test_started: BTreeMap<(u32, String), jiff::Timestamp> = BTreeMap::new();
     for ev in events {
+        if ev.name == RUN_REPORT
+            && let Some(r) = ev
+                .payload
+                .clone()
+                .and_then(|p| serde_json::from_value::<Report>(p).ok())
+        {
+            run_reports.push(r);
+            continue;
+        }
         let (Some(test), Some(label), Some(target)) = (&ev.test_name, &ev.step_label, &ev.target)
         else {
             if let (Some(test), names::TEST_STARTED) = (&ev.test_name, ev.name.as_str()) {
@@ -270,7 +280,36 @@ pub fn render(
         }
         report.add_test_suite(suite);
     }
+    if !run_reports.is_empty() {
+        report.add_test_suite(reports_suite(run_reports));
+    }
     report.to_string()
+}
+
+/// The run reporters' verdicts, one case each: the job's verdict is derived
+/// from them, so a CI reading this file fails the build exactly when
+/// `prova run` exits 1 for the reports (final reporters judge after the
+/// file is written, so they are not in it).
+fn reports_suite(reports: Vec<Report>) -> TestSuite {
+    let mut suite = TestSuite::new("prova run reports");
+    for r in reports {
+        let status = if r.success {
+            TestCaseStatus::success()
+        } else {
+            let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            s.set_message(message(&format!(
+                "{} said failure: {}",
+                r.reporter_name, r.data
+            )));
+            s.set_type("RunReport");
+            s
+        };
+        let run = r.run_id.map(|n| format!(" (run {n})")).unwrap_or_default();
+        let mut case = TestCase::new(name(&format!("{}{run}", r.reporter_name)), status);
+        case.set_classname("prova.reports");
+        suite.add_test_case(case);
+    }
+    suite
 }
 
 /// A name as written: allowed characters only, at most [`MAX_NAME_BYTES`].
