@@ -6,7 +6,7 @@
 //! gzip or zstd, in parallel); [`mapping`] maps each event to an operation and
 //! decides which test gets the credit, exactly as APISnoop does; [`report`]
 //! aggregates into APISnoop's release-file JSON shape; [`diff`] compares two
-//! reports; [`live`] maps one event or one webhook `EventList` body the
+//! reports; [`reporter`] is the `coverage` final reporter of prova jobs; [`live`] maps one event or one webhook `EventList` body the
 //! same way, for input that is not a file; [`render`] prints tables, CSV, JSON or HTML. [`cli`] holds the
 //! `prova coverage` subcommands and [`run`].
 //!
@@ -56,6 +56,7 @@ pub mod live;
 pub mod mapping;
 pub mod render;
 pub mod report;
+pub mod reporter;
 pub mod spec;
 
 pub use cli::{Attach, CoverageCommand, CoverageOutcome, run};
