@@ -15,7 +15,7 @@ fn every_step_declares_its_events_once_each_with_a_description() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let steps = v["steps"].as_array().unwrap();
     let names: HashSet<&str> = steps.iter().map(|s| s["name"].as_str().unwrap()).collect();
-    for want in ["cmd", "docker", "k8sjob", "echo", "sleep", "waitport"] {
+    for want in ["cmd", "docker", "k8sjob", "sshcmd", "echo", "sleep", "waitport"] {
         assert!(names.contains(want), "step {want} is not registered: {names:?}");
     }
     for s in steps {
