@@ -25,7 +25,9 @@
 //! `shared/corpus/k8s/objects`): lists without item kinds, status
 //! conditions with `lastTransitionTime`, ownerReferences and the
 //! controllers' pod labels. Every request is recorded with its
-//! `User-Agent` ([`Double::requests`], [`Double::agents`]), and
+//! `User-Agent` ([`Double::requests`], [`Double::agents`]) and, with
+//! [`Double::send_audit_to`], sent as an audit event to a sink the way
+//! kube-apiserver's audit webhook does ([`AuditWebhook`]), and
 //! [`Double::reject`] makes chosen requests fail, to test failure paths.
 //!
 //! ```no_run
@@ -35,6 +37,7 @@
 //! # }
 //! ```
 
+mod audit;
 mod events;
 mod exec;
 mod jobs;
@@ -57,6 +60,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::watch;
 
+pub use audit::{AuditStats, AuditWebhook};
 pub use exec::Collector;
 pub use store::Shared;
 use store::{Fault, Inner, Kind};
@@ -123,6 +127,7 @@ impl Double {
                 ..Default::default()
             }),
             changed: watch::channel(1000).0,
+            audit: Default::default(),
             opts,
         });
         for ns in SYSTEM_NAMESPACES {
@@ -177,6 +182,38 @@ impl Double {
     /// The `User-Agent` of every request, in order.
     pub fn agents(&self) -> Vec<Option<String>> {
         self.shared.inner.lock().unwrap().agents.clone()
+    }
+
+    /// From now on, every request served is audited and its event sent to
+    /// `webhook` in `EventList` batches (see [`AuditWebhook`]). Once per
+    /// double: a second call is refused.
+    pub fn send_audit_to(&self, webhook: AuditWebhook) -> Result<(), AuditWebhook> {
+        let url = webhook.url.clone();
+        self.shared
+            .audit
+            .set(audit::Backend::start(webhook))
+            .map_err(|_| AuditWebhook::new(url, None))
+    }
+
+    /// What the audit webhook did so far (`None` without one).
+    pub fn audit_stats(&self) -> Option<Arc<AuditStats>> {
+        self.shared.audit.get().map(|b| b.stats.clone())
+    }
+
+    /// Waits until every audit event made so far was sent or dropped
+    /// (bounded by `timeout`); false when the time ran out.
+    pub async fn audit_flushed(&self, timeout: Duration) -> bool {
+        let Some(stats) = self.audit_stats() else {
+            return true;
+        };
+        let deadline = tokio::time::Instant::now() + timeout;
+        while stats.pending() > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        true
     }
 
     /// Creates a namespace now (with its `default` ServiceAccount).

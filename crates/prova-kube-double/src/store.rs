@@ -112,6 +112,8 @@ impl Inner {
 
 pub struct Shared {
     pub(crate) inner: Mutex<Inner>,
+    /// The audit webhook, once [`crate::Double::send_audit_to`] set it.
+    pub(crate) audit: std::sync::OnceLock<crate::audit::Backend>,
     pub(crate) changed: watch::Sender<u64>,
     pub(crate) opts: Options,
 }

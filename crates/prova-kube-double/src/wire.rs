@@ -29,6 +29,16 @@ pub(crate) async fn record(
         .get("user-agent")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
+    let audited = s.audit.get().is_some().then(|| crate::audit::Request {
+        method: req.method().to_string(),
+        uri: req
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_default(),
+        user_agent: agent.clone(),
+        received: jiff::Timestamp::now(),
+    });
     let fault = {
         let mut inner = s.inner.lock().unwrap();
         inner.requests.push(line);
@@ -51,13 +61,23 @@ pub(crate) async fn record(
             429 => "TooManyRequests",
             _ => "InternalError",
         };
-        return status_body(
+        let resp = status_body(
             f.code,
             reason,
             &format!("injected fault for {} {}", f.method, req.uri().path()),
         );
+        return audit(&s, audited, resp);
     }
-    next.run(req).await
+    let resp = next.run(req).await;
+    audit(&s, audited, resp)
+}
+
+/// Sends the audit event of a served request, when the webhook is on.
+fn audit(s: &Shared, req: Option<crate::audit::Request>, resp: Response) -> Response {
+    if let (Some(req), Some(backend)) = (req, s.audit.get()) {
+        backend.record(crate::audit::event(&req, resp.status().as_u16()));
+    }
+    resp
 }
 
 /// A `metav1.Status` failure, as the API server sends with an error code.
