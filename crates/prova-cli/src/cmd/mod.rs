@@ -50,6 +50,7 @@ pub fn registry() -> prova_engine::Registry {
     prova_docker::register(&mut r);
     prova_k8s::register(&mut r);
     prova_ssh::register(&mut r);
+    prova_coverage::reporter::register(&mut r);
     r
 }
 
