@@ -89,7 +89,20 @@ impl LoginParams {
     /// Reads the login parameters; `None` when one is missing (what is
     /// wrong is recorded in `p`).
     pub fn read(p: &mut Params<'_>) -> Option<LoginParams> {
-        let host = p.required_with("host", non_empty("a host name or address"));
+        // Empty is refused as written (ConTest's check), not as rendered:
+        // a template rendering "" is `skip_if_empty_host`'s case.
+        let host = p.required::<String>("host");
+        if host
+            .as_ref()
+            .and_then(|h| h.as_fixed())
+            .is_some_and(|h| h.trim().is_empty())
+        {
+            p.error_at(
+                "host",
+                0,
+                "expected a host name or address, found an empty string",
+            );
+        }
         let user = p.required_with("user", non_empty("a user name"));
         let port = p
             .optional_with("port", port)

@@ -7,14 +7,3 @@ mod host_keys;
 mod pool;
 mod sftp;
 mod support;
-
-/// The server, or return from the test when PROVA_SKIP_SSH=1.
-#[macro_export]
-macro_rules! sshd_or_skip {
-    () => {
-        match $crate::support::sshd() {
-            Some(sshd) => sshd,
-            None => return,
-        }
-    };
-}

@@ -189,3 +189,14 @@ pub async fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> boo
     }
     check()
 }
+
+/// The server, or return from the test when PROVA_SKIP_SSH=1.
+#[macro_export]
+macro_rules! sshd_or_skip {
+    () => {
+        match $crate::support::sshd() {
+            Some(sshd) => sshd,
+            None => return,
+        }
+    };
+}
