@@ -49,7 +49,10 @@ pub struct WriterStats {
 impl EventSink {
     /// Starts a writer into `store`; events are written until every sink
     /// clone is dropped and [`EventWriter::finish`] is awaited.
-    pub fn spawn(store: Arc<dyn EventStore>, observer: Option<Observer>) -> (EventSink, EventWriter) {
+    pub fn spawn(
+        store: Arc<dyn EventStore>,
+        observer: Option<Observer>,
+    ) -> (EventSink, EventWriter) {
         let (tx, rx) = mpsc::unbounded_channel();
         let handle = tokio::spawn(write_loop(rx, store));
         (EventSink { tx, observer }, EventWriter { handle })
@@ -85,7 +88,10 @@ impl EventWriter {
     }
 }
 
-async fn write_loop(mut rx: mpsc::UnboundedReceiver<Msg>, store: Arc<dyn EventStore>) -> WriterStats {
+async fn write_loop(
+    mut rx: mpsc::UnboundedReceiver<Msg>,
+    store: Arc<dyn EventStore>,
+) -> WriterStats {
     let mut stats = WriterStats::default();
     let mut msgs = Vec::with_capacity(MAX_BATCH);
     let mut batch: Vec<NewEvent> = Vec::with_capacity(MAX_BATCH);
