@@ -115,6 +115,7 @@ Examples:
 Examples:
   prova serve                                   127.0.0.1:8080, no token (loopback only)
   prova serve --listen 0.0.0.0:8080 --token $(cat token) --db postgres://prova@db/prova
+  prova serve --listen 0.0.0.0:8080 --token $(cat token) --coverage-spec swagger.json   # + audit sink
 
 SIGTERM or Ctrl-C: stop taking requests, pause running jobs (a step that
 cannot pause may finish, up to --pause-timeout; then the job is cancelled),
@@ -343,6 +344,20 @@ pub struct ServeArgs {
     /// keep-alive connection stays open (Go duration).
     #[arg(long, default_value = "15s", value_parser = parse_positive_duration)]
     pub header_timeout: std::time::Duration,
+    /// The cluster's OpenAPI v2 document (`kubectl get --raw /openapi/v2`):
+    /// turns on the live audit sink, POST /api/v1/audit/events, for
+    /// kube-apiserver's audit webhook (see docs/apisnoop.md).
+    #[arg(long, value_name = "SWAGGER")]
+    pub coverage_spec: Option<PathBuf>,
+    /// Also store each audit event's JSON with its hit.
+    #[arg(long)]
+    pub audit_keep_raw: bool,
+    /// Audit batches that may wait for the store; one more gets 429 and Retry-After.
+    #[arg(long, default_value_t = prova_server::audit::DEFAULT_QUEUE as u32, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub audit_queue: u32,
+    /// Largest audit batch body, in bytes.
+    #[arg(long, default_value_t = prova_server::audit::DEFAULT_MAX_BODY)]
+    pub audit_max_body: usize,
 }
 
 fn parse_positive_duration(s: &str) -> Result<std::time::Duration, String> {

@@ -2,7 +2,9 @@
 //! rules as `prova coverage report`. This is the entry point for input that
 //! does not come from a file, such as the audit webhook's `EventList`
 //! batches POSTed to a live sink: the file reader and a sink built on
-//! [`map_body`] give the same answer on the same events.
+//! [`map_body`] give the same answer on the same events. [`batch`] turns a
+//! webhook batch into the hits a sink stores (with `auditID`, stage and
+//! time); [`stored`] turns stored hits back into a report.
 //!
 //! ```
 //! use prova_coverage::live::{map_body, Mapped};
@@ -23,6 +25,9 @@
 //!     other => panic!("{other:?}"),
 //! }
 //! ```
+
+pub mod batch;
+pub mod stored;
 
 use std::borrow::Cow;
 

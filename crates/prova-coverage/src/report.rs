@@ -166,6 +166,11 @@ impl<'a> Tally<'a> {
         self.events += other.events;
     }
 
+    /// The spec events are mapped against.
+    pub(crate) fn spec(&self) -> &'a Spec {
+        self.ctx.spec
+    }
+
     /// Merges many tallies into one.
     pub fn merge_all(mut tallies: Vec<Tally<'a>>) -> Option<Tally<'a>> {
         let mut first = tallies.pop()?;

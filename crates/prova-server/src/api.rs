@@ -32,6 +32,7 @@ pub fn router(state: AppState) -> Router {
         .route("/jobs/{id}/retry", post(retry))
         .route("/jobs/{id}/report", get(report))
         .route("/version", get(version))
+        .merge(crate::audit_api::routes(state.config.audit.max_body))
         .route(
             "/openapi.json",
             get(|| async { Json(crate::openapi::document()) }),

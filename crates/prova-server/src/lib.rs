@@ -5,6 +5,8 @@
 //! - [`manager::Manager`]: runs jobs, cancels, pauses, resumes and retries
 //!   them, pauses every job when the server stops and resumes them when it
 //!   starts again.
+//! - [`audit`] and [`audit_api`]: the live audit sink (kube-apiserver's
+//!   audit webhook → endpoint hits in the store) and its queries.
 //! - [`serve`]: binds, serves until told to stop, then pauses its jobs.
 //!
 //! ```no_run
@@ -16,6 +18,8 @@
 //! ```
 
 pub mod api;
+pub mod audit;
+pub mod audit_api;
 pub mod auth;
 pub mod contest;
 pub mod error;
@@ -57,6 +61,8 @@ pub struct ServerConfig {
     /// Time a client has to send a request's headers (also how long an
     /// idle keep-alive connection stays open).
     pub header_timeout: Duration,
+    /// The live audit sink (`POST /api/v1/audit/events`).
+    pub audit: audit::AuditConfig,
 }
 
 impl Default for ServerConfig {
@@ -70,6 +76,7 @@ impl Default for ServerConfig {
             files_root: None,
             artifacts_root: std::env::temp_dir().join("prova-artifacts"),
             header_timeout: listen::ConnLimits::default().header_timeout,
+            audit: audit::AuditConfig::default(),
         }
     }
 }
@@ -114,17 +121,22 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub config: Arc<ServerConfig>,
     pub metrics: Arc<metrics::Metrics>,
+    pub audit: Arc<audit::AuditSink>,
 }
 
-/// Builds the state: the manager and metrics over `store`.
+/// Builds the state: the manager, metrics and audit sink over `store`.
+/// With an audit spec this starts the sink's writer, so it must run inside
+/// a Tokio runtime then.
 pub fn state(config: ServerConfig, store: Arc<dyn Store>, registry: Registry) -> AppState {
     let metrics = Arc::new(metrics::Metrics::new());
     let manager = Manager::new(store.clone(), registry, &config, metrics.clone());
+    let audit = audit::AuditSink::start(config.audit.clone(), store.clone());
     AppState {
         manager,
         store,
         config: Arc::new(config),
         metrics,
+        audit,
     }
 }
 

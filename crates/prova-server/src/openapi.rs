@@ -20,9 +20,12 @@ use utoipa_swagger_ui::SwaggerUi;
         crate::api::retry,
         crate::api::events,
         crate::api::version,
+        crate::audit_api::post_events,
+        crate::audit_api::hits,
+        crate::audit_api::report,
     ),
     modifiers(&BearerAuth),
-    tags((name = "jobs", description = "Submit, watch and steer jobs"), (name = "server"))
+    tags((name = "jobs", description = "Submit, watch and steer jobs"), (name = "audit", description = "The live audit sink: kube-apiserver's audit webhook in, endpoint hits and coverage out"), (name = "server"))
 )]
 struct ApiDoc;
 

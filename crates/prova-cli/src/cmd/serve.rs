@@ -17,6 +17,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         eprintln!("prova: --token / PROVA_TOKEN: {why}");
         return Ok(ExitCode::from(exit::INVALID));
     }
+    let audit_spec = match &args.coverage_spec {
+        Some(path) => match prova_coverage::spec::Spec::from_file(path) {
+            Ok(spec) => Some(std::sync::Arc::new(spec)),
+            Err(e) => {
+                eprintln!("prova: --coverage-spec: {e}");
+                return Ok(ExitCode::from(exit::INVALID));
+            }
+        },
+        None => None,
+    };
     let store = store::open(&args.store).await?;
     let config = ServerConfig {
         listen: args.listen,
@@ -36,6 +46,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }),
         artifacts_root: store::artifacts_root(&args.store),
         header_timeout: args.header_timeout,
+        audit: prova_server::audit::AuditConfig {
+            spec: audit_spec,
+            keep_raw: args.audit_keep_raw,
+            queue: args.audit_queue as usize,
+            max_body: args.audit_max_body,
+            ..Default::default()
+        },
     };
     if config.token.is_none() && !config.listen.ip().is_loopback() {
         eprintln!(

@@ -116,6 +116,13 @@ fn check(ev: AuditEvent<'_>) -> Result<AuditEvent<'_>, EventError> {
 /// [`SONIC_MAX_DEPTH`](super::depth::SONIC_MAX_DEPTH). Lines nested deeper
 /// than [`MAX_DEPTH`](super::depth::MAX_DEPTH) are refused unparsed.
 pub fn parse_event_strict(line: &[u8]) -> Result<AuditEvent<'_>, EventError> {
+    check(parse_full(line)?)
+}
+
+/// Parses the whole of `line` into `T` with the full parser, after the
+/// depth check: the fields of an event that [`AuditEvent`] leaves out (the
+/// live sink's `auditID`, `stage` and timestamps) are read this way.
+pub fn parse_full<'a, T: Deserialize<'a>>(line: &'a [u8]) -> Result<T, EventError> {
     // sonic-rs skips ignored values recursively, without a limit and with
     // large frames: deep texts go to serde_json (see `depth`).
     let depth =
@@ -123,12 +130,11 @@ pub fn parse_event_strict(line: &[u8]) -> Result<AuditEvent<'_>, EventError> {
             limit: e.limit,
             column: e.offset + 1,
         })?;
-    let ev: AuditEvent<'_> = if depth <= SONIC_MAX_DEPTH {
-        sonic_rs::from_slice(line).map_err(|e| EventError::Json(short_error(&e.to_string())))?
+    if depth <= SONIC_MAX_DEPTH {
+        sonic_rs::from_slice(line).map_err(|e| EventError::Json(short_error(&e.to_string())))
     } else {
-        serde_json::from_slice(line).map_err(|e| EventError::Json(short_error(&e.to_string())))?
-    };
-    check(ev)
+        serde_json::from_slice(line).map_err(|e| EventError::Json(short_error(&e.to_string())))
+    }
 }
 
 /// First line of a parser message, without the echo of the input.
