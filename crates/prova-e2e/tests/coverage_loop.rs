@@ -7,7 +7,9 @@
 //! The sink here is a small fake of `prova serve`'s, speaking its HTTP
 //! contract (`POST /api/v1/audit/events` an `EventList`, `GET
 //! /api/v1/audit/hits?since&until&user_agent&limit&cursor`) and mapping
-//! events with the coverage crate's rules, as the real one does.
+//! events with the coverage crate's rules, as the real one does; the last
+//! test runs the loop through the real sink of `prova serve` (its router
+//! on SQLite, served over TCP).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -315,4 +317,45 @@ async fn the_statefulset_status_test_newly_covers_three_endpoints_through_the_au
         "{message}"
     );
     assert_eq!(d["Missing"], json!([]));
+}
+
+/// `prova serve`'s router with its audit sink (the v1.36 spec) on a fresh
+/// SQLite store, on a free port.
+async fn start_prova_serve(dir: &Path) -> String {
+    let spec =
+        Spec::from_file(&repo().join("../shared/corpus/k8s/openapi/v1.36/swagger.json")).unwrap();
+    let store = prova_store::SqlStore::open_path(&dir.join("prova.db"))
+        .await
+        .unwrap();
+    let config = prova_server::ServerConfig {
+        token: Some(TOKEN.into()),
+        artifacts_root: dir.join("artifacts"),
+        files_root: Some(dir.to_path_buf()),
+        audit: prova_server::audit::AuditConfig {
+            spec: Some(Arc::new(spec)),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let app = prova_server::router(prova_server::state(config, Arc::new(store), registry()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_loop_through_prova_serves_own_audit_sink() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = start_prova_serve(dir.path()).await;
+    let events = run_e2e(&url, "Job should apply changes to a job status").await;
+    let report = report_of_example("apisnoop-job-status.yaml", &url, &events, |t| t).await;
+    let d = &report.data;
+    assert!(report.success, "{d:#}");
+    let message = d["Message"].as_str().unwrap();
+    eprintln!("prova serve: {message}");
+    assert!(
+        message.starts_with("+3: patchBatchV1NamespacedJobStatus, readBatchV1NamespacedJobStatus, replaceBatchV1NamespacedJobStatus ("),
+        "{message}"
+    );
 }

@@ -4,6 +4,7 @@
 //!
 //! The sink's contract:
 //! `GET {server}/api/v1/audit/hits?since=RFC3339&until=RFC3339[&user_agent=LIKE][&limit=N][&cursor=C]`
+//! (the cursor is sent as `next=C` too, the name prova serve reads)
 //! with `Authorization: Bearer TOKEN` answers
 //! `{"hits":[{"AuditID","Endpoint","Verb","Path","UserAgent","TestName","Time"}…],"next":cursor-or-null}`.
 
@@ -80,7 +81,10 @@ pub async fn from_sink(
             query.push(("user_agent", ua.to_string()));
         }
         if let Some(c) = &cursor {
+            // The contract names it `cursor`; prova serve's sink reads
+            // `next` (the field it answers with). Each ignores the other.
             query.push(("cursor", c.clone()));
+            query.push(("next", c.clone()));
         }
         let mut req = client.get(&url).query(&query);
         if let Some(t) = token {
