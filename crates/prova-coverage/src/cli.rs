@@ -10,6 +10,7 @@ use crate::audit::{ReadOptions, ReadSummary};
 use crate::bench::{BenchArgs, run_bench};
 use crate::diff::diff;
 use crate::like::LikePattern;
+use crate::live::client::{LiveArgs, SinkArgs};
 use crate::render::{self, EndpointRow, Format, TestHit};
 use crate::report::{EndpointCoverage, Report};
 use crate::spec::{Level, Spec};
@@ -24,7 +25,7 @@ pub enum CoverageCommand {
     Endpoints(EndpointsArgs),
     /// Compute endpoint coverage from audit logs (APISnoop's numbers).
     #[command(
-        after_help = "Example:\n  prova coverage report --spec swagger.json --audit audit.log.gz --conformance conformance.yaml --ineligible ineligible_endpoints.yaml --json > coverage.json"
+        after_help = "Examples:\n  prova coverage report --spec swagger.json --audit audit.log.gz --conformance conformance.yaml --ineligible ineligible_endpoints.yaml --json > coverage.json\n  prova coverage report --server http://127.0.0.1:8080 --since 10m --json    # over a prova serve audit sink's hits"
     )]
     Report(ReportArgs),
     /// List stable, conformance-eligible endpoints that no test hits.
@@ -42,6 +43,11 @@ pub enum CoverageCommand {
         after_help = "Example:\n  prova coverage diff --spec swagger.json before.log after.log\n  prova coverage diff before.json after.json"
     )]
     Diff(DiffArgs),
+    /// Endpoints hit recently, from a `prova serve` audit sink (the tickets' query).
+    #[command(
+        after_help = "Examples:\n  prova coverage live --server http://127.0.0.1:8080 --since 60s --user-agent 'e2e%should%' --endpoint '%JobStatus'\n  prova coverage live --server $PROVA_SERVER --since 5m --json\n\nThe token comes from --token or PROVA_TOKEN. Patterns are SQL LIKE (case-sensitive)."
+    )]
+    Live(LiveArgs),
     /// Generate a large synthetic audit log and measure how fast it is read.
     #[command(
         after_help = "Example:\n  prova coverage bench --spec swagger.json --size 1GB --gz --python"
@@ -179,6 +185,9 @@ pub struct EndpointsArgs {
 pub struct ReportArgs {
     #[command(flatten)]
     pub source: SourceArgs,
+    /// Read the hits of a `prova serve` audit sink (--server URL [--since DUR]) instead of --spec/--audit.
+    #[command(flatten)]
+    pub sink: SinkArgs,
     #[command(flatten)]
     pub format: FormatArgs,
     /// Attach the JSON report to this prova job (the CLI stores it).
@@ -286,6 +295,10 @@ pub fn run(cmd: CoverageCommand, out: &mut dyn Write) -> anyhow::Result<Coverage
         CoverageCommand::Untested(a) => cmd_untested(a, out),
         CoverageCommand::Tests(a) => cmd_tests(a, out),
         CoverageCommand::Diff(a) => cmd_diff(a, out),
+        CoverageCommand::Live(a) => {
+            crate::live::client::live(&a, out)?;
+            Ok(ok())
+        }
         CoverageCommand::Bench(a) => {
             run_bench(&a, out)?;
             Ok(ok())
@@ -412,7 +425,13 @@ fn load(source: &SourceArgs) -> anyhow::Result<Report> {
 }
 
 fn cmd_report(a: ReportArgs, out: &mut dyn Write) -> anyhow::Result<CoverageOutcome> {
-    let report = load(&a.source)?;
+    let report = if a.sink.server.is_some() {
+        sink_report(&a)?
+    } else if a.sink.since.is_some() {
+        bail!("--since needs --server URL (it selects the hits of a prova serve audit sink)");
+    } else {
+        load(&a.source)?
+    };
     render::report(out, &report, a.format.format())?;
     Ok(CoverageOutcome {
         exit_code: 0,
@@ -422,6 +441,30 @@ fn cmd_report(a: ReportArgs, out: &mut dyn Write) -> anyhow::Result<CoverageOutc
             report_json: report.to_json(),
         }),
     })
+}
+
+/// `report --server`: the sink computes the report with its spec; the
+/// conformance files given here refine eligibility.
+fn sink_report(a: &ReportArgs) -> anyhow::Result<Report> {
+    let s = &a.source;
+    if s.spec.is_some() || !s.audit.is_empty() || s.from_report.is_some() {
+        bail!(
+            "--server reads the sink's hits with the server's spec: leave out --spec, --audit and --from-report"
+        );
+    }
+    if !s.user_agent.is_empty() {
+        bail!("--user-agent is not available with --server: the sink credits e2e.test agents");
+    }
+    let mut report = crate::live::client::report(&a.sink)?;
+    if s.meta.ineligible.is_some() || s.meta.pending.is_some() {
+        let conf = load_conformance(
+            None,
+            s.meta.ineligible.as_deref(),
+            s.meta.pending.as_deref(),
+        )?;
+        report.apply_eligibility(&conf);
+    }
+    Ok(report)
 }
 
 fn cmd_untested(a: UntestedArgs, out: &mut dyn Write) -> anyhow::Result<CoverageOutcome> {

@@ -4,7 +4,8 @@
 //! batches POSTed to a live sink: the file reader and a sink built on
 //! [`map_body`] give the same answer on the same events. [`batch`] turns a
 //! webhook batch into the hits a sink stores (with `auditID`, stage and
-//! time); [`stored`] turns stored hits back into a report.
+//! time); [`stored`] turns stored hits back into a report; [`client`] reads
+//! a sink over HTTP (`prova coverage live`, `report --server`).
 //!
 //! ```
 //! use prova_coverage::live::{map_body, Mapped};
@@ -27,6 +28,7 @@
 //! ```
 
 pub mod batch;
+pub mod client;
 pub mod stored;
 
 use std::borrow::Cow;

@@ -123,7 +123,8 @@ pub struct HitsQuery {
     pub endpoint: Option<String>,
     /// Hits per page.
     pub limit: Option<u32>,
-    /// The `next` of the previous page.
+    /// The `next` of the previous page (also accepted as `cursor`).
+    #[serde(alias = "cursor")]
     pub next: Option<String>,
 }
 
@@ -222,7 +223,7 @@ impl From<AuditHit> for HitView {
         ("user_agent" = Option<String>, Query, description = "SQL LIKE pattern on the user agent, case-sensitive, e.g. e2e%should%"),
         ("endpoint" = Option<String>, Query, description = "SQL LIKE pattern on the endpoint (operation id), e.g. %JobStatus; unmapped hits never match"),
         ("limit" = Option<u32>, Query, description = "Hits per page: default 1000, at most 10000"),
-        ("next" = Option<String>, Query, description = "The next of the previous page")),
+        ("next" = Option<String>, Query, description = "The next of the previous page (also accepted as cursor)")),
     responses(
         (status = 200, description = "{\"hits\":[{AuditID, Endpoint (null when unmapped), Verb, Path, UserAgent, TestName, Time}], \"next\": cursor or null}, ordered by time; while next is not null, ask again with next=<it>"),
         (status = 400, description = "A time that is not RFC 3339, since after until, or a bad cursor"),
