@@ -598,14 +598,13 @@ async fn junit_carries_the_run_reports_the_verdict_is_derived_from() {
     let out = dir.path().join("junit.xml");
     let store: Arc<dyn Store> =
         Arc::new(SqlStore::open_path(&dir.path().join("p.db")).await.unwrap());
-    // Target "boom" panics: TargetSuccess (=100%) says failure.
-    let mut prepared = prepare_str(
-        &job(&["ok", "boom"], &step("panicky", "p", ""), ""),
-        Format::Yaml,
-        None,
-        &registry(),
-    )
-    .unwrap();
+    // Target "boom" panics: TargetSuccess (=100%) says failure, and the
+    // final TargetSuccess (listed before junit) too.
+    let yaml = format!(
+        "{}  FinalReporters:\n    - name: TargetSuccess\n      parameters: {{AverageSuccessExpression: \">90%\"}}\n",
+        job(&["ok", "boom"], &step("panicky", "p", ""), "")
+    );
+    let mut prepared = prepare_str(&yaml, Format::Yaml, None, &registry()).unwrap();
     prepared.add_final_reporter(
         "junit",
         Arc::new(prova_engine::plugins::reporters::junit::JUnitFile { path: out.clone() }),
@@ -615,13 +614,14 @@ async fn junit_carries_the_run_reports_the_verdict_is_derived_from() {
         .unwrap();
     assert_eq!(outcome.verdict(), prova_core::status::Verdict::Failed);
     let xml = std::fs::read_to_string(&out).unwrap();
-    assert!(
-        xml.contains("<testsuite name=\"prova run reports\""),
-        "{xml}"
-    );
+    assert!(xml.contains("<testsuite name=\"prova reports\""), "{xml}");
     assert!(
         xml.contains("<testcase name=\"TargetSuccess (run 1)\" classname=\"prova.reports\""),
         "{xml}"
     );
     assert!(xml.contains("TargetSuccess said failure"), "{xml}");
+    assert!(
+        xml.contains("<testcase name=\"TargetSuccess (final)\" classname=\"prova.reports\""),
+        "{xml}"
+    );
 }

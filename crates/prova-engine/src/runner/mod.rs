@@ -517,7 +517,7 @@ async fn final_reports(
     sink: &EventSink,
     runs: &[RunResult],
 ) -> Vec<Report> {
-    let events = if job.needs_events() {
+    let mut events = if job.needs_events() {
         run_events(sink, store, job_id, None).await
     } else {
         Vec::new()
@@ -533,11 +533,13 @@ async fn final_reports(
         if let Some(mut report) = reporter.final_report(&input).await {
             report.reporter_name.clone_from(name);
             report.run_id = None;
-            sink.emit(NewEvent::job(
-                job_id,
-                FINAL_REPORT,
-                serde_json::to_value(&report).ok(),
-            ));
+            let event = NewEvent::job(job_id, FINAL_REPORT, serde_json::to_value(&report).ok());
+            // Reporters listed later see this verdict (the junit file
+            // written last carries every final report before it).
+            if job.needs_events() {
+                events.push(event.clone());
+            }
+            sink.emit(event);
             reports.push(report);
         }
     }

@@ -22,7 +22,7 @@ use prova_core::diag::{Diagnostics, FieldPath};
 use prova_core::event::names;
 use prova_core::node::Node;
 use prova_core::results::{self, CaseStatus, TestCaseResult};
-use prova_core::status::{RUN_REPORT, Report};
+use prova_core::status::{FINAL_REPORT, RUN_REPORT, Report};
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestRerun, TestSuite};
 
 use super::xml_text::{self, MAX_MESSAGE_BYTES, MAX_NAME_BYTES, MAX_OUTPUT_BYTES, Tail};
@@ -154,7 +154,7 @@ pub fn render(
     let mut step_order: BTreeMap<(String, String), usize> = BTreeMap::new();
     let mut test_started: BTreeMap<(u32, String), jiff::Timestamp> = BTreeMap::new();
     for ev in events {
-        if ev.name == RUN_REPORT
+        if (ev.name == RUN_REPORT || ev.name == FINAL_REPORT)
             && let Some(r) = ev
                 .payload
                 .clone()
@@ -286,12 +286,12 @@ pub fn render(
     report.to_string()
 }
 
-/// The run reporters' verdicts, one case each: the job's verdict is derived
-/// from them, so a CI reading this file fails the build exactly when
-/// `prova run` exits 1 for the reports (final reporters judge after the
-/// file is written, so they are not in it).
+/// The reporters' verdicts, one case each: every run report, and the final
+/// reports of the reporters listed before this one (`--junit` adds its
+/// reporter last). The job's verdict is derived from the same reports, so
+/// a CI reading this file fails the build when `prova run` exits 1 for them.
 fn reports_suite(reports: Vec<Report>) -> TestSuite {
-    let mut suite = TestSuite::new("prova run reports");
+    let mut suite = TestSuite::new("prova reports");
     for r in reports {
         let status = if r.success {
             TestCaseStatus::success()
@@ -304,7 +304,10 @@ fn reports_suite(reports: Vec<Report>) -> TestSuite {
             s.set_type("RunReport");
             s
         };
-        let run = r.run_id.map(|n| format!(" (run {n})")).unwrap_or_default();
+        let run = r
+            .run_id
+            .map(|n| format!(" (run {n})"))
+            .unwrap_or_else(|| " (final)".to_string());
         let mut case = TestCase::new(name(&format!("{}{run}", r.reporter_name)), status);
         case.set_classname("prova.reports");
         suite.add_test_case(case);
