@@ -37,6 +37,9 @@ SSH_USER=prova-ssh
 SSH_HOME=/var/lib/prova-ssh
 BASE="${TMPDIR:-/tmp}"
 PASSFILE="$BASE/prova-test-sshd.password"
+# Every state directory a start used (PROVA_SSHD_DIR ones live anywhere), so
+# a stop knows whether another server still needs the login user unlocked.
+DIRS_FILE="$BASE/prova-test-sshd.dirs"
 
 log() { echo "sshd.sh: $*" >&2; }
 
@@ -148,11 +151,20 @@ setup_user() {
 
 running_dirs() {
   local d
-  for d in "$BASE"/prova-test-sshd.*/ ${PROVA_SSHD_DIR:+"$PROVA_SSHD_DIR"}; do
-    d=${d%/}
+  {
+    for d in "$BASE"/prova-test-sshd.*/; do echo "${d%/}"; done
+    [ -n "${PROVA_SSHD_DIR:-}" ] && echo "$PROVA_SSHD_DIR"
+    [ -f "$DIRS_FILE" ] && cat "$DIRS_FILE"
+  } | sort -u | while read -r d; do
     [ -d "$d" ] && server_pid "$d" >/dev/null && echo "$d"
   done
   return 0
+}
+
+# True when the login user can log in: a stop by another run of this script
+# may have locked it while this directory's server kept running.
+login_usable() {
+  ! is_root || ! passwd -S "$SSH_USER" 2>/dev/null | awk '{ exit $2 != "L" }'
 }
 
 start() {
@@ -160,7 +172,8 @@ start() {
   bin=$(sshd_bin)
   if [ -n "${PROVA_SSHD_DIR:-}" ]; then
     dir=$PROVA_SSHD_DIR
-    if [ -f "$dir/env" ] && server_pid "$dir" >/dev/null && { . "$dir/env"; answers_ssh "$PORT"; }; then
+    if [ -f "$dir/env" ] && server_pid "$dir" >/dev/null && login_usable \
+       && { . "$dir/env"; answers_ssh "$PORT"; }; then
       print_exports "$dir"
       return 0
     fi
@@ -197,6 +210,9 @@ start() {
   cp "$dir/id_ed25519.pub" "$dir/authorized_keys/$key_user"
   chmod 644 "$dir/authorized_keys/$key_user"
 
+  { [ -f "$DIRS_FILE" ] && cat "$DIRS_FILE"; echo "$dir"; } | sort -u >"$DIRS_FILE.new"
+  mv "$DIRS_FILE.new" "$DIRS_FILE"
+
   local port pid="" attempt
   for attempt in 1 2 3 4 5; do
     port=$(free_port)
@@ -224,7 +240,9 @@ AllowTcpForwarding no
 AllowAgentForwarding no
 PermitUserEnvironment no
 Subsystem sftp internal-sftp
-# Benchmarks open a connection per target at once: no early drops.
+# The benchmark's OpenSSH side logs in 100 times at once: no early drops
+# (default 10:30:100). prova's pool keeps to 10 sessions a connection
+# (OpenSSH's default); the library's own tests open 20 on one.
 MaxStartups 1000
 MaxSessions 100
 LoginGraceTime 30
