@@ -174,8 +174,18 @@ fn registry() -> Registry {
             "suite",
             Fixed(Prepared::per_target(Suite).unwrap(), SUITE_EVENTS),
         )
-        .step("undeclared", per_target(Undeclared));
+        .step("undeclared", per_target(Undeclared))
+        .step("unreachable", per_target(Unreachable));
     r
+}
+
+/// Cannot reach what it drives.
+struct Unreachable;
+#[async_trait]
+impl PreparedStep for Unreachable {
+    async fn run(&self, _: &StepContext, _: &Target) -> Result<(), StepError> {
+        Err(StepError::infra("the engine at unix:///nowhere is down"))
+    }
 }
 
 /// Emits an event it does not declare.
@@ -624,4 +634,23 @@ async fn junit_carries_the_run_reports_the_verdict_is_derived_from() {
         xml.contains("<testcase name=\"TargetSuccess (final)\" classname=\"prova.reports\""),
         "{xml}"
     );
+}
+
+#[tokio::test]
+async fn an_infrastructure_error_fails_the_target_marked_as_infra() {
+    let yaml = job(&["a"], &step("unreachable", "u", ""), "");
+    let (outcome, events) = run(&yaml, RunOptions::default()).await;
+    assert!(!outcome.success());
+    let errs = find(&events, "TargetErr", "a");
+    let payload = errs[0].payload.as_ref().unwrap();
+    assert_eq!(payload["Infra"], true, "{payload}");
+    assert_eq!(payload["Error"], "the engine at unix:///nowhere is down");
+    // A target that failed the step is not marked so.
+    let (_, events) = run(
+        &job(&["a"], &step("failfirst", "f", ""), ""),
+        RunOptions::default(),
+    )
+    .await;
+    let errs = find(&events, "TargetErr", "a");
+    assert_eq!(errs[0].payload.as_ref().unwrap().get("Infra"), None);
 }

@@ -421,6 +421,7 @@ impl Stage {
                             },
                         ));
                     }
+                    Err(e) if e.is_infra() => self.fail_infra(label, target, e.to_string()),
                     Err(e) => self.fail(label, target, e.to_string()),
                 }
             }
@@ -458,11 +459,19 @@ impl Stage {
     }
 
     fn fail(&self, label: &str, target: Target, error: String) {
-        self.ctx.emit_engine(
-            &target,
-            names::TARGET_ERR,
-            Some(serde_json::json!({ "Error": error })),
-        );
+        self.fail_as(label, target, error, serde_json::json!({}));
+    }
+
+    /// The step could not do its work: the target failed, and `TargetErr`
+    /// says it was the infrastructure (`Infra: true`), not the target.
+    fn fail_infra(&self, label: &str, target: Target, error: String) {
+        self.fail_as(label, target, error, serde_json::json!({ "Infra": true }));
+    }
+
+    fn fail_as(&self, label: &str, target: Target, error: String, mut payload: serde_json::Value) {
+        payload["Error"] = serde_json::Value::String(error.clone());
+        self.ctx
+            .emit_engine(&target, names::TARGET_ERR, Some(payload));
         let _ = self.done.send((
             target,
             Exit::Failed {
