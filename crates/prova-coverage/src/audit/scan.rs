@@ -146,21 +146,36 @@ fn unescape(raw: &[u8]) -> Option<String> {
 /// Reads `verb`, `requestURI` and `userAgent` from one JSON line, or `None`
 /// when the line needs the full parser (see the module docs).
 pub fn scan_event(line: &[u8]) -> Option<AuditEvent<'_>> {
+    let [verb, request_uri, user_agent] =
+        scan_strings(line, [b"verb", b"requestURI", b"userAgent"])?;
+    Some(AuditEvent {
+        verb,
+        request_uri,
+        user_agent,
+    })
+}
+
+/// Reads the string values of `keys` (top-level keys of the JSON object
+/// `line`; `null` or absent: `None`), stopping as soon as all are found, or
+/// `None` when the line needs the full parser: a key's value that is not a
+/// string or `null`, broken structure, an escaped key, invalid UTF-8 in a
+/// needed value, a line not ending with `}`.
+pub(crate) fn scan_strings<'a, const N: usize>(
+    line: &'a [u8],
+    keys: [&[u8]; N],
+) -> Option<[Option<Str<'a>>; N]> {
     let b = line;
+    let mut out: [Option<Str<'a>>; N] = std::array::from_fn(|_| None);
     let mut i = skip_ws(b, 0);
     if b.get(i) != Some(&b'{') {
         return None;
     }
-    let mut ev = AuditEvent {
-        verb: None,
-        request_uri: None,
-        user_agent: None,
-    };
-    // Bit per field seen (a `null` value counts as seen).
-    let mut seen = 0u8;
+    // Bit per key seen (a `null` value counts as seen).
+    let all = (1u32 << N) - 1;
+    let mut seen = 0u32;
     i = skip_ws(b, i + 1);
     if b.get(i) == Some(&b'}') {
-        return finish(b, i + 1, ev);
+        return finish(b, i + 1, out);
     }
     loop {
         if b.get(i) != Some(&b'"') {
@@ -176,14 +191,8 @@ pub fn scan_event(line: &[u8]) -> Option<AuditEvent<'_>> {
             return None;
         }
         i = skip_ws(b, i + 1);
-        let slot = match key {
-            b"verb" => Some((0u8, &mut ev.verb)),
-            b"requestURI" => Some((1, &mut ev.request_uri)),
-            b"userAgent" => Some((2, &mut ev.user_agent)),
-            _ => None,
-        };
-        match slot {
-            Some((bit, field)) => {
+        match keys.iter().position(|k| *k == key) {
+            Some(bit) => {
                 match *b.get(i)? {
                     b'"' => {
                         let (vend, vesc) = string_end(b, i)?;
@@ -193,21 +202,21 @@ pub fn scan_event(line: &[u8]) -> Option<AuditEvent<'_>> {
                         } else {
                             Cow::Borrowed(std::str::from_utf8(raw).ok()?)
                         };
-                        *field = Some(Str(s));
+                        out[bit] = Some(Str(s));
                         i = vend;
                     }
                     b'n' if b.get(i..i + 4) == Some(b"null") => {
-                        *field = None;
+                        out[bit] = None;
                         i += 4;
                     }
                     // Not a string: let the full parser report it.
                     _ => return None,
                 }
                 seen |= 1 << bit;
-                if seen == 0b111 {
+                if seen == all {
                     // All found: the rest of the line is not parsed.
                     let end = line.trim_ascii_end();
-                    return (end.last() == Some(&b'}')).then_some(ev);
+                    return (end.last() == Some(&b'}')).then_some(out);
                 }
             }
             // Values of the top-level object are one level down.
@@ -216,14 +225,14 @@ pub fn scan_event(line: &[u8]) -> Option<AuditEvent<'_>> {
         i = skip_ws(b, i);
         match b.get(i) {
             Some(b',') => i = skip_ws(b, i + 1),
-            Some(b'}') => return finish(b, i + 1, ev),
+            Some(b'}') => return finish(b, i + 1, out),
             _ => return None,
         }
     }
 }
 
-fn finish<'a>(b: &[u8], i: usize, ev: AuditEvent<'a>) -> Option<AuditEvent<'a>> {
-    (skip_ws(b, i) == b.len()).then_some(ev)
+fn finish<T>(b: &[u8], i: usize, found: T) -> Option<T> {
+    (skip_ws(b, i) == b.len()).then_some(found)
 }
 
 #[cfg(test)]
