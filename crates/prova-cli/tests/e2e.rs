@@ -37,18 +37,28 @@ async fn run_passes_against_the_double_and_writes_junit() {
     let kubeconfig = double.write_kubeconfig(env.dir.path());
     let junit = env.dir.path().join("junit_01.xml");
     let mut cmd = env.cmd();
-    cmd.args(["e2e", "run", "--focus", "Job should apply", "--context", "double"])
-        .arg("--kubeconfig")
-        .arg(&kubeconfig)
-        .arg("--junit")
-        .arg(&junit)
-        .args(["--wait-timeout", "20s", "--timeout", "60s"]);
+    cmd.args([
+        "e2e",
+        "run",
+        "--focus",
+        "Job should apply",
+        "--context",
+        "double",
+    ])
+    .arg("--kubeconfig")
+    .arg(&kubeconfig)
+    .arg("--junit")
+    .arg(&junit)
+    .args(["--wait-timeout", "20s", "--timeout", "60s"]);
     let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
         .await
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert!(stderr.contains("STEP: "), "the STEP log goes to stderr: {stderr}");
+    assert!(
+        stderr.contains("STEP: "),
+        "the STEP log goes to stderr: {stderr}"
+    );
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(xml.contains("tests=\"1\""), "{xml}");
     assert!(xml.contains("failures=\"0\""), "{xml}");

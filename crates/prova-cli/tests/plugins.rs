@@ -15,8 +15,13 @@ fn every_step_declares_its_events_once_each_with_a_description() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let steps = v["steps"].as_array().unwrap();
     let names: HashSet<&str> = steps.iter().map(|s| s["name"].as_str().unwrap()).collect();
-    for want in ["cmd", "docker", "k8sjob", "sshcmd", "echo", "sleep", "waitport"] {
-        assert!(names.contains(want), "step {want} is not registered: {names:?}");
+    for want in [
+        "cmd", "docker", "k8sjob", "sshcmd", "echo", "sleep", "waitport",
+    ] {
+        assert!(
+            names.contains(want),
+            "step {want} is not registered: {names:?}"
+        );
     }
     for s in steps {
         let step = s["name"].as_str().unwrap();
@@ -54,5 +59,8 @@ fn the_text_listing_names_each_step_with_its_events() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("\n  cmd\n    CmdStart "), "{out}");
     assert!(out.contains("reporters:"), "{out}");
-    assert!(!env.db().exists(), "listing plugins must not create a store");
+    assert!(
+        !env.db().exists(),
+        "listing plugins must not create a store"
+    );
 }

@@ -60,7 +60,11 @@ pub enum Verdict {
 
 impl Verdict {
     /// The verdict of a job in `state` with these reports.
-    pub fn of(state: Option<JobState>, run_reports: &[Vec<Report>], final_reports: &[Report]) -> Verdict {
+    pub fn of(
+        state: Option<JobState>,
+        run_reports: &[Vec<Report>],
+        final_reports: &[Report],
+    ) -> Verdict {
         let reports_ok = run_reports.iter().flatten().all(|r| r.success)
             && final_reports.iter().all(|r| r.success);
         match state {

@@ -74,7 +74,12 @@ async fn openssh(sshd: &'static Sshd, targets: usize) -> Duration {
                 for command in COMMANDS {
                     let out = tokio::process::Command::new("ssh")
                         .args(["-F", "/dev/null", "-o", "BatchMode=yes"])
-                        .args(["-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=yes"])
+                        .args([
+                            "-o",
+                            "IdentitiesOnly=yes",
+                            "-o",
+                            "StrictHostKeyChecking=yes",
+                        ])
                         .arg("-o")
                         .arg(format!("UserKnownHostsFile={}", sshd.known_hosts.display()))
                         .arg("-i")
