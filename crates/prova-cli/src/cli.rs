@@ -307,15 +307,13 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 3)]
         repeat: usize,
     },
-    /// Write N events to a fresh SQLite store in the engine's batches, then
-    /// read them back and rebuild the job's status.
-    Store {
-        #[arg(long, default_value_t = 100_000)]
-        events: usize,
-        /// Repeat each measurement this many times and keep the best.
-        #[arg(long, default_value_t = 3)]
-        repeat: usize,
-    },
+    /// Write N events to a fresh store in the engine's batches (against
+    /// Python's sqlite3 inserting the same rows, on SQLite), read them back,
+    /// rebuild the job's status and time `prova status` as a process.
+    Store(crate::cmd::bench::StoreBench),
+    /// The same job of N targets × M `echo` steps on SQLite and on
+    /// PostgreSQL, in one run: the PostgreSQL / SQLite time ratio.
+    Backends(crate::cmd::bench::BackendsBench),
 }
 
 #[derive(Args, Debug)]

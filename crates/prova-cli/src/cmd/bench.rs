@@ -1,25 +1,47 @@
-//! `prova bench engine`: the engine's overhead, measured against doing the
-//! same work without it, in one run.
+//! `prova bench`: performance targets, each measured against its baseline
+//! in the same run. `engine` (here): the engine's overhead against doing
+//! the same work without it; `store` ([`store`]): the event store against
+//! a raw insert and `prova status` as a process; `backends` (here): the
+//! same job on PostgreSQL against SQLite.
 //!
-//! The job: N targets (TargetList) through M `cmd` steps of `/bin/true`,
+//! The engine job: N targets (TargetList) through M `cmd` steps of `/bin/true`,
 //! every event stored in a fresh SQLite file. The baseline: the same N×M
 //! processes spawned directly with tokio, N chains of M in sequence, all
 //! chains at once (the same concurrency the pipeline has). Each is
 //! measured `repeat` times, interleaved, and the best time is kept.
 
+mod fresh;
+mod store;
+
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
+use clap::Args;
 use prova_core::EventQuery;
 use prova_core::node::Format;
 use prova_engine::prepare::prepare_str;
 use prova_engine::runner::{RunOptions, run_job};
-use prova_store::{EventStore, JobStore, SqlStore, Store};
+use prova_store::{SqlStore, Store};
 
 use crate::cli::{BenchArgs, BenchWhat};
 use crate::output::outln;
+use fresh::Fresh;
+pub use store::StoreBench;
+
+#[derive(Args, Debug)]
+pub struct BackendsBench {
+    /// The PostgreSQL server: a fresh schema per round.
+    #[arg(long, value_name = "URL", env = "PROVA_TEST_POSTGRES_URL")]
+    pub postgres: String,
+    #[arg(long, default_value_t = 3000)]
+    pub targets: usize,
+    #[arg(long, default_value_t = 10)]
+    pub steps: usize,
+    /// Repeat each measurement this many times and keep the best.
+    #[arg(long, default_value_t = 2)]
+    pub repeat: usize,
+}
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     match args.what {
@@ -28,11 +50,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             steps,
             repeat,
         } => engine(targets, steps, repeat.max(1)).await,
-        BenchWhat::Store { events, repeat } => store(events, repeat.max(1)).await,
+        BenchWhat::Store(a) => store::run(a).await,
+        BenchWhat::Backends(a) => backends(a).await,
     }
 }
 
-fn descriptor(targets: usize, steps: usize) -> String {
+/// A job of `targets` × `steps` steps, each `step` (YAML of a step's
+/// name and parameters, `{i}` its number), every target required to pass.
+fn descriptor(targets: usize, steps: usize, step: &str) -> String {
     let mut s = String::from(
         "JobName: bench\nRuns: 1\nTestDescriptors:\n  - TargetManagerName: TargetList\n    TargetManagerAcquireParameters:\n      Targets:\n",
     );
@@ -41,13 +66,22 @@ fn descriptor(targets: usize, steps: usize) -> String {
     }
     s.push_str("    TestFetcherName: literal\n    TestFetcherFetchParameters:\n      TestName: bench\n      Steps:\n");
     for i in 0..steps {
-        s.push_str(&format!(
-            "        - name: cmd\n          label: step{i}\n          parameters:\n            executable: [/bin/true]\n            emit_stdout: [false]\n            emit_stderr: [false]\n"
-        ));
+        s.push_str(&step.replace("{i}", &i.to_string()));
     }
-    s.push_str("Reporting:\n  RunReporters:\n    - name: TargetSuccess\n      parameters:\n        SuccessExpression: \"=100%\"\n");
+    s.push_str(REPORTING);
     s
 }
+
+/// The engine bench's step: a process that does nothing.
+const CMD_TRUE: &str = "        - name: cmd\n          label: step{i}\n          parameters:\n            executable: [/bin/true]\n            emit_stdout: [false]\n            emit_stderr: [false]\n";
+
+/// The backends bench's step: three events per target (TargetIn, Echo,
+/// TargetOut) and nothing spawned, so the job's time is the engine's and
+/// the store's.
+const ECHO: &str = "        - name: echo\n          label: step{i}\n          parameters:\n            text: [hello]\n";
+
+/// Every target must pass.
+const REPORTING: &str = "Reporting:\n  RunReporters:\n    - name: TargetSuccess\n      parameters:\n        SuccessExpression: \"=100%\"\n";
 
 async fn baseline(targets: usize, steps: usize) -> anyhow::Result<Duration> {
     let start = Instant::now();
@@ -72,18 +106,13 @@ async fn baseline(targets: usize, steps: usize) -> anyhow::Result<Duration> {
     Ok(start.elapsed())
 }
 
-async fn job(
-    targets: usize,
-    steps: usize,
-    dir: &std::path::Path,
-    i: usize,
-) -> anyhow::Result<(Duration, usize)> {
+/// Runs the job `text` on the store at `url`: how long it took and how
+/// many events it stored.
+async fn job(text: &str, url: &str) -> anyhow::Result<(Duration, usize)> {
     let registry = prova_engine::plugins::registry();
-    let text = descriptor(targets, steps);
     let prepared =
-        prepare_str(&text, Format::Yaml, None, &registry).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let store: Arc<dyn Store> =
-        Arc::new(SqlStore::open(&format!("sqlite://{}/bench-{i}.db", dir.display())).await?);
+        prepare_str(text, Format::Yaml, None, &registry).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let store: Arc<dyn Store> = Arc::new(SqlStore::open(url).await?);
     let start = Instant::now();
     let outcome = run_job(prepared, store.clone(), RunOptions::default()).await?;
     let took = start.elapsed();
@@ -100,13 +129,13 @@ async fn job(
 }
 
 async fn engine(targets: usize, steps: usize, repeat: usize) -> anyhow::Result<ExitCode> {
-    let dir = std::env::temp_dir().join(format!("prova-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut fresh = Fresh::new(None, "engine")?;
+    let text = descriptor(targets, steps, CMD_TRUE);
     let (mut best_base, mut best_job) = (Duration::MAX, Duration::MAX);
     let mut events = 0;
     for i in 0..repeat {
         let b = baseline(targets, steps).await?;
-        let (j, n) = job(targets, steps, &dir, i).await?;
+        let (j, n) = job(&text, &fresh.store_url(&format!("engine{i}")).await?).await?;
         eprintln!(
             "round {}: direct spawn {:.3}s, prova job {:.3}s ({n} events stored)",
             i + 1,
@@ -117,7 +146,7 @@ async fn engine(targets: usize, steps: usize, repeat: usize) -> anyhow::Result<E
         best_job = best_job.min(j);
         events = n;
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    fresh.cleanup().await;
     // Every target: acquired, released; per step: TargetIn, CmdStart, CmdEnd, TargetOut.
     let expected = targets * (2 + 4 * steps);
     outln!(
@@ -140,120 +169,55 @@ async fn engine(targets: usize, steps: usize, repeat: usize) -> anyhow::Result<E
     Ok(ExitCode::SUCCESS)
 }
 
-/// Events shaped like a real job's: 1,000 targets through 3 `cmd` steps,
-/// with TargetIn/CmdStart/CmdStdout/CmdEnd/TargetOut per target and step.
-fn job_events(job_id: i64, n: usize) -> Vec<prova_core::NewEvent> {
-    use prova_core::{EventKind, NewEvent, Target};
-    const NAMES: [&str; 5] = ["TargetIn", "CmdStart", "CmdStdout", "CmdEnd", "TargetOut"];
-    let now = jiff::Timestamp::now();
-    (0..n)
-        .map(|i| {
-            let name = NAMES[i % NAMES.len()];
-            let target = (i / NAMES.len()) % 1000;
-            let step = (i / (NAMES.len() * 1000)) % 3;
-            let payload = match name {
-                "CmdStart" => Some(serde_json::json!({"Path": "/bin/echo", "Args": ["hello", target], "Dir": null, "Pid": 4242})),
-                "CmdStdout" => Some(serde_json::json!({"Msg": format!("hello from target {target}\n")})),
-                "CmdEnd" => Some(serde_json::json!({"ExitCode": 0, "DurationMs": 3})),
-                _ => None,
-            };
-            NewEvent {
-                kind: EventKind::Test,
-                job_id,
-                run_id: 1,
-                test_name: Some("bench test".into()),
-                test_attempt: Some(0),
-                step_label: Some(format!("step{step}")),
-                target: Some(Target {
-                    id: format!("t{target}"),
-                    fqdn: format!("host{target}.example.org"),
-                    ..Default::default()
-                }),
-                name: name.into(),
-                payload,
-                emit_time: now,
-            }
-        })
-        .collect()
-}
-
-async fn store(n: usize, repeat: usize) -> anyhow::Result<ExitCode> {
-    let dir = std::env::temp_dir().join(format!("prova-bench-store-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let (mut best_write, mut best_read, mut best_rebuild) =
-        (Duration::MAX, Duration::MAX, Duration::MAX);
-    let (mut best_full, mut best_status) = (Duration::MAX, Duration::MAX);
-    for i in 0..repeat {
-        let store = SqlStore::open(&format!("sqlite://{}/store-{i}.db", dir.display())).await?;
-        let job_id = store
-            .create_job(prova_store::NewJob {
-                name: "bench".into(),
-                ..Default::default()
-            })
-            .await?;
-        let events = job_events(job_id, n);
-        let start = Instant::now();
-        // The engine's writer hands the store batches of what has queued up,
-        // at most MAX_BATCH at a time.
-        for chunk in events.chunks(prova_engine::emit::MAX_BATCH) {
-            store.append_events(chunk).await?;
-        }
-        let write = start.elapsed();
-        let start = Instant::now();
-        let read = store.query_events(&EventQuery::for_job(job_id)).await?;
-        let read_t = start.elapsed();
-        let start = Instant::now();
-        let status = prova_core::status::rebuild(job_id, "bench", &read);
-        let rebuild_t = start.elapsed();
-        anyhow::ensure!(read.len() == n, "read {} of {n} events", read.len());
-        // What `prova status` does: read only what a status needs, rebuild.
-        let start = Instant::now();
-        let loaded = prova_engine::status::load_status(&store, job_id)
-            .await?
-            .context("job vanished")?;
-        let status_t = start.elapsed();
-        anyhow::ensure!(
-            loaded == status,
-            "the status from status events differs from the one from all events"
-        );
+/// `prova bench backends`: the same echo job on a fresh SQLite file and a
+/// fresh PostgreSQL schema, interleaved, best of each kept.
+async fn backends(a: BackendsBench) -> anyhow::Result<ExitCode> {
+    let text = descriptor(a.targets, a.steps, ECHO);
+    let mut sqlite = Fresh::new(None, "backends")?;
+    let mut postgres = Fresh::new(Some(&a.postgres), "backends")?;
+    let (mut best_sqlite, mut best_pg) = (Duration::MAX, Duration::MAX);
+    let mut counts = (0, 0);
+    for i in 0..a.repeat.max(1) {
+        let (s, ns) = job(&text, &sqlite.store_url(&format!("echo{i}")).await?).await?;
+        let (p, np) = job(&text, &postgres.store_url(&format!("echo{i}")).await?).await?;
         eprintln!(
-            "round {}: write {:.0} events/s, read all {:.1}ms, rebuild {:.1}ms, status {:.1}ms",
+            "round {}: SQLite {:.3}s ({ns} events), PostgreSQL {:.3}s ({np} events)",
             i + 1,
-            n as f64 / write.as_secs_f64(),
-            read_t.as_secs_f64() * 1e3,
-            rebuild_t.as_secs_f64() * 1e3,
-            status_t.as_secs_f64() * 1e3
+            s.as_secs_f64(),
+            p.as_secs_f64()
         );
-        best_write = best_write.min(write);
-        best_read = best_read.min(read_t);
-        best_rebuild = best_rebuild.min(rebuild_t);
-        best_full = best_full.min(read_t + rebuild_t);
-        best_status = best_status.min(status_t);
+        best_sqlite = best_sqlite.min(s);
+        best_pg = best_pg.min(p);
+        counts = (ns, np);
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    sqlite.cleanup().await;
+    postgres.cleanup().await;
+    // Every target: acquired, released; per step: TargetIn, Echo, TargetOut.
+    let expected = a.targets * (2 + 3 * a.steps);
     outln!(
-        "store bench: {n} events, SQLite file in WAL mode, batches of {}",
-        prova_engine::emit::MAX_BATCH
+        "backends bench: a job of {} targets × {} echo steps",
+        a.targets,
+        a.steps
     )?;
     outln!(
-        "  write:   {:.0} events/s  (target ≥ 100000/s)",
-        n as f64 / best_write.as_secs_f64()
+        "  SQLite:     {:.3}s  ({} events stored)",
+        best_sqlite.as_secs_f64(),
+        counts.0
     )?;
     outln!(
-        "  read all events:         {:.1} ms",
-        best_read.as_secs_f64() * 1e3
+        "  PostgreSQL: {:.3}s  ({} events stored)",
+        best_pg.as_secs_f64(),
+        counts.1
     )?;
     outln!(
-        "  rebuild from all events: {:.1} ms",
-        best_rebuild.as_secs_f64() * 1e3
+        "  ratio PostgreSQL / SQLite: {:.2}× (target ≤ 1.5×)",
+        best_pg.as_secs_f64() / best_sqlite.as_secs_f64()
     )?;
-    outln!(
-        "  read all + rebuild:      {:.1} ms",
-        best_full.as_secs_f64() * 1e3
-    )?;
-    outln!(
-        "  status as `prova status` loads it (status events only + rebuild): {:.1} ms  (target ≤ 200 ms)",
-        best_status.as_secs_f64() * 1e3
-    )?;
+    anyhow::ensure!(
+        counts.0 >= expected && counts.1 == counts.0,
+        "events stored: SQLite {}, PostgreSQL {}, expected at least {expected} on both",
+        counts.0,
+        counts.1
+    );
     Ok(ExitCode::SUCCESS)
 }

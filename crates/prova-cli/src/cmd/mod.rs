@@ -1,6 +1,6 @@
 //! One module per command; [`dispatch`] runs the one asked for.
 
-mod bench;
+pub(crate) mod bench;
 mod client;
 pub(crate) mod e2e;
 mod events;
