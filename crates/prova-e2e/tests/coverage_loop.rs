@@ -12,7 +12,7 @@
 //! on SQLite, served over TCP).
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,32 +21,17 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use prova_core::NewEvent;
-use prova_core::node::Format;
 use prova_coverage::live::{Mapped, map_body};
 use prova_coverage::report::MapContext;
 use prova_coverage::spec::Spec;
 use prova_e2e::runner::{self, RunConfig};
-use prova_e2e::{junit, suite};
-use prova_engine::plugin::FinalReportInput;
+use prova_e2e::suite;
 use prova_kube_double::{AuditWebhook, Double};
 use serde_json::{Value, json};
 
-const TOKEN: &str = "sink-token";
+mod support;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn example(name: &str) -> PathBuf {
-    repo().join("examples/k8s").join(name)
-}
-
-fn registry() -> prova_engine::Registry {
-    let mut r = prova_engine::plugins::registry();
-    prova_k8s::register(&mut r);
-    prova_coverage::reporter::register(&mut r);
-    r
-}
+use support::{TOKEN, example, registry, repo, report_of_example};
 
 struct Sink {
     spec: Spec,
@@ -166,7 +151,6 @@ async fn config(d: &Double, dir: &Path) -> RunConfig {
 /// would have emitted them: a first event, then one `TestCaseResult` per
 /// case of the suite's JUnit.
 async fn run_e2e(sink: &str, focus: &str) -> Vec<NewEvent> {
-    let started = NewEvent::job(1, "JobStateStarted", None);
     let d = Double::start(Default::default()).await;
     let mut hook = AuditWebhook::new(format!("{sink}/api/v1/audit/events"), Some(TOKEN.into()));
     hook.max_wait = Duration::from_millis(200);
@@ -190,49 +174,7 @@ async fn run_e2e(sink: &str, focus: &str) -> Vec<NewEvent> {
         d.audit_flushed(Duration::from_secs(10)).await,
         "audit events left unsent"
     );
-    let xml = junit::report(&outcomes).to_string().unwrap();
-    let cases = prova_results::junit::parse_junit(xml.as_bytes(), "junit_01.xml").unwrap();
-    let mut events = vec![started];
-    for c in cases {
-        events.push(NewEvent::job(
-            1,
-            prova_core::results::TEST_CASE,
-            Some(serde_json::to_value(c).unwrap()),
-        ));
-    }
-    events
-}
-
-/// The example's coverage reporter, pointed at `sink` (the rest as written).
-async fn report_of_example(
-    name: &str,
-    sink: &str,
-    events: &[NewEvent],
-    edit: impl Fn(String) -> String,
-) -> prova_core::status::Report {
-    let path = example(name);
-    let text = std::fs::read_to_string(&path).unwrap();
-    let text = edit(
-        text.replace("Server: http://127.0.0.1:8080", &format!("Server: {sink}"))
-            .replace("TokenEnv: PROVA_TOKEN", &format!("Token: {TOKEN}"))
-            .replace("Wait: 15s", "Wait: 5s"),
-    );
-    let job = prova_engine::prepare::prepare_str(&text, Format::Yaml, Some(&path), &registry())
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
-    let (_, reporter) = job
-        .final_reporters
-        .iter()
-        .find(|(n, _)| n == "coverage")
-        .expect("the example has a coverage reporter");
-    reporter
-        .final_report(&FinalReportInput {
-            job_id: 1,
-            job_name: &job.descriptor.job_name,
-            runs: &[],
-            events,
-        })
-        .await
-        .unwrap()
+    support::job_events(&outcomes)
 }
 
 #[test]
