@@ -2,8 +2,7 @@
 
 use std::process::ExitCode;
 
-use prova_core::EventQuery;
-use prova_core::status::{JobStatus, rebuild};
+use prova_core::status::JobStatus;
 
 use crate::cli::StatusArgs;
 use crate::output::{out, outln};
@@ -14,7 +13,8 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
         return super::client::status(&client, args.id, args.json).await;
     }
     let store = store::open(&args.store).await?;
-    let Some(job) = store.get_job(args.id).await? else {
+    // Only the events a status needs (not step output), and the job's name.
+    let Some(status) = prova_engine::status::load_status(&*store, args.id).await? else {
         eprintln!(
             "prova: job {} not found in {}",
             args.id,
@@ -22,8 +22,6 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::from(exit::INVALID));
     };
-    let events = store.query_events(&EventQuery::for_job(job.id)).await?;
-    let status = rebuild(job.id, &job.name, &events);
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&status)?)?;
     } else {

@@ -48,6 +48,11 @@ pub struct SqlStore {
     /// same pool as `pool`.
     writer: AnyPool,
     backend: Backend,
+    /// PostgreSQL only: the same database through sqlx's own PostgreSQL
+    /// driver, for what `Any` cannot carry: arrays, which the bulk event
+    /// insert binds (one `UNNEST` per column; see [`events`]). Connects
+    /// on first use, so opening a store costs no more.
+    pg: Option<sqlx::PgPool>,
     /// Read events packed many to a row (SQLite; see
     /// [`event_rows::packed_events_sql`]).
     packed_reads: bool,

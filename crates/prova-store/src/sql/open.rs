@@ -9,6 +9,7 @@ use std::time::Duration;
 use sqlx::ConnectOptions;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::SqliteConnectOptions;
 
 use super::{Backend, SqlStore};
@@ -140,6 +141,7 @@ impl SqlStore {
                 writer: pool.clone(),
                 pool,
                 backend: Backend::Sqlite,
+                pg: None,
                 packed_reads: true,
             });
         }
@@ -176,6 +178,7 @@ impl SqlStore {
             pool,
             writer,
             backend: Backend::Sqlite,
+            pg: None,
             packed_reads: true,
         })
     }
@@ -191,11 +194,17 @@ impl SqlStore {
             .run(&pool)
             .await
             .map_err(StoreError::Migrate)?;
+        let pg_opts = PgConnectOptions::from_str(url).map_err(|e| open_err(url, e))?;
+        let pg = PgPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_lazy_with(pg_opts);
         tracing::debug!(url = redact(url), "opened PostgreSQL store");
         Ok(SqlStore {
             writer: pool.clone(),
             pool,
             backend: Backend::Postgres,
+            pg: Some(pg),
             packed_reads: false,
         })
     }
