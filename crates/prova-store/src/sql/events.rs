@@ -11,7 +11,9 @@ use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, AssertSqlSafe};
 
-use super::event_rows::{EVENT_COLUMNS, event_from_row, events_from_packed, packed_events_sql};
+use super::event_rows::{
+    EVENT_COLUMNS, EVENTS_PER_PACK, event_from_row, events_from_packed, packed_events_sql,
+};
 use super::statement::{Arg, CachedSql, Sql, multi_row_insert};
 use super::{Backend, SqlStore, corrupt, micros, q};
 use crate::{EventStore, Result, StoreError};
@@ -194,8 +196,67 @@ impl SqlStore {
         }
     }
 
-    /// Reads events packed many to a row (see [`packed_events_sql`]).
-    async fn query_events_packed(&self, sql: Sql) -> Result<Vec<Event>> {
+    /// Reads the events of `query` (`filter` its [`event_filter`])
+    /// packed many to a row (see [`packed_events_sql`]). A whole job's
+    /// events are read in parts, one per core, on as many connections at
+    /// once: SQLite builds each part's packs on its own thread while this
+    /// task decodes the packs that have come.
+    async fn query_events_packed(&self, query: &EventQuery, filter: &Sql) -> Result<Vec<Event>> {
+        let ranges = match (query.job_id, query.limit) {
+            (Some(job), None) => self.seq_ranges(job).await?,
+            _ => vec![None],
+        };
+        let parts = ranges.into_iter().map(|range| {
+            let mut sql = filter.clone();
+            if let Some((lo, hi)) = range {
+                sql.push(" AND seq >= ")
+                    .arg(Arg::I64(lo))
+                    .push(" AND seq < ")
+                    .arg(Arg::I64(hi));
+            }
+            order_and_limit(&mut sql, query);
+            self.read_packed(Sql {
+                text: packed_events_sql(&sql.text),
+                args: sql.args,
+            })
+        });
+        let parts = futures::future::try_join_all(parts).await?;
+        let mut out = Vec::with_capacity(parts.iter().map(Vec::len).sum());
+        for part in parts {
+            out.extend(part);
+        }
+        Ok(out)
+    }
+
+    /// The job's `seq` span cut into one range per core (whole packs
+    /// each), or one unbounded range when the job is small.
+    async fn seq_ranges(&self, job: JobId) -> Result<Vec<Option<(i64, i64)>>> {
+        let (lo, hi): (Option<i64>, Option<i64>) =
+            sqlx::query_as("SELECT min(seq), max(seq) FROM events WHERE job_id = $1")
+                .bind(job)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(q("query events"))?;
+        let (Some(lo), Some(hi)) = (lo, hi) else {
+            return Ok(vec![None]);
+        };
+        let pack = EVENTS_PER_PACK as i64;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_READ_PARTS));
+        let packs = hi / pack - lo / pack + 1;
+        if cores < 2 || packs < 4 {
+            return Ok(vec![None]);
+        }
+        let per_part = (packs as u64).div_ceil(cores as u64) as i64 * pack;
+        let first = lo / pack * pack;
+        Ok((0..cores as i64)
+            .map(|i| first + i * per_part)
+            .filter(|start| *start <= hi)
+            .map(|start| Some((start, start + per_part)))
+            .collect())
+    }
+
+    /// Runs a packed read and decodes its rows, in `seq` order.
+    async fn read_packed(&self, sql: Sql) -> Result<Vec<Event>> {
         let mut out = Vec::new();
         let mut rows = sql.query().fetch(&self.pool);
         while let Some(row) = rows.try_next().await.map_err(q("query events"))? {
@@ -209,6 +270,10 @@ impl SqlStore {
         Ok(out)
     }
 }
+
+/// The most parts a job's events are read in at once (each its own
+/// connection and SQLite thread).
+const MAX_READ_PARTS: usize = 4;
 
 #[async_trait]
 impl EventStore for SqlStore {
@@ -250,53 +315,9 @@ impl EventStore for SqlStore {
     }
 
     async fn query_events(&self, query: &EventQuery) -> Result<Vec<Event>> {
-        let mut sql = Sql::new(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE 1 = 1"));
-        if let Some(job) = query.job_id {
-            sql.push(" AND job_id = ").arg(Arg::I64(job));
-        }
-        if let Some(kind) = query.kind {
-            sql.push(" AND kind = ")
-                .arg(Arg::Text(kind.as_str().to_string()));
-        }
-        if let Some(run) = query.run_id {
-            sql.push(" AND run_id = ").arg(Arg::I64(run.into()));
-        }
-        if let Some(t) = &query.test_name {
-            sql.push(" AND test_name = ").arg(Arg::Text(t.clone()));
-        }
-        if let Some(a) = query.test_attempt {
-            sql.push(" AND test_attempt = ").arg(Arg::I64(a.into()));
-        }
-        if let Some(s) = &query.step_label {
-            sql.push(" AND step_label = ").arg(Arg::Text(s.clone()));
-        }
-        if let Some(t) = &query.target_id {
-            sql.push(" AND target_id = ").arg(Arg::Text(t.clone()));
-        }
-        if !query.names.is_empty() {
-            let names: BTreeSet<&String> = query.names.iter().collect();
-            sql.push(" AND name IN (");
-            for (i, n) in names.into_iter().enumerate() {
-                if i > 0 {
-                    sql.push(",");
-                }
-                sql.arg(Arg::Text(n.clone()));
-            }
-            sql.push(")");
-        }
-        if let Some(after) = query.after_seq {
-            sql.push(" AND seq > ").arg(Arg::I64(after));
-        }
-        sql.push(" ORDER BY seq");
-        if let Some(limit) = query.limit {
-            sql.push(&format!(" LIMIT {limit}"));
-        }
+        let filter = event_filter(query);
         if self.packed_reads {
-            let packed = Sql {
-                text: packed_events_sql(&sql.text),
-                args: sql.args.clone(),
-            };
-            match self.query_events_packed(packed).await {
+            match self.query_events_packed(query, &filter).await {
                 Err(StoreError::Query { source, .. }) => {
                     // E.g. a pack past SQLite's 1 GB string limit (huge
                     // payloads): read row by row instead.
@@ -305,6 +326,8 @@ impl EventStore for SqlStore {
                 other => return other,
             }
         }
+        let mut sql = filter;
+        order_and_limit(&mut sql, query);
         let mut out = Vec::new();
         let mut rows = sql.query().fetch(&self.pool);
         while let Some(row) = rows.try_next().await.map_err(q("query events"))? {
@@ -314,11 +337,60 @@ impl EventStore for SqlStore {
     }
 }
 
+/// `SELECT` [`EVENT_COLUMNS`] of the events matching `query`, without its
+/// order and limit.
+fn event_filter(query: &EventQuery) -> Sql {
+    let mut sql = Sql::new(&format!("SELECT {EVENT_COLUMNS} FROM events WHERE 1 = 1"));
+    if let Some(job) = query.job_id {
+        sql.push(" AND job_id = ").arg(Arg::I64(job));
+    }
+    if let Some(kind) = query.kind {
+        sql.push(" AND kind = ")
+            .arg(Arg::Text(kind.as_str().to_string()));
+    }
+    if let Some(run) = query.run_id {
+        sql.push(" AND run_id = ").arg(Arg::I64(run.into()));
+    }
+    if let Some(t) = &query.test_name {
+        sql.push(" AND test_name = ").arg(Arg::Text(t.clone()));
+    }
+    if let Some(a) = query.test_attempt {
+        sql.push(" AND test_attempt = ").arg(Arg::I64(a.into()));
+    }
+    if let Some(s) = &query.step_label {
+        sql.push(" AND step_label = ").arg(Arg::Text(s.clone()));
+    }
+    if let Some(t) = &query.target_id {
+        sql.push(" AND target_id = ").arg(Arg::Text(t.clone()));
+    }
+    if !query.names.is_empty() {
+        let names: BTreeSet<&String> = query.names.iter().collect();
+        sql.push(" AND name IN (");
+        for (i, n) in names.into_iter().enumerate() {
+            if i > 0 {
+                sql.push(",");
+            }
+            sql.arg(Arg::Text(n.clone()));
+        }
+        sql.push(")");
+    }
+    if let Some(after) = query.after_seq {
+        sql.push(" AND seq > ").arg(Arg::I64(after));
+    }
+    sql
+}
+
+fn order_and_limit(sql: &mut Sql, query: &EventQuery) {
+    sql.push(" ORDER BY seq");
+    if let Some(limit) = query.limit {
+        sql.push(&format!(" LIMIT {limit}"));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use prova_core::Target;
 
-    use super::super::event_rows::EVENTS_PER_PACK;
     use super::*;
 
     #[tokio::test]
@@ -333,7 +405,8 @@ mod tests {
             .await
             .unwrap();
         let t0 = jiff::Timestamp::from_microsecond(1_700_000_000_000_000).unwrap();
-        let events: Vec<NewEvent> = (0..(EVENTS_PER_PACK * 2 + 7))
+        // Over four packs: a whole job's read is split in parts.
+        let events: Vec<NewEvent> = (0..(EVENTS_PER_PACK * 5 + 7))
             .map(|i| NewEvent {
                 kind: if i % 9 == 0 {
                     EventKind::Job

@@ -85,7 +85,7 @@ pub(super) enum Arg {
 }
 
 /// A dynamically built statement: SQL text plus its `$n` arguments.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(super) struct Sql {
     pub(super) text: String,
     pub(super) args: Vec<Arg>,
