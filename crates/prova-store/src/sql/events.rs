@@ -196,12 +196,18 @@ impl SqlStore {
         }
     }
 
-    /// Reads the events of `query` (`filter` its [`event_filter`])
-    /// packed many to a row (see [`packed_events_sql`]). A whole job's
-    /// events are read in parts, one per core, on as many connections at
-    /// once: SQLite builds each part's packs on its own thread while this
-    /// task decodes the packs that have come.
-    async fn query_events_packed(&self, query: &EventQuery, filter: &Sql) -> Result<Vec<Event>> {
+    /// Reads the events of `query` (`filter` its [`event_filter`]), on
+    /// SQLite `packed` many to a row (see [`packed_events_sql`]). A whole
+    /// job's events are read in parts, one per core, on as many
+    /// connections at once: the database works on each part in its own
+    /// thread (SQLite) or process (PostgreSQL) while this task decodes
+    /// what has come.
+    async fn query_events_in_parts(
+        &self,
+        query: &EventQuery,
+        filter: &Sql,
+        packed: bool,
+    ) -> Result<Vec<Event>> {
         let ranges = match (query.job_id, query.limit) {
             (Some(job), None) => self.seq_ranges(job).await?,
             _ => vec![None],
@@ -215,10 +221,7 @@ impl SqlStore {
                     .arg(Arg::I64(hi));
             }
             order_and_limit(&mut sql, query);
-            self.read_packed(Sql {
-                text: packed_events_sql(&sql.text),
-                args: sql.args,
-            })
+            self.read_part(sql, packed)
         });
         let parts = futures::future::try_join_all(parts).await?;
         let mut out = Vec::with_capacity(parts.iter().map(Vec::len).sum());
@@ -255,9 +258,21 @@ impl SqlStore {
             .collect())
     }
 
-    /// Runs a packed read and decodes its rows, in `seq` order.
-    async fn read_packed(&self, sql: Sql) -> Result<Vec<Event>> {
+    /// Runs a read (`packed`: wrapped by [`packed_events_sql`]) and
+    /// decodes its rows, in `seq` order.
+    async fn read_part(&self, sql: Sql, packed: bool) -> Result<Vec<Event>> {
         let mut out = Vec::new();
+        if !packed {
+            let mut rows = sql.query().fetch(&self.pool);
+            while let Some(row) = rows.try_next().await.map_err(q("query events"))? {
+                out.push(event_from_row(&row)?);
+            }
+            return Ok(out);
+        }
+        let sql = Sql {
+            text: packed_events_sql(&sql.text),
+            args: sql.args,
+        };
         let mut rows = sql.query().fetch(&self.pool);
         while let Some(row) = rows.try_next().await.map_err(q("query events"))? {
             events_from_packed(&row, &mut out)?;
@@ -317,7 +332,7 @@ impl EventStore for SqlStore {
     async fn query_events(&self, query: &EventQuery) -> Result<Vec<Event>> {
         let filter = event_filter(query);
         if self.packed_reads {
-            match self.query_events_packed(query, &filter).await {
+            match self.query_events_in_parts(query, &filter, true).await {
                 Err(StoreError::Query { source, .. }) => {
                     // E.g. a pack past SQLite's 1 GB string limit (huge
                     // payloads): read row by row instead.
@@ -326,14 +341,7 @@ impl EventStore for SqlStore {
                 other => return other,
             }
         }
-        let mut sql = filter;
-        order_and_limit(&mut sql, query);
-        let mut out = Vec::new();
-        let mut rows = sql.query().fetch(&self.pool);
-        while let Some(row) = rows.try_next().await.map_err(q("query events"))? {
-            out.push(event_from_row(&row)?);
-        }
-        Ok(out)
+        self.query_events_in_parts(query, &filter, false).await
     }
 }
 
