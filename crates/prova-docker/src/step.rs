@@ -40,8 +40,6 @@ const API_TIMEOUT: Duration = Duration::from_secs(60);
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long reading a stopped container's log may take.
 const LOG_TIMEOUT: Duration = Duration::from_secs(120);
-/// Failing test cases named in a failure message.
-const NAMED_FAILURES: usize = 5;
 
 /// The `docker` step (see the crate documentation).
 pub struct DockerStep;
@@ -369,7 +367,7 @@ async fn run_container(
     if let Some(dir) = &spec.results_dir {
         let problem = tokio::select! {
             r = results(docker, id, dir, ctx, target, Stopped { at: stopped, finished_at }) => match r {
-                Ok(ingested) if failure.is_none() && spec.fail_on_test_failures => test_failures(&ingested),
+                Ok(ingested) if failure.is_none() && spec.fail_on_test_failures => ingested.failure_message(),
                 Ok(_) => None,
                 Err(e) => Some(e),
             },
@@ -420,44 +418,6 @@ async fn late_oom(docker: &Docker, id: &str) -> bool {
 /// its test cases did (their messages say why).
 fn failure_shows_output(end: &End, exit_code: Option<i64>, oom: bool) -> bool {
     !matches!(end, End::Exited(_)) || oom || exit_code != Some(0)
-}
-
-/// The test case failures that fail the target, as a message.
-fn test_failures(ingested: &Ingested) -> Option<String> {
-    let s = ingested.summary();
-    let bad = s.failed + s.errors;
-    if bad > 0 {
-        let names: Vec<String> = ingested
-            .failures()
-            .take(NAMED_FAILURES)
-            .map(|c| {
-                let mut n = format!("{}: {}", c.suite, c.name);
-                if let Some(m) = &c.message {
-                    let m: String = m.lines().next().unwrap_or("").chars().take(120).collect();
-                    n.push_str(&format!(" ({m})"));
-                }
-                n
-            })
-            .collect();
-        let more = if bad > NAMED_FAILURES {
-            format!(", and {} more", bad - NAMED_FAILURES)
-        } else {
-            String::new()
-        };
-        return Some(format!(
-            "{bad} of {} test cases failed: {}{more}",
-            s.total,
-            names.join("; ")
-        ));
-    }
-    if let Some(e) = ingested.errors.first() {
-        return Some(format!(
-            "results file {} could not be read: {}",
-            e.file,
-            prova_results::junit::error_chain(&e.error)
-        ));
-    }
-    None
 }
 
 /// When the container stopped: as prova saw it (the wait API's return),

@@ -24,14 +24,14 @@ use prova_core::NewEvent;
 use prova_coverage::live::{Mapped, map_body};
 use prova_coverage::report::MapContext;
 use prova_coverage::spec::Spec;
-use prova_e2e::runner::{self, RunConfig};
+use prova_e2e::runner;
 use prova_e2e::suite;
 use prova_kube_double::{AuditWebhook, Double};
 use serde_json::{Value, json};
 
 mod support;
 
-use support::{TOKEN, example, registry, repo, report_of_example};
+use support::{TOKEN, config, example, registry, repo, report_of_example};
 
 struct Sink {
     spec: Spec,
@@ -128,22 +128,6 @@ async fn start_sink() -> (String, Arc<Mutex<Sink>>) {
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (url, state)
-}
-
-async fn config(d: &Double, dir: &Path) -> RunConfig {
-    let path = d.write_kubeconfig(dir);
-    let kubeconfig = kube::config::Kubeconfig::read_from(&path).unwrap();
-    let options = kube::config::KubeConfigOptions {
-        context: Some("double".into()),
-        ..Default::default()
-    };
-    let kube = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
-        .await
-        .unwrap();
-    let mut config = RunConfig::new(kube);
-    config.wait_timeout = Duration::from_secs(20);
-    config.test_timeout = Duration::from_secs(60);
-    config
 }
 
 /// Runs the tests `focus` selects against a double whose audit webhook

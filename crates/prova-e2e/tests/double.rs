@@ -4,25 +4,12 @@
 
 use std::time::Duration;
 
-use prova_e2e::runner::{self, Outcome, RunConfig};
+use prova_e2e::runner::{self, Outcome};
 use prova_e2e::{junit, suite, user_agent};
 use prova_kube_double::Double;
+use support::config;
 
-async fn config(d: &Double, dir: &std::path::Path) -> RunConfig {
-    let path = d.write_kubeconfig(dir);
-    let kubeconfig = kube::config::Kubeconfig::read_from(&path).unwrap();
-    let options = kube::config::KubeConfigOptions {
-        context: Some("double".into()),
-        ..Default::default()
-    };
-    let kube = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
-        .await
-        .unwrap();
-    let mut config = RunConfig::new(kube);
-    config.wait_timeout = Duration::from_secs(20);
-    config.test_timeout = Duration::from_secs(60);
-    config
-}
+mod support;
 
 async fn run(d: &Double, focus: &str) -> Vec<Outcome> {
     let dir = tempfile::tempdir().unwrap();

@@ -45,7 +45,50 @@ pub struct Summary {
     pub flaky: usize,
 }
 
+/// Failing cases named in a failure message.
+const NAMED_FAILURES: usize = 5;
+
 impl Ingested {
+    /// Why these results fail the target that produced them (a step's
+    /// `fail_on_test_failures`): the failed or errored cases, the first five
+    /// named with the first line of their message, or else the first file
+    /// that could not be read. `None` when nothing failed.
+    pub fn failure_message(&self) -> Option<String> {
+        let s = self.summary();
+        let bad = s.failed + s.errors;
+        if bad > 0 {
+            let names: Vec<String> = self
+                .failures()
+                .take(NAMED_FAILURES)
+                .map(|c| {
+                    let mut n = format!("{}: {}", c.suite, c.name);
+                    if let Some(m) = &c.message {
+                        let m: String = m.lines().next().unwrap_or("").chars().take(120).collect();
+                        n.push_str(&format!(" ({m})"));
+                    }
+                    n
+                })
+                .collect();
+            let more = if bad > NAMED_FAILURES {
+                format!(", and {} more", bad - NAMED_FAILURES)
+            } else {
+                String::new()
+            };
+            return Some(format!(
+                "{bad} of {} test cases failed: {}{more}",
+                s.total,
+                names.join("; ")
+            ));
+        }
+        self.errors.first().map(|e| {
+            format!(
+                "results file {} could not be read: {}",
+                e.file,
+                crate::junit::error_chain(&e.error)
+            )
+        })
+    }
+
     pub fn summary(&self) -> Summary {
         let mut s = Summary {
             total: self.cases.len(),

@@ -4,12 +4,32 @@
 #![allow(dead_code)] // each test binary uses its own part
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use prova_core::NewEvent;
 use prova_core::node::Format;
 use prova_e2e::junit;
-use prova_e2e::runner::Outcome;
+use prova_e2e::runner::{Outcome, RunConfig};
 use prova_engine::plugin::FinalReportInput;
+use prova_kube_double::Double;
+
+/// A run configuration reaching `d` over HTTP through a kubeconfig file in
+/// `dir` (as a user's cluster is reached), with short waits.
+pub async fn config(d: &Double, dir: &Path) -> RunConfig {
+    let path = d.write_kubeconfig(dir);
+    let kubeconfig = kube::config::Kubeconfig::read_from(&path).unwrap();
+    let options = kube::config::KubeConfigOptions {
+        context: Some("double".into()),
+        ..Default::default()
+    };
+    let kube = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+        .await
+        .unwrap();
+    let mut config = RunConfig::new(kube);
+    config.wait_timeout = Duration::from_secs(20);
+    config.test_timeout = Duration::from_secs(60);
+    config
+}
 
 /// The token the loop tests' sinks take.
 pub const TOKEN: &str = "sink-token";

@@ -18,8 +18,6 @@ pub const SSH_RESULTS: &str = "SshResults";
 
 /// Skipped entries listed in [`SSH_RESULTS`].
 const LISTED_SKIPS: usize = 100;
-/// Failing test cases named in a failure message.
-const NAMED_FAILURES: usize = 5;
 
 /// The events fetching results emits: its own and prova_results'.
 pub fn events() -> Vec<EventDecl> {
@@ -80,30 +78,4 @@ pub async fn fetch(
         .map_err(|e| StepError::failed(format!("cannot read the results: {}", error_chain(&e))))?;
     emit_results(ctx, target, &ingested, &dest, None);
     Ok(ingested)
-}
-
-/// Why the results fail the target (`fail_on_test_failures`): failed or
-/// erroring cases, or a JUnit file that could not be read.
-pub fn verdict(ingested: &Ingested) -> Option<String> {
-    let s = ingested.summary();
-    let bad = s.failed + s.errors;
-    if bad > 0 {
-        let mut names: Vec<String> = ingested
-            .failures()
-            .take(NAMED_FAILURES)
-            .map(|c| format!("{}: {}", c.suite, c.name))
-            .collect();
-        if bad > NAMED_FAILURES {
-            names.push(format!("and {} more", bad - NAMED_FAILURES));
-        }
-        return Some(format!(
-            "{bad} of {} test cases failed: {}",
-            s.total,
-            names.join("; ")
-        ));
-    }
-    ingested
-        .errors
-        .first()
-        .map(|e| format!("results file {} could not be read: {}", e.file, e.error))
 }

@@ -206,7 +206,7 @@ impl PreparedStep for RunSsh {
                 Ok(ingested)
                     if failure.is_none() && self.fail_on_test_failures.get(ctx, target)? =>
                 {
-                    results::verdict(&ingested).map(|v| format!("{who}: {v}"))
+                    ingested.failure_message().map(|v| format!("{who}: {v}"))
                 }
                 Ok(_) => None,
                 Err(StepError::Cancelled) => return Err(StepError::Cancelled),

@@ -54,7 +54,7 @@ impl PreparedStep for Fetch {
         let source = self.source.get(ctx, target)?;
         let ingested = results::fetch(&self.pool.get(), &config, &source, ctx, target).await?;
         if self.fail_on_test_failures.get(ctx, target)?
-            && let Some(verdict) = results::verdict(&ingested)
+            && let Some(verdict) = ingested.failure_message()
         {
             return Err(StepError::failed(format!("{}: {verdict}", config.target())));
         }
