@@ -10,6 +10,8 @@ cd "$(dirname "$0")/.."
 log() { printf '\n==> %s\n' "$*" >&2; }
 
 log "toolchain: $(cargo --version)"
+# A cold build takes ~8 GB (debug tests + release benches); say what is free.
+log "disk: $(df -h . | awk 'NR==2 {print $4 " free of " $2}')"
 # Tests read real data from ../shared/corpus; say so early if it is missing.
 if [ ! -d ../shared/corpus ]; then
   echo "error: ../shared/corpus not found beside the repository (tests read real data from it)" >&2
