@@ -96,12 +96,13 @@ pub enum EventError {
 /// scanner declines.
 pub fn parse_event(line: &[u8]) -> Result<AuditEvent<'_>, EventError> {
     match super::scan::scan_event(line) {
-        Some(ev) => check(ev),
+        Some(ev) => check_event(ev),
         None => parse_event_strict(line),
     }
 }
 
-fn check(ev: AuditEvent<'_>) -> Result<AuditEvent<'_>, EventError> {
+/// An event needs `requestURI` and `verb`.
+pub(crate) fn check_event(ev: AuditEvent<'_>) -> Result<AuditEvent<'_>, EventError> {
     if ev.request_uri.is_none() {
         return Err(EventError::NoRequestUri);
     }
@@ -116,7 +117,7 @@ fn check(ev: AuditEvent<'_>) -> Result<AuditEvent<'_>, EventError> {
 /// [`SONIC_MAX_DEPTH`](super::depth::SONIC_MAX_DEPTH). Lines nested deeper
 /// than [`MAX_DEPTH`](super::depth::MAX_DEPTH) are refused unparsed.
 pub fn parse_event_strict(line: &[u8]) -> Result<AuditEvent<'_>, EventError> {
-    check(parse_full(line)?)
+    check_event(parse_full(line)?)
 }
 
 /// Parses the whole of `line` into `T` with the full parser, after the

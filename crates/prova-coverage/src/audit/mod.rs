@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 pub use event::{AuditEvent, EventError, parse_event, parse_event_strict};
-pub use list::for_each_event;
+pub use list::{for_each_event, for_each_item};
 use produce::{Chunk, ChunkMeta, InputFailure, produce};
 
 /// Size of a chunk handed to a worker.
