@@ -23,6 +23,8 @@ use prova_coverage::live::batch::{BatchError, map_batch};
 use prova_coverage::report::MapContext;
 use prova_coverage::spec::Spec;
 use prova_store::{NewAuditHit, Store};
+
+use crate::audit_metrics::AuditMetrics;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 /// How the sink runs (`prova serve --coverage-spec ... --audit-...`).
@@ -107,6 +109,7 @@ pub struct AuditSink {
     config: AuditConfig,
     parsers: Semaphore,
     queue: Option<mpsc::Sender<Job>>,
+    metrics: AuditMetrics,
 }
 
 impl std::fmt::Debug for AuditSink {
@@ -120,10 +123,14 @@ impl std::fmt::Debug for AuditSink {
 impl AuditSink {
     /// The sink over `store`. With a spec, starts the writer task (so this
     /// must run inside a Tokio runtime then).
-    pub fn start(config: AuditConfig, store: Arc<dyn Store>) -> Arc<AuditSink> {
+    pub fn start(
+        config: AuditConfig,
+        store: Arc<dyn Store>,
+        metrics: AuditMetrics,
+    ) -> Arc<AuditSink> {
         let queue = config.spec.as_ref().map(|_| {
             let (tx, rx) = mpsc::channel(config.queue.max(1));
-            tokio::spawn(write_loop(rx, store));
+            tokio::spawn(write_loop(rx, store, metrics.clone()));
             tx
         });
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -131,7 +138,13 @@ impl AuditSink {
             parsers: Semaphore::new((2 * cores).max(4)),
             config,
             queue,
+            metrics,
         })
+    }
+
+    /// The sink's counters.
+    pub fn metrics(&self) -> &AuditMetrics {
+        &self.metrics
     }
 
     pub fn config(&self) -> &AuditConfig {
@@ -174,16 +187,19 @@ impl AuditSink {
             mpsc::error::TrySendError::Full(_) => IngestError::QueueFull(self.config.queue),
             mpsc::error::TrySendError::Closed(_) => IngestError::WriterGone,
         })?;
+        self.metrics.queue_depth.inc();
         let stored = stored
             .await
             .map_err(|_| IngestError::WriterGone)?
             .map_err(IngestError::Store)?;
-        Ok(Ingested {
+        let done = Ingested {
             received,
             stored,
             duplicates: received - skipped - stored,
             skipped,
-        })
+        };
+        self.metrics.stored(&done);
+        Ok(done)
     }
 }
 
@@ -226,8 +242,9 @@ fn parse(
 
 /// The one writer: stores batches in the order they were queued, one
 /// transaction each, and tells each request how it went.
-async fn write_loop(mut rx: mpsc::Receiver<Job>, store: Arc<dyn Store>) {
+async fn write_loop(mut rx: mpsc::Receiver<Job>, store: Arc<dyn Store>, metrics: AuditMetrics) {
     while let Some(job) = rx.recv().await {
+        metrics.queue_depth.dec();
         let result = store.insert_audit_hits(&job.hits).await;
         if let Err(e) = &result {
             tracing::error!("audit sink: storing {} hits failed: {e:?}", job.hits.len());

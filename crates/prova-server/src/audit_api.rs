@@ -43,6 +43,10 @@ pub fn routes(max_body: usize) -> axum::Router<AppState> {
 /// A refused batch: logged with its reason, answered with the API's
 /// `{Error}` body (and `Retry-After` on 429).
 fn refuse(state: &AppState, e: IngestError) -> Response {
+    state
+        .audit
+        .metrics()
+        .refused(crate::audit_metrics::reason(&e));
     let status = match &e {
         IngestError::NoSpec | IngestError::WriterGone => StatusCode::SERVICE_UNAVAILABLE,
         IngestError::Batch(_) | IngestError::BadTime { .. } => StatusCode::BAD_REQUEST,
@@ -93,7 +97,10 @@ async fn post_events(State(state): State<AppState>, req: Request) -> Response {
                 "audit batch refused: {}",
                 r.body_text()
             );
-            let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            let too_large = status == StatusCode::PAYLOAD_TOO_LARGE;
+            sink.metrics()
+                .refused(if too_large { "too_large" } else { "unreadable" });
+            let message = if too_large {
                 format!(
                     "audit batch larger than {} bytes (--audit-max-body); lower the API server's --audit-webhook-batch-max-size",
                     sink.config().max_body

@@ -20,6 +20,7 @@
 pub mod api;
 pub mod audit;
 pub mod audit_api;
+pub mod audit_metrics;
 pub mod auth;
 pub mod contest;
 pub mod error;
@@ -128,9 +129,12 @@ pub struct AppState {
 /// With an audit spec this starts the sink's writer, so it must run inside
 /// a Tokio runtime then.
 pub fn state(config: ServerConfig, store: Arc<dyn Store>, registry: Registry) -> AppState {
-    let metrics = Arc::new(metrics::Metrics::new());
+    let audit_metrics = audit_metrics::AuditMetrics::default();
+    let mut metrics = metrics::Metrics::new();
+    audit_metrics.register(metrics.registry_mut());
+    let metrics = Arc::new(metrics);
     let manager = Manager::new(store.clone(), registry, &config, metrics.clone());
-    let audit = audit::AuditSink::start(config.audit.clone(), store.clone());
+    let audit = audit::AuditSink::start(config.audit.clone(), store.clone(), audit_metrics);
     AppState {
         manager,
         store,

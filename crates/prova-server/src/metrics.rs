@@ -93,6 +93,11 @@ impl Metrics {
         }
     }
 
+    /// Where other parts of the server (the audit sink) add their metrics.
+    pub fn registry_mut(&mut self) -> &mut Registry {
+        &mut self.registry
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();

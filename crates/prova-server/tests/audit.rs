@@ -84,6 +84,28 @@ fn post(body: Vec<u8>) -> Request<Body> {
         .unwrap()
 }
 
+/// The `/metrics` text.
+async fn metrics(app: &Router) -> String {
+    let resp = app.clone().oneshot(get("/metrics")).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body = axum::body::to_bytes(resp.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    String::from_utf8(body.to_vec()).unwrap()
+}
+
+/// Asserts a metric line of the Prometheus text.
+fn assert_metric(text: &str, line: &str) {
+    assert!(
+        text.lines().any(|l| l == line),
+        "no {line:?} in /metrics:\n{}",
+        text.lines()
+            .filter(|l| l.starts_with("prova_audit"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
 fn get(uri: &str) -> Request<Body> {
     Request::get(uri)
         .header("authorization", format!("Bearer {TOKEN}"))
@@ -371,6 +393,23 @@ async fn the_token_the_spec_and_bad_bodies() {
     }
     let (_, _, v) = call(&with_spec, get("/api/v1/audit/hits")).await;
     assert_eq!(v["hits"], json!([]));
+
+    // Every refusal is counted by its reason; nothing was stored.
+    let text = metrics(&with_spec).await;
+    assert_metric(
+        &text,
+        r#"prova_audit_batches_refused_total{reason="too_large"} 1"#,
+    );
+    assert_metric(
+        &text,
+        r#"prova_audit_batches_refused_total{reason="bad_batch"} 4"#,
+    );
+    assert_metric(&text, "prova_audit_hits_stored_total 0");
+    let text = metrics(&no_spec).await;
+    assert_metric(
+        &text,
+        r#"prova_audit_batches_refused_total{reason="no_spec"} 1"#,
+    );
 }
 
 #[tokio::test]
@@ -427,6 +466,16 @@ async fn a_full_queue_answers_429_with_retry_after_and_loses_nothing() {
     assert_eq!((status, v["Stored"].as_u64()), (StatusCode::OK, Some(10)));
     let (_, _, v) = call(&app, get("/api/v1/audit/hits")).await;
     assert_eq!(v["hits"].as_array().unwrap().len(), 30);
+
+    let text = metrics(&app).await;
+    assert_metric(
+        &text,
+        r#"prova_audit_batches_refused_total{reason="queue_full"} 1"#,
+    );
+    assert_metric(&text, "prova_audit_batches_total 3");
+    assert_metric(&text, "prova_audit_events_total 30");
+    assert_metric(&text, "prova_audit_hits_stored_total 30");
+    assert_metric(&text, "prova_audit_queue_depth 0");
 }
 
 #[tokio::test]
