@@ -232,7 +232,7 @@ impl From<AuditHit> for HitView {
         ("limit" = Option<u32>, Query, description = "Hits per page: default 1000, at most 10000"),
         ("next" = Option<String>, Query, description = "The next of the previous page (also accepted as cursor)")),
     responses(
-        (status = 200, description = "{\"hits\":[{AuditID, Endpoint (null when unmapped), Verb, Path, UserAgent, TestName, Time}], \"next\": cursor or null}, ordered by time; while next is not null, ask again with next=<it>"),
+        (status = 200, description = "{\"hits\":[{AuditID, Endpoint (null when unmapped), Verb, Path, UserAgent, TestName, Time}], \"next\": cursor or null, \"sink\": \"on\" or \"off\" (off: this server takes no audit events, no --coverage-spec)}, ordered by time; while next is not null, ask again with next=<it>"),
         (status = 400, description = "A time that is not RFC 3339, since after until, or a bad cursor"),
         (status = 401, description = "Missing or wrong bearer token")))]
 /// `GET /api/v1/audit/hits`.
@@ -249,7 +249,14 @@ async fn hits(
         .then(|| hits.last().map(encode_cursor))
         .flatten();
     let hits: Vec<HitView> = hits.into_iter().map(HitView::from).collect();
-    Ok(Json(serde_json::json!({ "hits": hits, "next": next })).into_response())
+    // Stored hits are readable without a spec (another instance, or an
+    // earlier run, may have taken them); `sink` says whether more can come.
+    let sink = if state.audit.spec().is_ok() {
+        "on"
+    } else {
+        "off"
+    };
+    Ok(Json(serde_json::json!({ "hits": hits, "next": next, "sink": sink })).into_response())
 }
 
 #[utoipa::path(get, path = "/api/v1/audit/report", tag = "audit",

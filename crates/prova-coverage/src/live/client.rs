@@ -76,6 +76,9 @@ struct Hit {
 struct Page {
     hits: Vec<Hit>,
     next: Option<String>,
+    /// `"off"` when the server takes no audit events (no `--coverage-spec`).
+    #[serde(default)]
+    sink: Option<String>,
 }
 
 /// One row of `live`: an endpoint and a user agent that hit it.
@@ -104,12 +107,19 @@ impl Client {
         let Some(server) = sink.server.as_deref().filter(|s| !s.is_empty()) else {
             bail!("--server URL is required to read an audit sink");
         };
+        // `--server 127.0.0.1:8080` means plain HTTP, as prova serve speaks
+        // unless a proxy in front of it terminates TLS.
+        let base = if server.contains("://") {
+            server.to_string()
+        } else {
+            format!("http://{server}")
+        };
         Ok(Client {
             http: reqwest::Client::builder()
                 .timeout(REQUEST_TIMEOUT)
                 .build()
                 .context("cannot make an HTTP client")?,
-            base: server.trim_end_matches('/').to_string(),
+            base: base.trim_end_matches('/').to_string(),
             token: sink.token.clone().filter(|t| !t.is_empty()),
         })
     }
@@ -205,7 +215,7 @@ pub fn live(a: &LiveArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         query.push(("endpoint", p.clone()));
     }
     query.push(("limit", PAGE.to_string()));
-    let hits = block_on(async {
+    let (hits, sink_off) = block_on(async {
         let mut hits = Vec::new();
         let mut next: Option<String> = None;
         loop {
@@ -222,10 +232,16 @@ pub fn live(a: &LiveArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             }
             match page.next {
                 Some(n) => next = Some(n),
-                None => return Ok(hits),
+                None => return Ok((hits, page.sink.as_deref() == Some("off"))),
             }
         }
     })?;
+    if hits.is_empty() && sink_off {
+        bail!(
+            "no hits, and {}'s audit sink is off, so none will come: start prova serve with --coverage-spec SWAGGER and point the API server's audit webhook at it (docs/apisnoop.md)",
+            client.base
+        );
+    }
     let rows = rows(hits);
     if a.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
