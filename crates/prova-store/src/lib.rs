@@ -244,7 +244,14 @@ pub trait AuditHitStore: Send + Sync {
     /// Stores hits in one transaction, skipping any whose `audit_id` is
     /// already stored (or repeated within `hits`: the first wins). Returns
     /// how many were new.
-    async fn insert_audit_hits(&self, hits: &[NewAuditHit]) -> Result<u64>;
+    async fn insert_audit_hits(&self, hits: &[NewAuditHit]) -> Result<u64> {
+        Ok(self.insert_audit_hit_batches(&[hits]).await?[0])
+    }
+    /// Stores several batches in one transaction (a sink's group commit:
+    /// one commit for the batches that queued while the last was written),
+    /// with the rules of [`insert_audit_hits`](Self::insert_audit_hits);
+    /// returns how many of each batch were new, in order.
+    async fn insert_audit_hit_batches(&self, batches: &[&[NewAuditHit]]) -> Result<Vec<u64>>;
     /// Hits matching the query, ordered by (time, seq).
     async fn query_audit_hits(&self, query: &AuditHitQuery) -> Result<Vec<AuditHit>>;
 }

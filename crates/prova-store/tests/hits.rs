@@ -162,3 +162,33 @@ async fn many_hits_in_one_call_span_several_statements() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn batches_committed_together_are_counted_each() {
+    for_each_backend(|store| async move {
+        let first = [hit("a", None, None, 1)];
+        assert_eq!(store.insert_audit_hits(&first).await.unwrap(), 1);
+        // Each batch counted on its own; a repeat across batches (or of a
+        // stored hit) is dropped where it comes later.
+        let later = [hit("f", None, None, 6), hit("g", None, None, 7)];
+        let again = [hit("g", None, None, 8), hit("h", None, None, 8)];
+        assert_eq!(
+            store
+                .insert_audit_hit_batches(&[&later, &[], &again, &first])
+                .await
+                .unwrap(),
+            [2, 0, 1, 0]
+        );
+        let all = store
+            .query_audit_hits(&AuditHitQuery {
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(ids(&all), ["a", "f", "g", "h"]);
+        // The first "g" won: its time, not the repeat's.
+        assert_eq!(all[2].time, ts(7));
+    })
+    .await;
+}

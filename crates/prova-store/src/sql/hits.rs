@@ -147,38 +147,43 @@ impl SqlStore {
 
 #[async_trait]
 impl AuditHitStore for SqlStore {
-    async fn insert_audit_hits(&self, hits: &[NewAuditHit]) -> Result<u64> {
-        if hits.is_empty() {
-            return Ok(0);
+    async fn insert_audit_hit_batches(&self, batches: &[&[NewAuditHit]]) -> Result<Vec<u64>> {
+        let mut counts = Vec::with_capacity(batches.len());
+        if batches.iter().all(|b| b.is_empty()) {
+            counts.resize(batches.len(), 0);
+            return Ok(counts);
         }
-        let mut stored = 0;
         let mut tx = self.begin_write("store audit hits").await?;
-        for chunk in hits.chunks(HIT_ROWS_PER_INSERT) {
-            let mut qry = if chunk.len() == HIT_ROWS_PER_INSERT {
-                sqlx::query(AssertSqlSafe(full_insert_sql(self.backend)))
-            } else {
-                sqlx::query(AssertSqlSafe(insert_hits_sql(self.backend, chunk.len())))
-            };
-            for h in chunk {
-                qry = qry
-                    .bind(h.audit_id.as_str())
-                    .bind(h.endpoint.as_deref())
-                    .bind(h.verb.as_str())
-                    .bind(h.request_uri.as_str())
-                    .bind(h.user_agent.as_deref())
-                    .bind(h.test_name.as_deref())
-                    .bind(h.stage.as_deref())
-                    .bind(micros(h.time))
-                    .bind(h.raw.as_deref());
+        for hits in batches {
+            let mut stored = 0;
+            for chunk in hits.chunks(HIT_ROWS_PER_INSERT) {
+                let mut qry = if chunk.len() == HIT_ROWS_PER_INSERT {
+                    sqlx::query(AssertSqlSafe(full_insert_sql(self.backend)))
+                } else {
+                    sqlx::query(AssertSqlSafe(insert_hits_sql(self.backend, chunk.len())))
+                };
+                for h in chunk {
+                    qry = qry
+                        .bind(h.audit_id.as_str())
+                        .bind(h.endpoint.as_deref())
+                        .bind(h.verb.as_str())
+                        .bind(h.request_uri.as_str())
+                        .bind(h.user_agent.as_deref())
+                        .bind(h.test_name.as_deref())
+                        .bind(h.stage.as_deref())
+                        .bind(micros(h.time))
+                        .bind(h.raw.as_deref());
+                }
+                stored += qry
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(q("store audit hits"))?
+                    .rows_affected();
             }
-            stored += qry
-                .execute(&mut *tx)
-                .await
-                .map_err(q("store audit hits"))?
-                .rows_affected();
+            counts.push(stored);
         }
         tx.commit().await.map_err(q("store audit hits"))?;
-        Ok(stored)
+        Ok(counts)
     }
 
     async fn query_audit_hits(&self, query: &AuditHitQuery) -> Result<Vec<AuditHit>> {
