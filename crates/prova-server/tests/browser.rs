@@ -245,6 +245,73 @@ async fn the_jobs_list_updates_live_when_a_job_ends() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_job_page_follows_its_job_until_it_ends() {
+    let _one = ONE_BROWSER.lock().await;
+    let Some(b) = browser().await else { return };
+    let c = &b.client;
+    let server = Server::start(Some(TOKEN)).await;
+    login(c, &server).await;
+    let id = server.submit(&sleep_job("watched nap", "3s")).await;
+    server
+        .wait_state(id, "Started", Duration::from_secs(10))
+        .await;
+    c.goto(&format!("{}/jobs/{id}", server.url)).await.unwrap();
+    let h1 = c
+        .find(Locator::Css("h1"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(h1.contains("Started") && h1.contains("pending"), "{h1}");
+    c.execute("window.provaMark = 7", vec![]).await.unwrap();
+    until(
+        "the page shows the job completed and passed",
+        Duration::from_secs(15),
+        || async {
+            let h1 = c
+                .execute("return document.querySelector('h1').textContent", vec![])
+                .await
+                .unwrap();
+            let h1 = h1.as_str().unwrap_or("").to_string();
+            h1.contains("Completed") && h1.contains("passed")
+        },
+    )
+    .await;
+    until(
+        "the live indicator says the job ended",
+        Duration::from_secs(5),
+        || async {
+            let t = c
+                .execute(
+                    "return document.getElementById('live-indicator').textContent",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            t.as_str().is_some_and(|t| t.starts_with("job ended"))
+        },
+    )
+    .await;
+    let mark = c.execute("return window.provaMark", vec![]).await.unwrap();
+    assert_eq!(mark, serde_json::json!(7), "updated in place, not reloaded");
+    let tree = c
+        .find(Locator::Css("details.test summary"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        tree.contains("passed") && tree.contains("2 of 2 target-steps"),
+        "{tree}"
+    );
+    screenshot(c, "job-ended-live").await;
+    b.client.clone().close().await.unwrap();
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_case_message_shows_on_the_job_page() {
     let _one = ONE_BROWSER.lock().await;
     let Some(b) = browser().await else { return };

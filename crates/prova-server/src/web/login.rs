@@ -127,3 +127,16 @@ pub fn csrf_refused(state: &AppState, viewer: &Viewer) -> PageError {
     )
     .with(&chrome(state, "Forbidden", csrf.as_deref()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::csrf_of;
+
+    #[test]
+    fn the_csrf_field_is_read_from_any_form_body() {
+        assert_eq!(csrf_of(b"csrf=abc&x=1").as_deref(), Some("abc"));
+        assert_eq!(csrf_of(b"x=1"), None);
+        assert_eq!(csrf_of(b""), None);
+        assert_eq!(csrf_of(b"\xff\xfe"), None);
+    }
+}

@@ -33,8 +33,12 @@
         tpl.innerHTML = msg.html;
         var row = tpl.firstElementChild;
         if (!row) return;
-        row.classList.add("row-flash");
         var old = document.getElementById("job-" + msg.id);
+        // Running rows come every second (their duration moves): flash
+        // only what changed state or is new.
+        if (!old || old.getAttribute("data-state") !== row.getAttribute("data-state")) {
+          row.classList.add("row-flash");
+        }
         if (old) {
           old.replaceWith(row);
           return;
@@ -57,10 +61,15 @@
 
   function jobPage(section) {
     var pending = false;
+    var again = false;
+    var ended = false;
     var last = 0;
-    function refresh(done) {
-      if (pending) return;
+    // One fetch at a time, at most twice a second; an event that arrives
+    // during a fetch asks for one more, so the last state is never lost.
+    function refresh() {
+      if (pending) { again = true; return; }
       pending = true;
+      again = false;
       var wait = Math.max(0, 500 - (Date.now() - last));
       setTimeout(function () {
         fetch(window.location.href, { credentials: "same-origin" })
@@ -71,14 +80,18 @@
               var fresh = doc.querySelector('[data-live-part="' + el.getAttribute("data-live-part") + '"]');
               if (fresh) el.replaceWith(fresh);
             });
-            if (done) indicator("job ended");
           })
-          .finally(function () { pending = false; last = Date.now(); });
+          .finally(function () {
+            pending = false;
+            last = Date.now();
+            if (again) refresh();
+            else if (ended) indicator("job ended (reload for its last events)");
+          });
       }, wait);
     }
     follow(section.getAttribute("data-live-job"), {
-      event: function () { refresh(false); },
-      end: function (e, es) { es.close(); refresh(true); },
+      event: function () { refresh(); },
+      end: function (e, es) { es.close(); ended = true; refresh(); },
     });
   }
 
