@@ -20,6 +20,8 @@ pub struct NextQuery {
 
 #[derive(Debug, Deserialize)]
 pub struct LoginForm {
+    /// Missing counts as wrong (the form shows again), not as a 422.
+    #[serde(default)]
     pub token: String,
     pub next: Option<String>,
 }

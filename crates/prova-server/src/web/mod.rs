@@ -19,10 +19,14 @@ pub mod login;
 pub mod session;
 pub mod waits;
 
+use std::time::Duration;
+
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Router, middleware};
+
+use tower_http::timeout::TimeoutLayer;
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -31,18 +35,24 @@ use layout::Chrome;
 /// The pages' routes; `/login` and the static files are open, the rest
 /// behind [`session::require_viewer`].
 pub fn routes(state: AppState) -> Router<AppState> {
-    let guarded = Router::new()
+    let pages = Router::new()
         .route("/", get(jobs::page))
-        .route("/live/jobs", get(jobs::live))
         .route("/jobs/{id}", get(job::page))
         .route("/jobs/{id}/junit.xml", get(job::junit))
-        .route("/live/jobs/{id}", get(job::live))
         .route("/jobs/{id}/{action}", post(job::act))
         .route("/logout", post(login::logout))
-        .layer(middleware::from_fn_with_state(
-            state,
-            session::require_viewer,
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
         ));
+    // Live streams last as long as the page is open: no request timeout.
+    let streams = Router::new()
+        .route("/live/jobs", get(jobs::live))
+        .route("/live/jobs/{id}", get(job::live));
+    let guarded = pages.merge(streams).layer(middleware::from_fn_with_state(
+        state,
+        session::require_viewer,
+    ));
     Router::new()
         .route("/login", get(login::form).post(login::submit))
         .route(
