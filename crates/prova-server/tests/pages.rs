@@ -391,3 +391,45 @@ async fn the_jobs_list_filters_by_state_name_and_tag_and_pages() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_job_page_says_what_a_running_job_waits_for() {
+    let server = Server::start(Some(TOKEN)).await;
+    let job = "JobName: twice\nRuns: 2\nRunInterval: 30s\nTestDescriptors:\n  - TargetManagerName: TargetList\n    TargetManagerAcquireParameters: {Targets: [{ID: a}]}\n    TestFetcherName: literal\n    TestFetcherFetchParameters:\n      TestName: quick\n      Steps: [{name: sleep, label: nap, parameters: {duration: [50ms]}}]\nReporting:\n  RunReporters: [{name: noop}]\n";
+    let id = server.submit(job).await;
+    let start = std::time::Instant::now();
+    let page = loop {
+        let page = client()
+            .get(format!("{}/jobs/{id}", server.url))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if page.contains("Waiting the run interval") {
+            break page;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "no wait shown: {page}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        page.contains("Waiting the run interval (30s) before run 2"),
+        "{page}"
+    );
+    let r = client()
+        .post(format!("{}/jobs/{id}/cancel", server.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    server
+        .wait_state(id, "Cancelled", Duration::from_secs(10))
+        .await;
+    server.stop().await;
+}
