@@ -205,22 +205,21 @@ async fn the_jobs_list_updates_live_when_a_job_ends() {
         .wait_state(id, "Started", Duration::from_secs(10))
         .await;
     c.goto(&format!("{}/", server.url)).await.unwrap();
-    let row = c.find(Locator::Id(&format!("job-{id}"))).await.unwrap();
-    assert_eq!(
-        row.attr("data-state").await.unwrap().as_deref(),
-        Some("Started")
+    // Read in one script: the live stream may replace the row at any time
+    // (an element found first would go stale).
+    let state_js = format!(
+        "var r = document.getElementById('job-{id}'); return r ? r.getAttribute('data-state') : null"
     );
+    let state = c.execute(&state_js, vec![]).await.unwrap();
+    assert_eq!(state, serde_json::json!("Started"), "the page as served");
     screenshot(c, "jobs-running").await;
     // A mark on the window: it survives only if the page is not reloaded.
     c.execute("window.provaMark = 42", vec![]).await.unwrap();
-    let sel = format!("#job-{id}");
-    until("the row shows the job completed", Duration::from_secs(15), || async {
-        let state = c
-            .execute(&format!("var r = document.querySelector('{sel}'); return r ? r.getAttribute('data-state') : null"), vec![])
-            .await
-            .unwrap();
-        state == serde_json::json!("Completed")
-    })
+    until(
+        "the row shows the job completed",
+        Duration::from_secs(15),
+        || async { c.execute(&state_js, vec![]).await.unwrap() == serde_json::json!("Completed") },
+    )
     .await;
     let mark = c.execute("return window.provaMark", vec![]).await.unwrap();
     assert_eq!(
@@ -229,12 +228,13 @@ async fn the_jobs_list_updates_live_when_a_job_ends() {
         "the row changed without a reload"
     );
     let text = c
-        .find(Locator::Id(&format!("job-{id}")))
-        .await
-        .unwrap()
-        .text()
+        .execute(
+            &format!("return document.getElementById('job-{id}').textContent"),
+            vec![],
+        )
         .await
         .unwrap();
+    let text = text.as_str().unwrap_or_default();
     assert!(
         text.contains("Completed") && text.contains("passed"),
         "{text}"
@@ -371,10 +371,9 @@ async fn stop_and_retry_work_from_the_page_and_fail_without_the_csrf_token() {
     assert_eq!(server.state_of(id).await, "Started");
     // With it: stopped.
     c.goto(&format!("{}/jobs/{id}", server.url)).await.unwrap();
-    c.find(Locator::Id("action-cancel"))
-        .await
-        .unwrap()
-        .click()
+    // Clicked from a script: the live refresh may swap the button at any
+    // time, and a found element would go stale.
+    c.execute("document.getElementById('action-cancel').click()", vec![])
         .await
         .unwrap();
     let notice = c

@@ -77,6 +77,12 @@ async fn pages_need_the_token_and_the_login_sets_a_strict_http_only_cookie() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
+    let csp = r.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert_eq!(r.headers()["x-frame-options"], "DENY");
     assert!(r.text().await.unwrap().contains("<h1>Jobs</h1>"));
     // A forged cookie is not a session; the bearer header works as for the API.
     let r = client()
