@@ -23,12 +23,36 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 struct Browser {
     client: Client,
     driver: Child,
+    /// chromedriver's port and the session: on drop (a test that panicked
+    /// never closed its client) the session is deleted first, or chromium
+    /// would outlive the killed chromedriver.
+    port: u16,
+    session: Option<String>,
 }
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        if let Some(session) = &self.session {
+            delete_session(self.port, session);
+        }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+    }
+}
+
+/// `DELETE /session/ID` to chromedriver, blocking (Drop cannot await):
+/// chromedriver then quits that chromium. Best effort, bounded to 5 s.
+fn delete_session(port: u16, session: &str) {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let req = format!(
+        "DELETE /session/{session} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    if s.write_all(req.as_bytes()).is_ok() {
+        let _ = s.read_to_end(&mut Vec::new());
     }
 }
 
@@ -99,9 +123,12 @@ async fn browser() -> Option<Browser> {
     .await
     .expect("a chromium session within 30 s")
     .expect("a chromium session");
+    let session = client.session_id().await.ok().flatten();
     Some(Browser {
         client,
         driver: child,
+        port,
+        session,
     })
 }
 
