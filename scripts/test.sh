@@ -29,6 +29,16 @@ log "sshd (the SSH steps' tests run against a real OpenSSH server on 127.0.0.1)"
 eval "$(scripts/sshd.sh start)"
 trap 'scripts/sshd.sh stop; scripts/postgres.sh stop' EXIT
 
+log "chromium and chromedriver (the dashboard's browser tests drive them over WebDriver)"
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null \
+    || { $SUDO apt-get update -qq >/dev/null && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+fi
+# A browser test fails instead of skipping when this is set.
+export PROVA_REQUIRE_BROWSER=1
+
 log "cargo fmt --check"
 cargo fmt --all --check
 

@@ -31,6 +31,7 @@ pub fn router(state: AppState) -> Router {
         .route("/jobs/{id}/resume", post(resume))
         .route("/jobs/{id}/retry", post(retry))
         .route("/jobs/{id}/report", get(report))
+        .route("/jobs/{id}/junit", get(junit))
         .route("/version", get(version))
         .merge(crate::audit_api::routes(state.config.audit.max_body))
         .route(
@@ -55,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         ));
     let app = Router::new()
         .merge(crate::openapi::ui())
+        .merge(crate::web::routes(state.clone()))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .merge(protected)
@@ -240,6 +242,42 @@ async fn report(
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/jobs/{id}/junit", tag = "jobs", params(("id" = i64, Path)),
+    responses((status = 200, description = "The job's JUnit XML, merged from its events as the junit reporter writes it: a testsuite per test and run, a testcase per step and target, and the suites' own cases", body = String, content_type = "application/xml"), (status = 404, description = "No such job")))]
+/// `GET /api/v1/jobs/{id}/junit`: what `prova run --junit` would write,
+/// rebuilt from the stored events (so it works for any job, ended or not).
+async fn junit(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<JobId>,
+) -> Result<impl IntoResponse, ApiError> {
+    let xml = merged_junit(&state, id).await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/xml; charset=utf-8",
+        )],
+        xml,
+    ))
+}
+
+/// The job's merged JUnit XML, from all its events.
+pub(crate) async fn merged_junit(state: &AppState, id: JobId) -> Result<String, ApiError> {
+    let job = state
+        .store
+        .get_job(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("job {id} not found")))?;
+    let events: Vec<prova_core::NewEvent> = state
+        .store
+        .query_events(&EventQuery::for_job(id))
+        .await?
+        .into_iter()
+        .map(|e| e.event)
+        .collect();
+    prova_engine::plugins::reporters::junit::render(&job.name, id, &events)
+        .map_err(|e| ApiError::Internal(format!("cannot render the JUnit of job {id}: {e}")))
+}
+
 #[utoipa::path(post, path = "/api/v1/jobs/{id}/cancel", tag = "jobs", params(("id" = i64, Path), ("requestor" = Option<String>, Query)),
     responses((status = 202, description = "Cancellation requested"), (status = 409, description = "The job is not running here")))]
 async fn cancel(
@@ -339,9 +377,18 @@ async fn events(
         let events = state.store.query_events(&q.query(id)).await?;
         return Ok(Json(events).into_response());
     }
-    Ok(Sse::new(follow(state, id, q))
+    Ok(follow_response(state, id, q))
+}
+
+/// The SSE response of [`follow`] (the job pages' live stream too).
+pub(crate) fn follow_response(
+    state: AppState,
+    id: JobId,
+    q: EventsQuery,
+) -> axum::response::Response {
+    Sse::new(follow(state, id, q))
         .keep_alive(KeepAlive::default())
-        .into_response())
+        .into_response()
 }
 
 /// Replays, then follows: the store is read for events after the last one

@@ -2,6 +2,7 @@
 //!
 //! - [`router`]: prova's JSON API under `/api/v1`, ConTest's form-encoded
 //!   API at the root (`/start`, `/status`, ...), `/healthz` and `/metrics`.
+//! - [`web`]: the dashboard's pages (`/`, `/jobs/{id}`, `/login`).
 //! - [`manager::Manager`]: runs jobs, cancels, pauses, resumes and retries
 //!   them, pauses every job when the server stops and resumes them when it
 //!   starts again.
@@ -30,6 +31,7 @@ pub mod manager;
 pub mod metrics;
 pub mod openapi;
 pub mod validate;
+pub mod web;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -123,6 +125,8 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     pub metrics: Arc<metrics::Metrics>,
     pub audit: Arc<audit::AuditSink>,
+    /// Signs the pages' session cookies and CSRF tokens.
+    pub web: Arc<web::session::WebKeys>,
 }
 
 /// Builds the state: the manager, metrics and audit sink over `store`.
@@ -135,12 +139,14 @@ pub fn state(config: ServerConfig, store: Arc<dyn Store>, registry: Registry) ->
     let metrics = Arc::new(metrics);
     let manager = Manager::new(store.clone(), registry, &config, metrics.clone());
     let audit = audit::AuditSink::start(config.audit.clone(), store.clone(), audit_metrics);
+    let web = Arc::new(web::session::WebKeys::new(config.token.as_deref()));
     AppState {
         manager,
         store,
         config: Arc::new(config),
         metrics,
         audit,
+        web,
     }
 }
 

@@ -14,6 +14,7 @@ use utoipa_swagger_ui::SwaggerUi;
         crate::api::list,
         crate::api::status,
         crate::api::report,
+        crate::api::junit,
         crate::api::cancel,
         crate::api::pause,
         crate::api::resume,
