@@ -12,11 +12,15 @@ use prova_core::event::names;
 use prova_core::status::{FINAL_REPORT, RUN_REPORT};
 use prova_engine::emit::Observer;
 
+use crate::suites::{self, Counts, FailedCases};
+
 #[derive(Default)]
 struct StepCounts {
     inn: u64,
     out: u64,
     err: u64,
+    /// JUnit cases the step's suites reported, over its targets.
+    cases: Option<Counts>,
 }
 
 #[derive(Default)]
@@ -34,6 +38,12 @@ struct State {
 
 /// Builds the observer. `live` selects the redrawn terminal view.
 pub fn observer(live: bool) -> Observer {
+    observer_with_cases(live, Arc::default())
+}
+
+/// [`observer`] that also collects the failing JUnit cases of the job's
+/// suites into `cases`, for the list printed after the run.
+pub fn observer_with_cases(live: bool, cases: Arc<Mutex<FailedCases>>) -> Observer {
     let multi =
         live.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10)));
     let state = Arc::new(Mutex::new(State {
@@ -41,9 +51,15 @@ pub fn observer(live: bool) -> Observer {
         tests: BTreeMap::new(),
     }));
     Arc::new(move |ev: &NewEvent| {
+        let failed = cases.lock().ok().and_then(|mut c| c.observe(ev));
         let mut st = state.lock().expect("progress lock");
         if st.multi.is_some() {
+            if let (Some(case), Some(m)) = (&failed, &st.multi) {
+                let _ = m.println(format!("case failed: {case}"));
+            }
             live_update(&mut st, ev);
+        } else if let Some(case) = failed {
+            eprintln!("case failed: {case}");
         } else {
             plain_line(ev);
         }
@@ -74,22 +90,21 @@ fn live_update(st: &mut State, ev: &NewEvent) {
     match ev.name.as_str() {
         names::TARGET_ACQUIRED => view.acquired += 1,
         names::TARGET_IN | names::TARGET_OUT | names::TARGET_ERR => {
-            let label = ev.step_label.clone().unwrap_or_default();
-            let idx = match view.steps.iter().position(|(l, _)| *l == label) {
-                Some(i) => i,
-                None => {
-                    view.steps.push((label, StepCounts::default()));
-                    view.steps.len() - 1
-                }
-            };
-            let c = &mut view.steps[idx].1;
+            let c = step_counts(view, ev);
             match ev.name.as_str() {
                 names::TARGET_IN => c.inn += 1,
                 names::TARGET_OUT => c.out += 1,
                 _ => c.err += 1,
             }
         }
-        _ => {}
+        _ => {
+            if let Some(counts) = suites::summary(ev) {
+                step_counts(view, ev)
+                    .cases
+                    .get_or_insert_with(Counts::default)
+                    .add(counts);
+            }
+        }
     }
     let attempt = ev.test_attempt.unwrap_or(0);
     let mut msg = format!(
@@ -107,6 +122,9 @@ fn live_update(st: &mut State, ev: &NewEvent) {
             " │ {label}: {} in, {} ok, {} failed",
             c.inn, c.out, c.err
         ));
+        if let Some(cases) = c.cases {
+            msg.push_str(&format!(" ({cases})"));
+        }
     }
     if let Some(bar) = &view.bar {
         if ev.name == names::TEST_FINISHED {
@@ -121,6 +139,19 @@ fn live_update(st: &mut State, ev: &NewEvent) {
             bar.set_message(msg);
         }
     }
+}
+
+/// The counts of the step `ev` is about, added in first-seen order.
+fn step_counts<'a>(view: &'a mut TestView, ev: &NewEvent) -> &'a mut StepCounts {
+    let label = ev.step_label.clone().unwrap_or_default();
+    let idx = match view.steps.iter().position(|(l, _)| *l == label) {
+        Some(i) => i,
+        None => {
+            view.steps.push((label, StepCounts::default()));
+            view.steps.len() - 1
+        }
+    };
+    &mut view.steps[idx].1
 }
 
 fn plain_line(ev: &NewEvent) {
@@ -215,6 +246,13 @@ fn plain_text(ev: &NewEvent) -> Option<String> {
             )
         }
         "JobStateCancelling" => "cancelling…".to_string(),
-        _ => return None,
+        _ => {
+            let counts = suites::summary(ev)?;
+            format!(
+                "run {} · {test}{attempt} · {} · {target}: {counts}",
+                ev.run_id,
+                ev.step_label.as_deref().unwrap_or("?"),
+            )
+        }
     })
 }

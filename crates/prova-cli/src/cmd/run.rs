@@ -6,30 +6,19 @@ use std::sync::Arc;
 
 use prova_engine::ownership;
 use prova_engine::plugins::reporters::junit::JUnitFile;
-use prova_engine::prepare::{PrepareError, prepare_file};
 use prova_engine::runner::{JobOutcome, RunOptions, run_job};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::RunArgs;
 use crate::output::outln;
+use crate::suites::FailedCases;
 use crate::{exit, output, progress, store};
 
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let registry = super::registry();
-    let mut job = match prepare_file(&args.file, &registry) {
+    let mut job = match super::load::descriptor(&args.file, args.strict) {
         Ok(job) => job,
-        Err(PrepareError::Invalid(e)) => {
-            eprintln!("{e}");
-            return Ok(ExitCode::from(exit::INVALID));
-        }
-        Err(e) => {
-            eprintln!("prova: error: {e:#}");
-            return Ok(ExitCode::from(exit::INVALID));
-        }
+        Err(code) => return Ok(code),
     };
-    for w in &job.warnings {
-        eprintln!("warning: {w}");
-    }
     if let Some(path) = &args.junit {
         job.add_final_reporter("junit", Arc::new(JUnitFile { path: path.clone() }));
     }
@@ -46,7 +35,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 );
             }
         }
-        Err(e) => eprintln!("warning: cannot look for abandoned jobs: {e}"),
+        Err(e) => eprintln!(
+            "warning: cannot look for abandoned jobs: {}",
+            output::error_chain(&e)
+        ),
     }
     let _heartbeat = ownership::Heartbeat::start(store.clone(), owner.clone());
 
@@ -56,12 +48,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     tokio::spawn(watch_signals(cancel.clone(), hard_cancel.clone()));
 
     let live = std::io::stderr().is_terminal() && !args.no_progress && !args.json;
+    let cases: Arc<std::sync::Mutex<FailedCases>> = Arc::default();
     let created = job_id.clone();
     let opts = RunOptions {
         requestor: args.requestor.clone(),
         cancel,
         hard_cancel: hard_cancel.clone(),
-        observer: Some(progress::observer(live)),
+        observer: Some(progress::observer_with_cases(live, cases.clone())),
         on_created: Some(Arc::new(move |id| {
             let _ = created.set(id);
             eprintln!("job {id} started");
@@ -96,7 +89,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     // The job's verdict is the exit code, even when stdout is a closed pipe
     // (`prova run job.yaml | head -1`).
-    if let Err(e) = print_outcome(&outcome, args.json)
+    let cases = std::mem::take(&mut *cases.lock().unwrap_or_else(|e| e.into_inner()));
+    if let Err(e) = print_outcome(&outcome, &cases, args.json)
         && !crate::output::is_broken_pipe(&e)
     {
         return Err(e);
@@ -138,7 +132,10 @@ async fn end_at_once(store: &dyn prova_store::Store, job_id: prova_core::JobId) 
     );
     match tokio::time::timeout(std::time::Duration::from_secs(5), end).await {
         Ok(Ok(_)) => {}
-        Ok(Err(e)) => eprintln!("warning: cannot record the job's end: {e}"),
+        Ok(Err(e)) => eprintln!(
+            "warning: cannot record the job's end: {}",
+            output::error_chain(&e)
+        ),
         Err(_) => {
             eprintln!("warning: the store did not answer; the next prova on it ends the job")
         }
@@ -191,13 +188,14 @@ async fn next_signal(streams: &mut [tokio::signal::unix::Signal]) {
     futures::future::select_all(streams.iter_mut().map(|s| Box::pin(s.recv()))).await;
 }
 
-fn print_outcome(outcome: &JobOutcome, json: bool) -> anyhow::Result<()> {
+fn print_outcome(outcome: &JobOutcome, cases: &FailedCases, json: bool) -> anyhow::Result<()> {
     if json {
         let v = serde_json::json!({
             "JobID": outcome.job_id,
             "State": outcome.state,
             "Error": outcome.error,
             "Success": outcome.success(),
+            "Verdict": outcome.verdict(),
             "RunReports": outcome.run_reports,
             "FinalReports": outcome.final_reports,
         });
@@ -242,13 +240,36 @@ fn print_outcome(outcome: &JobOutcome, json: bool) -> anyhow::Result<()> {
         Some(e) => format!("{} ({e})", outcome.state),
         None => outcome.state.to_string(),
     };
+    if !cases.listed.is_empty() {
+        outln!("failed test cases:")?;
+        for c in &cases.listed {
+            outln!("  {c}")?;
+        }
+        if cases.more > 0 {
+            outln!(
+                "  … and {} more (prova events {} --name TestCaseResult)",
+                cases.more,
+                outcome.job_id
+            )?;
+        }
+    }
+    if outcome.verdict() == prova_core::status::Verdict::Error
+        && outcome
+            .runs
+            .iter()
+            .flat_map(|r| &r.tests)
+            .flat_map(|t| &t.targets)
+            .any(|t| t.infra)
+    {
+        outln!("{INFRA_HINT}")?;
+    }
     outln!(
         "job {} {state}: {}",
         outcome.job_id,
         if outcome.success() {
-            "success"
+            "success".to_string()
         } else {
-            "FAILURE"
+            format!("FAILURE (verdict {})", outcome.verdict())
         }
     )?;
     if outcome.writer.lost > 0 {
@@ -257,9 +278,12 @@ fn print_outcome(outcome: &JobOutcome, json: bool) -> anyhow::Result<()> {
             outcome.writer.lost
         )?;
     }
-    let _ = output::duration;
     Ok(())
 }
+
+/// Said when steps could not do their work: the exit code is 3, and the
+/// fix is in the environment, not in the tests.
+const INFRA_HINT: &str = "hint: the infrastructure failed, not the tests (exit 3): check that what the steps need is reachable: a Kubernetes cluster (KUBECONFIG or ~/.kube/config, `kubectl get nodes`), the Docker daemon (`docker info`), the SSH hosts";
 
 fn verdict(ok: bool) -> &'static str {
     if ok { "success" } else { "FAILURE" }

@@ -97,7 +97,13 @@ pub struct JobOutcome {
 impl JobOutcome {
     /// The job's verdict, as its events give it ([`Verdict::of`]).
     pub fn verdict(&self) -> Verdict {
-        Verdict::of(Some(self.state), &self.run_reports, &self.final_reports)
+        let infra = self
+            .runs
+            .iter()
+            .flat_map(|r| &r.tests)
+            .flat_map(|t| &t.targets)
+            .any(|t| t.infra);
+        Verdict::of(Some(self.state), &self.run_reports, &self.final_reports).with_infra(infra)
     }
 
     /// Completed, and every reporter said success.

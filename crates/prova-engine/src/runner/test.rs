@@ -398,16 +398,22 @@ fn finish(
     let results: Vec<TargetResult> = targets
         .iter()
         .map(|t| {
-            let (passed, failed_step, error) = match by_id.remove(&t.id) {
-                Some(Exit::Passed) => (true, None, None),
-                Some(Exit::Failed { step, error }) => (false, Some(step), Some(error)),
-                _ if cancelled_before_steps => {
-                    (false, None, Some("cancelled before the steps ran".into()))
+            let (passed, failed_step, error, infra) = match by_id.remove(&t.id) {
+                Some(Exit::Passed) => (true, None, None, false),
+                Some(Exit::Failed { step, error, infra }) => {
+                    (false, Some(step), Some(error), infra)
                 }
+                _ if cancelled_before_steps => (
+                    false,
+                    None,
+                    Some("cancelled before the steps ran".into()),
+                    false,
+                ),
                 _ => (
                     false,
                     None,
                     Some("the target never left the pipeline".into()),
+                    false,
                 ),
             };
             TargetResult {
@@ -415,6 +421,7 @@ fn finish(
                 passed,
                 failed_step,
                 error,
+                infra,
             }
         })
         .collect();
