@@ -14,6 +14,9 @@ mod suites;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
+    let colour = progress::colour(args.color);
+    console::set_colors_enabled(colour);
+    console::set_colors_enabled_stderr(colour);
     output::init_tracing(args.verbose, matches!(args.command, cli::Command::Serve(_)));
     match cmd::dispatch(args) {
         Ok(code) => code,

@@ -1,15 +1,20 @@
-//! The live view of a running job: on a terminal a redrawn line per test
-//! (targets in, out and failed per step); otherwise plain lines for the
-//! events that matter (tests starting and ending, targets failing, reports).
+//! The live view of a running job. On a terminal: a job line that names
+//! what the job waits for (run interval, retry interval, cancelling) with
+//! its elapsed time, and a bar per test (elapsed, targets through its
+//! steps, an ETA once the work is known, per-step counts and the JUnit
+//! counts of suites), each failure printed above them when it happens, in
+//! colour unless `--color never`, NO_COLOR or a non-terminal. Otherwise plain
+//! lines for the events that matter. Run and final reports are not printed
+//! here: `prova run` prints them once, after what they judge.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use console::Style;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use prova_core::NewEvent;
 use prova_core::event::names;
-use prova_core::status::{FINAL_REPORT, RUN_REPORT};
 use prova_engine::emit::Observer;
 
 use crate::suites::{self, Counts, FailedCases};
@@ -31,56 +36,158 @@ struct TestView {
     bar: Option<ProgressBar>,
 }
 
+struct Live {
+    multi: MultiProgress,
+    job: ProgressBar,
+}
+
 struct State {
-    multi: Option<MultiProgress>,
+    live: Option<Live>,
     tests: BTreeMap<(u32, String, u32), TestView>,
+    /// Steps per test (test and cleanup), when the descriptor is known:
+    /// the size of a test's work, for its bar and ETA.
+    steps_per_test: HashMap<String, u64>,
 }
 
-/// Builds the observer. `live` selects the redrawn terminal view.
+/// The progress of one job, and the failing JUnit cases it saw.
+#[derive(Clone)]
+pub struct Progress {
+    state: Arc<Mutex<State>>,
+    cases: Arc<Mutex<FailedCases>>,
+}
+
+/// [`Progress`] without the descriptor: for `resume`, `retry` and `start
+/// --wait`.
 pub fn observer(live: bool) -> Observer {
-    observer_with_cases(live, Arc::default())
+    Progress::new(live, HashMap::new()).observer()
 }
 
-/// [`observer`] that also collects the failing JUnit cases of the job's
-/// suites into `cases`, for the list printed after the run.
-pub fn observer_with_cases(live: bool, cases: Arc<Mutex<FailedCases>>) -> Observer {
-    let multi =
-        live.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10)));
-    let state = Arc::new(Mutex::new(State {
-        multi,
-        tests: BTreeMap::new(),
-    }));
-    Arc::new(move |ev: &NewEvent| {
-        let failed = cases.lock().ok().and_then(|mut c| c.observe(ev));
-        let mut st = state.lock().expect("progress lock");
-        if st.multi.is_some() {
-            if let (Some(case), Some(m)) = (&failed, &st.multi) {
-                let _ = m.println(format!("case failed: {case}"));
-            }
-            live_update(&mut st, ev);
-        } else if let Some(case) = failed {
-            eprintln!("case failed: {case}");
-        } else {
-            plain_line(ev);
+impl Progress {
+    /// `live` selects the redrawn terminal view; `steps_per_test` (test
+    /// name -> its steps) sizes the bars.
+    pub fn new(live: bool, steps_per_test: HashMap<String, u64>) -> Progress {
+        let live = live.then(|| {
+            let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10));
+            let job = multi.add(ProgressBar::new_spinner());
+            job.set_style(style("{spinner:.cyan} [{elapsed_precise}] {wide_msg}"));
+            job.enable_steady_tick(Duration::from_millis(120));
+            job.set_message("starting");
+            Live { multi, job }
+        });
+        Progress {
+            state: Arc::new(Mutex::new(State {
+                live,
+                tests: BTreeMap::new(),
+                steps_per_test,
+            })),
+            cases: Arc::default(),
         }
-    })
+    }
+
+    /// The observer to hand to the engine (or to feed a server's events).
+    pub fn observer(&self) -> Observer {
+        let state = self.state.clone();
+        let cases = self.cases.clone();
+        Arc::new(move |ev: &NewEvent| {
+            let failed = cases.lock().ok().and_then(|mut c| c.observe(ev));
+            let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+            if st.live.is_some() {
+                if let Some(case) = &failed {
+                    println_above(
+                        &st,
+                        &red().apply_to(format!("✘ case failed: {case}")).to_string(),
+                    );
+                }
+                live_update(&mut st, ev);
+            } else if let Some(case) = failed {
+                eprintln!("case failed: {case}");
+            } else if let Some(line) = plain_text(ev) {
+                eprintln!("{line}");
+            }
+        })
+    }
+
+    /// The job is over (or was interrupted): bars still drawn are cleared,
+    /// so what prints next starts on a clean screen.
+    pub fn finish(&self) {
+        let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(live) = &st.live {
+            for view in st.tests.values() {
+                if let Some(bar) = &view.bar
+                    && !bar.is_finished()
+                {
+                    bar.finish_and_clear();
+                }
+            }
+            // Finished tests stay on screen, as the run's history.
+            live.job.finish_and_clear();
+        }
+    }
+
+    /// A line for people: above the bars on a terminal, else on stderr.
+    pub fn println(&self, line: &str) {
+        let st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if st.live.is_some() {
+            println_above(&st, line);
+        } else {
+            eprintln!("{line}");
+        }
+    }
+
+    /// The failing JUnit cases seen so far.
+    pub fn take_failed_cases(&self) -> FailedCases {
+        std::mem::take(&mut *self.cases.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template)
+        .expect("a valid template")
+        .tick_chars("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏ ")
+}
+
+fn red() -> Style {
+    Style::new().red().for_stderr()
+}
+
+fn green() -> Style {
+    Style::new().green().for_stderr()
+}
+
+fn yellow() -> Style {
+    Style::new().yellow().for_stderr()
+}
+
+/// A line above the bars, cut to the terminal's width.
+fn println_above(st: &State, line: &str) {
+    if let Some(live) = &st.live {
+        let width = console::Term::stderr().size().1 as usize;
+        let _ = live
+            .multi
+            .println(console::truncate_str(line, width.max(20), "…"));
+    }
 }
 
 fn live_update(st: &mut State, ev: &NewEvent) {
+    job_line(st, ev);
+    if let Some(line) = failure_text(ev) {
+        println_above(st, &red().apply_to(format!("✘ {line}")).to_string());
+    }
     let Some(test) = ev.test_name.clone() else {
-        if (ev.name == RUN_REPORT || ev.name == FINAL_REPORT || ev.name.starts_with("JobState"))
-            && let Some(m) = &st.multi
-            && let Some(line) = plain_text(ev)
-        {
-            let _ = m.println(line);
-        }
         return;
     };
+    if ev.name == names::WAITING {
+        return; // on the job line
+    }
     let key = (ev.run_id, test.clone(), ev.test_attempt.unwrap_or(0));
-    let multi = st.multi.clone().expect("live");
+    let steps = st.steps_per_test.get(&test).copied();
+    let Some(live) = &st.live else { return };
+    let multi = live.multi.clone();
     let view = st.tests.entry(key).or_insert_with(|| {
-        let bar = multi.add(ProgressBar::new_spinner());
-        bar.set_style(ProgressStyle::with_template("{spinner} {msg}").expect("template"));
+        let bar = multi.add(ProgressBar::new(0));
+        bar.set_style(style(
+            "{spinner:.cyan} [{elapsed_precise}] {bar:12.cyan/blue} {pos}/{len} {wide_msg}",
+        ));
         bar.enable_steady_tick(Duration::from_millis(120));
         TestView {
             bar: Some(bar),
@@ -106,6 +213,87 @@ fn live_update(st: &mut State, ev: &NewEvent) {
             }
         }
     }
+    let Some(bar) = view.bar.clone() else { return };
+    // The work: each target through each step (those seen so far when the
+    // descriptor is not known); done: targets that left a step.
+    let steps_known = steps.unwrap_or(view.steps.len() as u64).max(1);
+    let done: u64 = view.steps.iter().map(|(_, c)| c.out + c.err).sum();
+    bar.set_length((view.acquired * steps_known).max(done));
+    bar.set_position(done);
+    let mut msg = test_message(ev, &test, view);
+    if steps.is_some()
+        && done > 0
+        && done < bar.length().unwrap_or(0)
+        && bar.eta() >= Duration::from_secs(1)
+    {
+        msg = format!("eta {} · {msg}", indicatif::HumanDuration(bar.eta()));
+    }
+    if ev.name == names::TEST_FINISHED {
+        let ok = ev
+            .payload
+            .as_ref()
+            .and_then(|p| p.get("Success"))
+            .and_then(|s| s.as_bool())
+            == Some(true);
+        let mark = if ok {
+            green().apply_to("✔")
+        } else {
+            red().apply_to("✘")
+        };
+        bar.set_style(style("{msg}"));
+        bar.finish_with_message(format!(
+            "{mark} [{}] {}",
+            crate::output::duration(bar.elapsed()),
+            test_message(ev, &test, view)
+        ));
+    } else {
+        bar.set_message(msg);
+    }
+}
+
+/// What the job line says: the job, its run, and what it waits for.
+fn job_line(st: &State, ev: &NewEvent) {
+    let Some(live) = &st.live else { return };
+    let wait = |p: &serde_json::Value| {
+        let secs = p.get("Seconds").and_then(|s| s.as_f64()).unwrap_or(0.0);
+        crate::output::duration(Duration::from_secs_f64(secs.max(0.0)))
+    };
+    let msg = match ev.name.as_str() {
+        "JobStateStarted" => format!("job {} · started", ev.job_id),
+        names::RUN_STARTED => format!("job {} · run {}", ev.job_id, ev.run_id),
+        names::WAITING => {
+            let p = ev.payload.clone().unwrap_or_default();
+            let what = p.get("For").and_then(|f| f.as_str()).unwrap_or("");
+            let text = match (what, &ev.test_name) {
+                ("RunInterval", _) => format!(
+                    "job {} · waiting {} before run {} (RunInterval)",
+                    ev.job_id,
+                    wait(&p),
+                    ev.run_id
+                ),
+                (_, Some(test)) => format!(
+                    "job {} · run {} · {test}: failed; retrying in {} (RetryInterval)",
+                    ev.job_id,
+                    ev.run_id,
+                    wait(&p)
+                ),
+                _ => format!("job {} · waiting {}", ev.job_id, wait(&p)),
+            };
+            yellow().apply_to(text).to_string()
+        }
+        "JobStateCancelling" => yellow()
+            .apply_to(format!(
+                "job {} · cancelling: steps stop, cleanup runs, targets are released",
+                ev.job_id
+            ))
+            .to_string(),
+        "JobStatePaused" => format!("job {} · paused", ev.job_id),
+        _ => return,
+    };
+    live.job.set_message(msg);
+}
+
+fn test_message(ev: &NewEvent, test: &str, view: &TestView) -> String {
     let attempt = ev.test_attempt.unwrap_or(0);
     let mut msg = format!(
         "run {} · {test}{} · {} targets",
@@ -126,19 +314,7 @@ fn live_update(st: &mut State, ev: &NewEvent) {
             msg.push_str(&format!(" ({cases})"));
         }
     }
-    if let Some(bar) = &view.bar {
-        if ev.name == names::TEST_FINISHED {
-            let ok = ev
-                .payload
-                .as_ref()
-                .and_then(|p| p.get("Success"))
-                .and_then(|s| s.as_bool())
-                == Some(true);
-            bar.finish_with_message(format!("{} {msg}", if ok { "✔" } else { "✘" }));
-        } else {
-            bar.set_message(msg);
-        }
-    }
+    msg
 }
 
 /// The counts of the step `ev` is about, added in first-seen order.
@@ -154,96 +330,91 @@ fn step_counts<'a>(view: &'a mut TestView, ev: &NewEvent) -> &'a mut StepCounts 
     &mut view.steps[idx].1
 }
 
-fn plain_line(ev: &NewEvent) {
-    if let Some(line) = plain_text(ev) {
-        eprintln!("{line}");
+fn attempt_text(ev: &NewEvent) -> String {
+    match ev.test_attempt {
+        Some(a) if a > 0 => format!(" (attempt {})", a + 1),
+        _ => String::new(),
+    }
+}
+
+fn payload_str(ev: &NewEvent, key: &str) -> String {
+    ev.payload
+        .as_ref()
+        .and_then(|p| p.get(key))
+        .and_then(|e| e.as_str())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// A failure, as it happens: a target out of a step, a test in error.
+fn failure_text(ev: &NewEvent) -> Option<String> {
+    let test = ev.test_name.as_deref().unwrap_or("");
+    let attempt = attempt_text(ev);
+    match ev.name.as_str() {
+        names::TARGET_ERR => Some(format!(
+            "run {} · {test}{attempt}: target {} failed at {}: {}",
+            ev.run_id,
+            ev.target.as_ref().map(|t| t.id.as_str()).unwrap_or(""),
+            ev.step_label.as_deref().unwrap_or("?"),
+            payload_str(ev, "Error")
+        )),
+        names::TEST_ERROR => Some(format!(
+            "run {} · {test}{attempt}: error: {}",
+            ev.run_id,
+            payload_str(ev, "Error")
+        )),
+        _ => None,
     }
 }
 
 /// The line printed for an event in plain mode, if it is worth one.
 fn plain_text(ev: &NewEvent) -> Option<String> {
+    if let Some(line) = failure_text(ev) {
+        return Some(line);
+    }
     let test = ev.test_name.as_deref().unwrap_or("");
-    let attempt = ev
-        .test_attempt
-        .map(|a| {
-            if a > 0 {
-                format!(" (attempt {})", a + 1)
-            } else {
-                String::new()
-            }
-        })
-        .unwrap_or_default();
+    let attempt = attempt_text(ev);
     let target = ev.target.as_ref().map(|t| t.id.as_str()).unwrap_or("");
-    let err = || {
-        ev.payload
-            .as_ref()
-            .and_then(|p| p.get("Error"))
-            .and_then(|e| e.as_str())
-            .unwrap_or("")
-            .to_string()
-    };
-    let msg = || {
-        ev.payload
-            .as_ref()
-            .and_then(|p| p.get("Data"))
-            .map(|d| {
-                d.get("Message")
-                    .and_then(|m| m.as_str())
-                    .map(str::to_string)
-                    .unwrap_or_else(|| d.to_string())
-            })
-            .unwrap_or_default()
-    };
-    let success = || {
-        ev.payload
-            .as_ref()
-            .and_then(|p| p.get("Success"))
-            .and_then(|s| s.as_bool())
-            == Some(true)
-    };
+    let success = ev
+        .payload
+        .as_ref()
+        .and_then(|p| p.get("Success"))
+        .and_then(|s| s.as_bool())
+        == Some(true);
     Some(match ev.name.as_str() {
         names::RUN_STARTED => format!("run {} started", ev.run_id),
         names::TEST_STARTED => format!("run {} · {test}{attempt}: started", ev.run_id),
-        names::TARGET_ERR => format!(
-            "run {} · {test}{attempt}: target {target} failed at {}: {}",
-            ev.run_id,
-            ev.step_label.as_deref().unwrap_or("?"),
-            err()
-        ),
-        names::TEST_ERROR => format!("run {} · {test}{attempt}: error: {}", ev.run_id, err()),
         names::TEST_FINISHED => {
             let p = ev.payload.as_ref();
-            let ok = p
-                .and_then(|p| p.get("PassedTargets"))
-                .and_then(|v| v.as_u64())
-                .unwrap_or(0);
-            let total = p
-                .and_then(|p| p.get("TotalTargets"))
-                .and_then(|v| v.as_u64())
-                .unwrap_or(0);
-            format!(
-                "run {} · {test}{attempt}: {} ({ok}/{total} targets passed)",
-                ev.run_id,
-                if success() { "passed" } else { "FAILED" }
-            )
-        }
-        RUN_REPORT | FINAL_REPORT => {
-            let who = ev
-                .payload
-                .as_ref()
-                .and_then(|p| p.get("ReporterName"))
-                .and_then(|n| n.as_str())
-                .unwrap_or("?");
-            let when = if ev.name == RUN_REPORT {
-                format!("run {} report", ev.run_id)
-            } else {
-                "final report".to_string()
+            let count = |k: &str| {
+                p.and_then(|p| p.get(k))
+                    .and_then(|v| v.as_u64())
+                    .unwrap_or(0)
             };
             format!(
-                "{when} · {who}: {} {}",
-                if success() { "success" } else { "FAILURE" },
-                msg()
+                "run {} · {test}{attempt}: {} ({}/{} targets passed)",
+                ev.run_id,
+                if success { "passed" } else { "FAILED" },
+                count("PassedTargets"),
+                count("TotalTargets")
             )
+        }
+        names::WAITING => {
+            let secs = ev
+                .payload
+                .as_ref()
+                .and_then(|p| p.get("Seconds"))
+                .and_then(|s| s.as_f64())
+                .unwrap_or(0.0);
+            let wait = crate::output::duration(Duration::from_secs_f64(secs.max(0.0)));
+            if ev.test_name.is_some() {
+                format!(
+                    "run {} · {test}{attempt}: retrying in {wait} (RetryInterval)",
+                    ev.run_id
+                )
+            } else {
+                format!("waiting {wait} before run {} (RunInterval)", ev.run_id)
+            }
         }
         "JobStateCancelling" => "cancelling…".to_string(),
         _ => {
@@ -255,4 +426,20 @@ fn plain_text(ev: &NewEvent) -> Option<String> {
             )
         }
     })
+}
+
+/// Whether to colour what goes to stderr: `--color`, then NO_COLOR (any
+/// value turns colour off, <https://no-color.org>), then whether stderr is
+/// a terminal that can show it.
+pub fn colour(choice: crate::cli::ColorChoice) -> bool {
+    use std::io::IsTerminal;
+    match choice {
+        crate::cli::ColorChoice::Always => true,
+        crate::cli::ColorChoice::Never => false,
+        crate::cli::ColorChoice::Auto => {
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::io::stderr().is_terminal()
+                && std::env::var("TERM").as_deref() != Ok("dumb")
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! The commands that talk to a `prova serve` (`--server URL`), and their
 //! local fallbacks.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -179,7 +180,14 @@ pub async fn start(args: StartArgs) -> anyhow::Result<ExitCode> {
     if !args.wait {
         return Ok(ExitCode::SUCCESS);
     }
-    follow(&client, id, &mut |_| Ok(())).await?;
+    // The same progress as `prova run`, from the server's event stream.
+    let live = std::io::stderr().is_terminal();
+    let observer = crate::progress::observer(live);
+    follow(&client, id, &mut |ev| {
+        observer(&ev.event);
+        Ok(())
+    })
+    .await?;
     let st = client.status(id).await?;
     out!("{}", super::status::render_tree(&st))?;
     Ok(ExitCode::from(status_exit(&st)))

@@ -48,16 +48,22 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     tokio::spawn(watch_signals(cancel.clone(), hard_cancel.clone()));
 
     let live = std::io::stderr().is_terminal() && !args.no_progress && !args.json;
-    let cases: Arc<std::sync::Mutex<FailedCases>> = Arc::default();
+    let steps_per_test = job
+        .tests
+        .iter()
+        .map(|t| (t.name.clone(), (t.steps.len() + t.cleanup.len()) as u64))
+        .collect();
+    let progress = progress::Progress::new(live, steps_per_test);
     let created = job_id.clone();
+    let shown = progress.clone();
     let opts = RunOptions {
         requestor: args.requestor.clone(),
         cancel,
         hard_cancel: hard_cancel.clone(),
-        observer: Some(progress::observer_with_cases(live, cases.clone())),
+        observer: Some(progress.observer()),
         on_created: Some(Arc::new(move |id| {
             let _ = created.set(id);
-            eprintln!("job {id} started");
+            shown.println(&format!("job {id} started"));
         })),
         artifacts_root: Some(store::artifacts_root(&args.store)),
         pause: Default::default(),
@@ -74,6 +80,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let outcome = tokio::select! {
         outcome = run => outcome,
         () = forced => {
+            progress.finish();
             if let Some(&id) = job_id.get() {
                 end_at_once(&*store, id).await;
             }
@@ -89,7 +96,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     // The job's verdict is the exit code, even when stdout is a closed pipe
     // (`prova run job.yaml | head -1`).
-    let cases = std::mem::take(&mut *cases.lock().unwrap_or_else(|e| e.into_inner()));
+    // The bars leave the screen before the reports print, once, below.
+    progress.finish();
+    let cases = progress.take_failed_cases();
     if let Err(e) = print_outcome(&outcome, &cases, args.json)
         && !crate::output::is_broken_pipe(&e)
     {

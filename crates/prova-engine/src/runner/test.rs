@@ -141,6 +141,17 @@ pub async fn run_test(
             }));
         }
         tracing::info!(test = %test.name, attempt, "test failed; retrying in {:?}", test.retry.retry_interval);
+        if !test.retry.retry_interval.is_zero() {
+            job.sink.emit(scope.event(
+                None,
+                None,
+                names::WAITING,
+                Some(json!({
+                    "For": "RetryInterval",
+                    "Seconds": test.retry.retry_interval.as_secs_f64(),
+                })),
+            ));
+        }
         tokio::select! {
             _ = tokio::time::sleep(test.retry.retry_interval) => {}
             _ = cancel.graceful.cancelled() => return Ok(TestRun::Done(TestResult { attempts: attempt + 1, ..result })),
