@@ -39,6 +39,34 @@ struct TestView {
 struct Live {
     multi: MultiProgress,
     job: ProgressBar,
+    no_echo_ctl: Option<NoEchoCtl>,
+}
+
+/// While bars are drawn, the terminal does not echo control characters
+/// (`^C`): indicatif leaves the cursor at the right edge of its last row,
+/// so an echo there would wrap and shift every row it redraws, leaving a
+/// stale one behind. The terminal's settings come back when this drops.
+struct NoEchoCtl {
+    saved: nix::sys::termios::Termios,
+}
+
+impl NoEchoCtl {
+    fn new() -> Option<NoEchoCtl> {
+        use nix::sys::termios::{LocalFlags, SetArg, tcgetattr, tcsetattr};
+        let fd = std::io::stderr();
+        let saved = tcgetattr(&fd).ok()?;
+        let mut quiet = saved.clone();
+        quiet.local_flags.remove(LocalFlags::ECHOCTL);
+        tcsetattr(&fd, SetArg::TCSANOW, &quiet).ok()?;
+        Some(NoEchoCtl { saved })
+    }
+}
+
+impl Drop for NoEchoCtl {
+    fn drop(&mut self) {
+        use nix::sys::termios::{SetArg, tcsetattr};
+        let _ = tcsetattr(std::io::stderr(), SetArg::TCSANOW, &self.saved);
+    }
 }
 
 struct State {
@@ -69,10 +97,14 @@ impl Progress {
         let live = live.then(|| {
             let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10));
             let job = multi.add(ProgressBar::new_spinner());
-            job.set_style(style("{spinner:.cyan} [{elapsed_precise}] {wide_msg}"));
+            job.set_style(style("{spinner:.cyan} [{elapsed_precise}] {msg}"));
             job.enable_steady_tick(Duration::from_millis(120));
             job.set_message("starting");
-            Live { multi, job }
+            Live {
+                multi,
+                job,
+                no_echo_ctl: NoEchoCtl::new(),
+            }
         });
         Progress {
             state: Arc::new(Mutex::new(State {
@@ -122,6 +154,12 @@ impl Progress {
             // Finished tests stay on screen, as the run's history.
             live.job.finish_and_clear();
         }
+        drop(st);
+        // Drawing is over: the terminal's own settings come back.
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(live) = &mut st.live {
+            live.no_echo_ctl = None;
+        }
     }
 
     /// A line for people: above the bars on a terminal, else on stderr.
@@ -158,13 +196,25 @@ fn yellow() -> Style {
     Style::new().yellow().for_stderr()
 }
 
+/// `text` cut so that a row with `reserved` columns of its own stays
+/// short of the terminal's width: a row that fills it leaves the cursor
+/// waiting to wrap, and anything the terminal then echoes (`^C`) would
+/// push the rows the bars redraw one line down.
+fn fit(text: &str, reserved: usize) -> String {
+    let width = console::Term::stderr().size().1 as usize;
+    let room = width.saturating_sub(reserved + 1).max(10);
+    console::truncate_str(text, room, "…").into_owned()
+}
+
+/// Columns of the job line before its message: `⠙ [00:00:00] `.
+const JOB_PREFIX: usize = 14;
+/// Columns of a test bar before its message: spinner, elapsed, bar, counts.
+const BAR_PREFIX: usize = 14 + 13 + 12;
+
 /// A line above the bars, cut to the terminal's width.
 fn println_above(st: &State, line: &str) {
     if let Some(live) = &st.live {
-        let width = console::Term::stderr().size().1 as usize;
-        let _ = live
-            .multi
-            .println(console::truncate_str(line, width.max(20), "…"));
+        let _ = live.multi.println(fit(line, 0));
     }
 }
 
@@ -186,7 +236,7 @@ fn live_update(st: &mut State, ev: &NewEvent) {
     let view = st.tests.entry(key).or_insert_with(|| {
         let bar = multi.add(ProgressBar::new(0));
         bar.set_style(style(
-            "{spinner:.cyan} [{elapsed_precise}] {bar:12.cyan/blue} {pos}/{len} {wide_msg}",
+            "{spinner:.cyan} [{elapsed_precise}] {bar:12.cyan/blue} {pos}/{len} {msg}",
         ));
         bar.enable_steady_tick(Duration::from_millis(120));
         TestView {
@@ -241,13 +291,14 @@ fn live_update(st: &mut State, ev: &NewEvent) {
             red().apply_to("✘")
         };
         bar.set_style(style("{msg}"));
-        bar.finish_with_message(format!(
-            "{mark} [{}] {}",
+        let line = format!(
+            "[{}] {}",
             crate::output::duration(bar.elapsed()),
             test_message(ev, &test, view)
-        ));
+        );
+        bar.finish_with_message(format!("{mark} {}", fit(&line, 2)));
     } else {
-        bar.set_message(msg);
+        bar.set_message(fit(&msg, BAR_PREFIX));
     }
 }
 
@@ -290,7 +341,7 @@ fn job_line(st: &State, ev: &NewEvent) {
         "JobStatePaused" => format!("job {} · paused", ev.job_id),
         _ => return,
     };
-    live.job.set_message(msg);
+    live.job.set_message(fit(&msg, JOB_PREFIX));
 }
 
 fn test_message(ev: &NewEvent, test: &str, view: &TestView) -> String {

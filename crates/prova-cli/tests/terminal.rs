@@ -168,3 +168,65 @@ fn waits_are_named_while_the_job_waits() {
         "{err}"
     );
 }
+
+#[test]
+fn ctrl_c_leaves_a_clean_screen() {
+    use std::io::Write;
+    let env = Env::new();
+    let job = env.write(
+        "long.yaml",
+        "JobName: long\nTestDescriptors:\n  - TargetManagerName: TargetList\n    TargetManagerAcquireParameters: {Targets: [{ID: a}]}\n    TestFetcherName: literal\n    TestFetcherFetchParameters:\n      TestName: t\n      Steps: [{name: cmd, label: s, parameters: {executable: [sleep], args: [\"30\"]}}]\nReporting:\n  RunReporters: [{name: noop}]\n",
+    );
+    let bin = assert_cmd::cargo::cargo_bin("prova");
+    let mut child = Command::new("script")
+        .args([
+            "-qfec",
+            &format!(
+                "stty cols 160 rows 40; exec {} run '{}'",
+                bin.display(),
+                job.display()
+            ),
+            "/dev/null",
+        ])
+        .env("PROVA_DB", env.db())
+        .env("TERM", "xterm-256color")
+        .env_remove("NO_COLOR")
+        .current_dir(env.dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    env.wait_for_step(1, "s");
+    // Ctrl-C typed at the terminal: the line discipline sends SIGINT.
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"\x03").unwrap();
+    stdin.flush().unwrap();
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    assert_eq!(out.status.code(), Some(130));
+    let lines = screen(&out.stdout);
+    let raw = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("job 1 Cancelled: FAILURE (verdict cancelled)"),
+        "{lines:#?}"
+    );
+    // No spinner or half-drawn bar is left; what was said stays whole.
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.contains("[00:00:") || l.contains('░')),
+        "{lines:#?}\n{raw}"
+    );
+    assert!(
+        lines.iter().any(|l| l
+            == "cancelling: steps stop, cleanup runs, targets are released (interrupt again to stop cleanup and exit)"),
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("✘ [T] run 1 · t · 1 targets │ s: 1 in, 0 ok, 1 failed")),
+        "{lines:#?}"
+    );
+}

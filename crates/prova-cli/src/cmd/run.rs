@@ -45,7 +45,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let cancel = CancellationToken::new();
     let hard_cancel = CancellationToken::new();
     let job_id = Arc::new(std::sync::OnceLock::new());
-    tokio::spawn(watch_signals(cancel.clone(), hard_cancel.clone()));
 
     let live = std::io::stderr().is_terminal() && !args.no_progress && !args.json;
     let steps_per_test = job
@@ -54,6 +53,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .map(|t| (t.name.clone(), (t.steps.len() + t.cleanup.len()) as u64))
         .collect();
     let progress = progress::Progress::new(live, steps_per_test);
+    tokio::spawn(watch_signals(
+        cancel.clone(),
+        hard_cancel.clone(),
+        progress.clone(),
+    ));
     let created = job_id.clone();
     let shown = progress.clone();
     let opts = RunOptions {
@@ -161,7 +165,11 @@ pub fn exit_code(outcome: &JobOutcome) -> u8 {
 /// first cancels gracefully (steps stop, cleanup runs, targets are
 /// released); the second kills what runs, skips the rest of cleanup and
 /// ends the job at once; a third exits on the spot.
-async fn watch_signals(cancel: CancellationToken, hard: CancellationToken) {
+async fn watch_signals(
+    cancel: CancellationToken,
+    hard: CancellationToken,
+    shown: progress::Progress,
+) {
     use tokio::signal::unix::{SignalKind, signal};
     let kinds = [
         SignalKind::interrupt(),
@@ -178,15 +186,16 @@ async fn watch_signals(cancel: CancellationToken, hard: CancellationToken) {
     if streams.is_empty() {
         return;
     }
+    // Said above the bars on a terminal, so the screen stays whole.
     next_signal(&mut streams).await;
-    eprintln!(
-        "\ncancelling: steps stop, cleanup runs, targets are released (interrupt again to stop cleanup and exit)"
+    shown.println(
+        "cancelling: steps stop, cleanup runs, targets are released (interrupt again to stop cleanup and exit)",
     );
     cancel.cancel();
     next_signal(&mut streams).await;
     hard.cancel();
-    eprintln!(
-        "\nstopping at once: cleanup skipped, targets released (interrupt again to exit now)"
+    shown.println(
+        "stopping at once: cleanup skipped, targets released (interrupt again to exit now)",
     );
     next_signal(&mut streams).await;
     std::process::exit(i32::from(exit::CANCELLED));
