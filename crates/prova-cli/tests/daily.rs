@@ -325,3 +325,56 @@ fn the_man_page_is_roff_and_covers_every_command() {
     // No line may start a roff request by accident (an example's `.`).
     assert!(man.contains("prova run examples/hello.yaml"));
 }
+
+#[test]
+fn start_and_stop_on_a_server_record_the_user_and_host() {
+    let env = Env::new();
+    let db = env.dir.path().join("server.db");
+    let (mut server, url) = support::spawn_server(&["--db", db.to_str().unwrap()]);
+    let job = env.write(
+        "long.yaml",
+        "JobName: long\nTestDescriptors:\n  - TargetManagerName: TargetList\n    TargetManagerAcquireParameters: {Targets: [{ID: a}]}\n    TestFetcherName: literal\n    TestFetcherFetchParameters:\n      TestName: t\n      Steps: [{name: sleep, label: s, parameters: {duration: [20s]}}]\nReporting:\n  RunReporters: [{name: noop}]\n",
+    );
+    // The bare host:port form, as a user would type it.
+    let server_arg = url.trim_start_matches("http://").to_string();
+    let as_bob = |args: &[&str]| {
+        let o = env
+            .cmd()
+            .args(args)
+            .env("USER", "bob")
+            .env("PROVA_SERVER", &server_arg)
+            .output()
+            .unwrap();
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = as_bob(&["start", job.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let id = out.trim().to_string();
+    let (code, _, err) = as_bob(&["stop", &id]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = as_bob(&[
+        "events",
+        &id,
+        "--json",
+        "--name",
+        "jobstatestarted",
+        "--name",
+        "cancelrequested",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let events: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 2, "{out}");
+    for e in &events {
+        let who = e["Payload"]["Requestor"].as_str().unwrap();
+        assert!(who.starts_with("bob@") && who.len() > 4, "{e}");
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+}

@@ -423,7 +423,8 @@ pub async fn events(client: &Client, args: &EventsArgs) -> anyhow::Result<ExitCo
                 .target
                 .as_ref()
                 .is_none_or(|t| ev.target.as_ref().is_some_and(|x| &x.id == t))
-            && (args.names.is_empty() || args.names.contains(&ev.name))
+            && (args.names.is_empty()
+                || args.names.iter().any(|n| n.eq_ignore_ascii_case(&ev.name)))
     };
     if args.follow {
         follow(client, args.id, &mut |ev| {

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use prova_core::event::names;
 use prova_core::status::{FINAL_REPORT, RUN_REPORT};
 use prova_core::{EventQuery, JobState};
+use prova_server::manager::names as server_names;
 
 use crate::cli::EventsArgs;
 use crate::{exit, output, store};
@@ -130,6 +131,11 @@ pub fn canonical_names(asked: &[String]) -> Vec<String> {
         names::TARGET_OUT,
         names::TARGET_ERR,
         names::COVERAGE_REPORT,
+        names::WAITING,
+        server_names::CANCEL_REQUESTED,
+        server_names::PAUSE_REQUESTED,
+        server_names::RESUME_REQUESTED,
+        server_names::TAKEN_OVER,
         RUN_REPORT,
         FINAL_REPORT,
     ]
