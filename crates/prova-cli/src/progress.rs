@@ -316,6 +316,12 @@ fn job_line(st: &State, ev: &NewEvent) {
             let p = ev.payload.clone().unwrap_or_default();
             let what = p.get("For").and_then(|f| f.as_str()).unwrap_or("");
             let text = match (what, &ev.test_name) {
+                ("Targets", Some(test)) => format!(
+                    "job {} · run {} · {test}: {}",
+                    ev.job_id,
+                    ev.run_id,
+                    held_by(&p)
+                ),
                 ("RunInterval", _) => format!(
                     "job {} · waiting {} before run {} (RunInterval)",
                     ev.job_id,
@@ -458,7 +464,15 @@ fn plain_text(ev: &NewEvent) -> Option<String> {
                 .and_then(|s| s.as_f64())
                 .unwrap_or(0.0);
             let wait = crate::output::duration(Duration::from_secs_f64(secs.max(0.0)));
-            if ev.test_name.is_some() {
+            let what = ev
+                .payload
+                .as_ref()
+                .and_then(|p| p.get("For"))
+                .and_then(|f| f.as_str());
+            if what == Some("Targets") {
+                let p = ev.payload.clone().unwrap_or_default();
+                format!("run {} · {test}{attempt}: {}", ev.run_id, held_by(&p))
+            } else if ev.test_name.is_some() {
                 format!(
                     "run {} · {test}{attempt}: retrying in {wait} (RetryInterval)",
                     ev.run_id
@@ -477,6 +491,33 @@ fn plain_text(ev: &NewEvent) -> Option<String> {
             )
         }
     })
+}
+
+/// `waiting for targets a, b held by job 2` from a `Waiting {For:
+/// "Targets", HeldBy}` payload.
+fn held_by(p: &serde_json::Value) -> String {
+    let parts: Vec<String> = p
+        .get("HeldBy")
+        .and_then(|h| h.as_array())
+        .into_iter()
+        .flatten()
+        .map(|h| {
+            let targets: Vec<&str> = h
+                .get("Targets")
+                .and_then(|t| t.as_array())
+                .into_iter()
+                .flatten()
+                .filter_map(|t| t.as_str())
+                .collect();
+            format!(
+                "target{} {} held by job {}",
+                if targets.len() == 1 { "" } else { "s" },
+                targets.join(", "),
+                h.get("Job").map(|j| j.to_string()).unwrap_or_default()
+            )
+        })
+        .collect();
+    format!("waiting for {}", parts.join("; "))
 }
 
 /// Whether to colour what goes to stderr: `--color`, then NO_COLOR (any

@@ -378,3 +378,36 @@ fn start_and_stop_on_a_server_record_the_user_and_host() {
     let _ = server.kill();
     let _ = server.wait();
 }
+
+#[test]
+fn a_test_waiting_for_targets_names_the_job_that_holds_them() {
+    let env = Env::new();
+    let job = |name: &str, secs: &str| {
+        env.write(
+            &format!("{name}.yaml"),
+            &format!("JobName: {name}\nTestDescriptors:\n  - TargetManagerName: TargetList\n    TargetManagerAcquireParameters: {{Targets: [{{ID: shared}}]}}\n    TestFetcherName: literal\n    TestFetcherFetchParameters:\n      TestName: t\n      Steps: [{{name: cmd, label: s, parameters: {{executable: [sleep], args: [\"{secs}\"]}}}}]\nReporting:\n  RunReporters: [{{name: noop}}]\n"),
+        )
+    };
+    let first = job("first", "3");
+    let second = job("second", "0");
+    let mut holder = env
+        .cmd()
+        .args(["run", first.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    env.wait_for_step(1, "s");
+    let (code, _, err) = env.run(&["run", second.to_str().unwrap()]);
+    let _ = holder.wait();
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("run 1 · t: waiting for target shared held by job 1"),
+        "{err}"
+    );
+    assert_eq!(
+        err.matches("waiting for target").count(),
+        1,
+        "said once, not at every retry: {err}"
+    );
+}

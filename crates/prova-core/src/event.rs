@@ -47,7 +47,9 @@ pub mod names {
     pub const COVERAGE_REPORT: &str = "CoverageReport";
     /// The job waits, and says for what: `{For: "RunInterval" |
     /// "RetryInterval", Seconds}` (a job event before a run; a test event
-    /// before the next attempt), so progress can name every wait.
+    /// before the next attempt) or `{For: "Targets", HeldBy: [{Job,
+    /// Targets}]}` (a test event while other jobs hold its targets), so
+    /// progress can name every wait.
     pub const WAITING: &str = "Waiting";
 }
 

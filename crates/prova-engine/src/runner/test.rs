@@ -18,7 +18,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::emit::EventSink;
-use crate::locks::{Refresher, StoreLocker};
+use crate::locks::{AnnouncingLocker, Refresher, StoreLocker};
 use crate::plugin::TargetLocker;
 use crate::plugin::TestScope;
 use crate::prepare::PreparedTest;
@@ -178,7 +178,7 @@ async fn acquire(
         test: test.name.clone(),
         message,
     };
-    let locker = job.locker();
+    let locker = AnnouncingLocker::new(job.locker(), sink.clone(), scope.clone());
     let acquired = tokio::select! {
         r = tokio::time::timeout(test.acquire_timeout, test.targets.acquire(scope.job_id, &cancel.graceful, &locker)) => match r {
             Ok(Ok(targets)) if targets.is_empty() => Err("the target manager returned no targets".to_string()),
