@@ -411,3 +411,27 @@ fn a_test_waiting_for_targets_names_the_job_that_holds_them() {
         "said once, not at every retry: {err}"
     );
 }
+
+#[test]
+fn start_wait_shows_the_progress_of_the_servers_events() {
+    let env = Env::new();
+    let db = env.dir.path().join("server.db");
+    let (mut server, url) = support::spawn_server(&["--db", db.to_str().unwrap()]);
+    let job = root().join("examples/cleanup.yaml");
+    let (code, out, err) = env.run(&["start", job.to_str().unwrap(), "--server", &url, "--wait"]);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(code, 1, "{out}\n{err}");
+    for line in [
+        "run 1 started",
+        "run 1 · provision and fail: started",
+        "run 1 · provision and fail: target box1 failed at failOnPurpose: false failed: exit status 1",
+        "run 1 · provision and fail: FAILED (0/2 targets passed)",
+    ] {
+        assert_eq!(err.matches(line).count(), 1, "{line:?} once in\n{err}");
+    }
+    assert!(
+        out.contains("verdict failed"),
+        "the status tree after: {out}"
+    );
+}
