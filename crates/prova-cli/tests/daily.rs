@@ -435,3 +435,36 @@ fn start_wait_shows_the_progress_of_the_servers_events() {
         "the status tree after: {out}"
     );
 }
+
+#[test]
+fn start_on_a_local_server_resolves_files_beside_the_descriptor() {
+    let env = Env::new();
+    // The descriptor and its inventory in a folder of their own, beneath
+    // the server's files root but not at it.
+    for f in ["csv-inventory.json", "inventory.csv"] {
+        env.write(
+            &format!("jobs/{f}"),
+            &std::fs::read_to_string(root().join("examples").join(f)).unwrap(),
+        );
+    }
+    let db = env.dir.path().join("server.db");
+    let (mut server, url) = support::spawn_server(&[
+        "--db",
+        db.to_str().unwrap(),
+        "--files-root",
+        env.dir.path().to_str().unwrap(),
+    ]);
+    let (code, out, err) = env.run(&[
+        "start",
+        "jobs/csv-inventory.json",
+        "--server",
+        &url,
+        "--wait",
+    ]);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(
+        code, 0,
+        "FileURI inventory.csv beside the descriptor\n{out}\n{err}"
+    );
+}

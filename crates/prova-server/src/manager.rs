@@ -133,6 +133,19 @@ impl Manager {
         text: &str,
         requestor: &str,
     ) -> Result<JobId, ManagerError> {
+        self.submit_from(text, requestor, None).await
+    }
+
+    /// [`Manager::submit`] of a descriptor that a client read from `source`
+    /// (`prova start FILE`): files it names resolve beside it, as they do
+    /// for `prova run`, when that folder is on this machine beneath the
+    /// files root; otherwise (a client elsewhere) relative to the root.
+    pub async fn submit_from(
+        self: &Arc<Self>,
+        text: &str,
+        requestor: &str,
+        source: Option<&std::path::Path>,
+    ) -> Result<JobId, ManagerError> {
         if self.stopping.is_cancelled() {
             return Err(ManagerError::Stopping);
         }
@@ -145,13 +158,21 @@ impl Manager {
             Submission {
                 text: text.to_string(),
                 format,
-                source: None,
+                source: source.and_then(|s| self.beneath_root(s)),
                 files_root: self.files_root.clone(),
             },
             &self.registry,
         )
         .await?;
         self.start(prepared, requestor, None).await
+    }
+
+    /// `source` if its folder exists here beneath the files root.
+    fn beneath_root(&self, source: &std::path::Path) -> Option<PathBuf> {
+        let root = self.files_root.as_ref()?.canonicalize().ok()?;
+        let dir = source.parent()?.canonicalize().ok()?;
+        let name = source.file_name()?;
+        dir.starts_with(&root).then(|| dir.join(name))
     }
 
     /// A new job from a stored job's extended descriptor (its steps as they

@@ -164,9 +164,18 @@ pub async fn start(args: StartArgs) -> anyhow::Result<ExitCode> {
     }
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
+    // Where the file is, so a server on this machine resolves the files it
+    // names beside it, as `prova run` does.
+    let source = std::path::absolute(&args.file)
+        .unwrap_or_else(|_| args.file.clone())
+        .display()
+        .to_string();
     let r = client
         .req(reqwest::Method::POST, "/api/v1/jobs")
-        .query(&[("requestor", args.requestor.as_str())])
+        .query(&[
+            ("requestor", args.requestor.as_str()),
+            ("source", source.as_str()),
+        ])
         .body(text);
     let v = match client.send(r).await {
         Ok(v) => v,
