@@ -84,8 +84,8 @@ pub struct Progress {
     cases: Arc<Mutex<FailedCases>>,
 }
 
-/// [`Progress`] without the descriptor: for `resume`, `retry` and `start
-/// --wait`.
+/// Plain [`Progress`] without the descriptor: for `resume` and `retry` in
+/// the foreground.
 pub fn observer(live: bool) -> Observer {
     Progress::new(live, HashMap::new()).observer()
 }

@@ -191,12 +191,16 @@ pub async fn start(args: StartArgs) -> anyhow::Result<ExitCode> {
     }
     // The same progress as `prova run`, from the server's event stream.
     let live = std::io::stderr().is_terminal();
-    let observer = crate::progress::observer(live);
-    follow(&client, id, &mut |ev| {
+    let progress = crate::progress::Progress::new(live, Default::default());
+    let observer = progress.observer();
+    let followed = follow(&client, id, &mut |ev| {
         observer(&ev.event);
         Ok(())
     })
-    .await?;
+    .await;
+    // The bars leave before the status tree prints.
+    progress.finish();
+    followed?;
     let st = client.status(id).await?;
     out!("{}", super::status::render_tree(&st))?;
     Ok(ExitCode::from(status_exit(&st)))
