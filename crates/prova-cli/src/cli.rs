@@ -14,13 +14,15 @@ Examples:
   prova jobs                               list recorded jobs
   prova status 1                           the status tree of job 1
   prova events 1 --name CmdStdout          events of job 1
+  prova completions bash                   shell completions (zsh, fish too); prova man: man page
   prova coverage untested --spec swagger.json --audit audit.log
 
 Exit codes:
   0    success: the job completed and every reporter said success
   1    the job completed but a reporter said failure (tests failed)
   2    bad usage or invalid descriptor: nothing ran
-  3    the job failed (targets could not be acquired, ...)
+  3    the job failed (targets could not be acquired, no cluster or Docker daemon
+       for its steps: the infrastructure, not the tests)
   4    prova itself failed (store, I/O)
   130  the job was cancelled (Ctrl-C)
 

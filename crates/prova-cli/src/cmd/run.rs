@@ -198,6 +198,8 @@ async fn watch_signals(
         "stopping at once: cleanup skipped, targets released (interrupt again to exit now)",
     );
     next_signal(&mut streams).await;
+    // Exiting on the spot: the terminal gets its settings back first.
+    shown.finish();
     std::process::exit(i32::from(exit::CANCELLED));
 }
 
