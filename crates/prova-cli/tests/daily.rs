@@ -330,7 +330,9 @@ fn the_man_page_is_roff_and_covers_every_command() {
 fn start_and_stop_on_a_server_record_the_user_and_host() {
     let env = Env::new();
     let db = env.dir.path().join("server.db");
-    let (mut server, url) = support::spawn_server(&["--db", db.to_str().unwrap()]);
+    let (server, url) = support::spawn_server(&["--db", db.to_str().unwrap()]);
+    // Stopped however the test ends.
+    let _server = Stopped(server);
     let job = env.write(
         "long.yaml",
         "JobName: long\nTestDescriptors:\n  - TargetManagerName: TargetList\n    TargetManagerAcquireParameters: {Targets: [{ID: a}]}\n    TestFetcherName: literal\n    TestFetcherFetchParameters:\n      TestName: t\n      Steps: [{name: sleep, label: s, parameters: {duration: [20s]}}]\nReporting:\n  RunReporters: [{name: noop}]\n",
@@ -375,8 +377,6 @@ fn start_and_stop_on_a_server_record_the_user_and_host() {
         let who = e["Payload"]["Requestor"].as_str().unwrap();
         assert!(who.starts_with("bob@") && who.len() > 4, "{e}");
     }
-    let _ = server.kill();
-    let _ = server.wait();
 }
 
 #[test]
@@ -416,11 +416,11 @@ fn a_test_waiting_for_targets_names_the_job_that_holds_them() {
 fn start_wait_shows_the_progress_of_the_servers_events() {
     let env = Env::new();
     let db = env.dir.path().join("server.db");
-    let (mut server, url) = support::spawn_server(&["--db", db.to_str().unwrap()]);
+    let (server, url) = support::spawn_server(&["--db", db.to_str().unwrap()]);
+    // Stopped however the test ends.
+    let _server = Stopped(server);
     let job = root().join("examples/cleanup.yaml");
     let (code, out, err) = env.run(&["start", job.to_str().unwrap(), "--server", &url, "--wait"]);
-    let _ = server.kill();
-    let _ = server.wait();
     assert_eq!(code, 1, "{out}\n{err}");
     for line in [
         "run 1 started",
@@ -448,12 +448,14 @@ fn start_on_a_local_server_resolves_files_beside_the_descriptor() {
         );
     }
     let db = env.dir.path().join("server.db");
-    let (mut server, url) = support::spawn_server(&[
+    let (server, url) = support::spawn_server(&[
         "--db",
         db.to_str().unwrap(),
         "--files-root",
         env.dir.path().to_str().unwrap(),
     ]);
+    // Stopped however the test ends.
+    let _server = Stopped(server);
     let (code, out, err) = env.run(&[
         "start",
         "jobs/csv-inventory.json",
@@ -461,10 +463,18 @@ fn start_on_a_local_server_resolves_files_beside_the_descriptor() {
         &url,
         "--wait",
     ]);
-    let _ = server.kill();
-    let _ = server.wait();
     assert_eq!(
         code, 0,
         "FileURI inventory.csv beside the descriptor\n{out}\n{err}"
     );
+}
+
+/// A server process killed when the test ends, also when it fails.
+struct Stopped(std::process::Child);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
