@@ -14,13 +14,15 @@ Examples:
   prova jobs                               list recorded jobs
   prova status 1                           the status tree of job 1
   prova events 1 --name CmdStdout          events of job 1
+  prova completions bash                   shell completions (zsh, fish too); prova man: man page
   prova coverage untested --spec swagger.json --audit audit.log
 
 Exit codes:
   0    success: the job completed and every reporter said success
   1    the job completed but a reporter said failure (tests failed)
   2    bad usage or invalid descriptor: nothing ran
-  3    the job failed (targets could not be acquired, ...)
+  3    the job failed (targets could not be acquired, no cluster or Docker daemon
+       for its steps: the infrastructure, not the tests)
   4    prova itself failed (store, I/O)
   130  the job was cancelled (Ctrl-C)
 
@@ -33,6 +35,10 @@ pub struct Cli {
     /// More log output (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+
+    /// Colour on stderr: auto (a terminal, and NO_COLOR unset), always, never.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true)]
+    pub color: ColorChoice,
 
     #[command(subcommand)]
     pub command: Command,
@@ -179,6 +185,21 @@ Examples (run by the k8sjob step, not by hand):
     #[command(subcommand)]
     Coverage(prova_coverage::CoverageCommand),
 
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(after_help = "\
+Examples:
+  prova completions bash > ~/.local/share/bash-completion/completions/prova
+  prova completions zsh > ~/.zfunc/_prova       # with fpath+=~/.zfunc
+  prova completions fish > ~/.config/fish/completions/prova.fish")]
+    Completions(CompletionsArgs),
+
+    /// Print prova's man page (roff), every command included.
+    #[command(after_help = "\
+Examples:
+  prova man > ~/.local/share/man/man1/prova.1 && man prova
+  prova man | man -l -")]
+    Man,
+
     /// Measure prova's own speed (the benchmarks behind the docs' figures).
     #[command(after_help = "\
 Examples:
@@ -199,18 +220,31 @@ pub struct RunArgs {
     /// Print the outcome as JSON (job id, state, reports) instead of text.
     #[arg(long)]
     pub json: bool,
-    /// Who asked for the job (recorded with it).
+    /// Who asked for the job (recorded with it); default $USER@host.
     #[arg(long, default_value_t = default_requestor())]
     pub requestor: String,
     /// Plain progress lines even on a terminal.
     #[arg(long)]
     pub no_progress: bool,
+    /// Refuse the descriptor when it has warnings (unknown keys or step
+    /// parameters) instead of printing them.
+    #[arg(long)]
+    pub strict: bool,
 }
 
+/// Who asks, by default: `$USER@host`, so a server's jobs say whose they
+/// are (`--requestor` names someone else, e.g. a CI pipeline).
 pub fn default_requestor() -> String {
-    std::env::var("USER")
-        .map(|u| format!("{u} (prova run)"))
-        .unwrap_or_else(|_| "prova run".into())
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{user}@{host}")
 }
 
 #[derive(Args, Debug)]
@@ -218,9 +252,13 @@ pub struct ValidateArgs {
     /// Descriptor or test-steps files.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    /// Also print warnings (unknown keys).
+    /// Kept for old scripts: warnings (unknown keys or step parameters)
+    /// are always printed.
+    #[arg(long = "warnings", hide = true)]
+    pub _warnings: bool,
+    /// Count warnings as errors (exit 2).
     #[arg(long)]
-    pub warnings: bool,
+    pub strict: bool,
 }
 
 #[derive(Args, Debug)]
@@ -381,7 +419,11 @@ pub struct StartArgs {
     /// Wait for the job to end and exit as `prova run` does.
     #[arg(long)]
     pub wait: bool,
-    /// Who asks for the job.
+    /// Refuse the descriptor when it has warnings (unknown keys or step
+    /// parameters) instead of printing them.
+    #[arg(long)]
+    pub strict: bool,
+    /// Who asks for the job; default $USER@host.
     #[arg(long, default_value_t = default_requestor())]
     pub requestor: String,
 }
@@ -402,7 +444,7 @@ pub struct JobActionArgs {
     pub server: ServerArgs,
     #[command(flatten)]
     pub store: StoreArgs,
-    /// Who asks.
+    /// Who asks (recorded with the request); default $USER@host.
     #[arg(long, default_value_t = default_requestor())]
     pub requestor: String,
 }
@@ -412,4 +454,18 @@ pub struct PluginsArgs {
     /// Print JSON: {steps: [{name, events: [{name, doc}]}], target_managers, test_fetchers, reporters}.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    pub shell: clap_complete::Shell,
+}
+
+/// `--color`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
 }

@@ -27,3 +27,9 @@ pub fn for_verdict(verdict: prova_core::status::Verdict) -> u8 {
         Verdict::Error | Verdict::Pending => JOB_FAILED,
     }
 }
+
+/// A flag's value found wrong after parsing (`--server` that is not a
+/// URL): `main` prints it and exits [`INVALID`], not [`ERROR`].
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Usage(pub String);

@@ -10,17 +10,24 @@ mod exit;
 mod output;
 mod progress;
 mod store;
+mod suites;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    output::init_tracing(args.verbose);
+    let colour = progress::colour(args.color);
+    console::set_colors_enabled(colour);
+    console::set_colors_enabled_stderr(colour);
+    output::init_tracing(args.verbose, matches!(args.command, cli::Command::Serve(_)));
     match cmd::dispatch(args) {
         Ok(code) => code,
         Err(err) => {
             if output::is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("prova: error: {err:#}");
+            eprintln!("prova: error: {}", output::anyhow_chain(&err));
+            if err.downcast_ref::<exit::Usage>().is_some() {
+                return ExitCode::from(exit::INVALID);
+            }
             ExitCode::from(exit::ERROR)
         }
     }

@@ -2,11 +2,14 @@
 
 use std::io::IsTerminal;
 
-/// Logs go to stderr; `-v` raises the level, `RUST_LOG` overrides it.
-pub fn init_tracing(verbose: u8) {
-    let default = match verbose {
-        0 => "warn",
-        1 => "info",
+/// Logs go to stderr; `-v` raises the level, `RUST_LOG` overrides it. A
+/// server (`daemon`) also says, by default, what it does with jobs (which
+/// ended, which a restart resumed or failed): its log is its output.
+pub fn init_tracing(verbose: u8, daemon: bool) {
+    let default = match (verbose, daemon) {
+        (0, false) => "warn",
+        (0, true) => "warn,prova_server=info",
+        (1, _) => "info",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -71,5 +74,63 @@ pub fn duration(d: std::time::Duration) -> String {
         format!("{:.1}s", d.as_secs_f64())
     } else {
         format!("{}m{:02}s", ms / 60_000, (ms / 1000) % 60)
+    }
+}
+
+/// An error and its causes on one line, `outer: cause: root`, each cause
+/// once: errors that print their source in their own message (thiserror's
+/// `{source}` with a field named `source`) would otherwise repeat it
+/// (`… (os error 2): … (os error 2)`).
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(c) = cause {
+        let msg = c.to_string();
+        if !msg.is_empty() && !text.contains(&msg) {
+            text.push_str(": ");
+            text.push_str(&msg);
+        }
+        cause = c.source();
+    }
+    text
+}
+
+/// [`error_chain`] of an anyhow error.
+pub fn anyhow_chain(err: &anyhow::Error) -> String {
+    error_chain(err.as_ref())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot read spec {path}: {source}")]
+    struct Repeats {
+        path: String,
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn a_cause_already_in_the_message_is_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file (os error 2)");
+        let e = Repeats {
+            path: "s.json".into(),
+            source: io,
+        };
+        assert_eq!(
+            error_chain(&e),
+            "cannot read spec s.json: No such file (os error 2)"
+        );
+    }
+
+    #[test]
+    fn a_cause_missing_from_the_message_is_added() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file (os error 2)");
+        let e = anyhow::Error::new(io).context("cannot read job.yaml");
+        assert_eq!(
+            anyhow_chain(&e),
+            "cannot read job.yaml: No such file (os error 2)"
+        );
     }
 }

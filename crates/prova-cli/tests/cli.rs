@@ -39,7 +39,7 @@ fn examples_run_with_the_documented_exit_codes() {
     assert_eq!(code, 0);
     let jobs: Vec<Value> = serde_json::from_str(&out).unwrap();
     assert_eq!(jobs.len(), 5);
-    assert!(jobs.iter().all(|j| j["State"] == "JobStateCompleted"));
+    assert!(jobs.iter().all(|j| j["State"] == "Completed"));
 }
 
 #[test]

@@ -236,7 +236,9 @@ fn states(env: &Env) -> Vec<String> {
     let (_, out, _) = env.run(&["jobs", "--json"]);
     let jobs: Vec<Value> = serde_json::from_str(&out).unwrap_or_default();
     jobs.iter()
-        .map(|j| j["State"].as_str().unwrap_or("").to_string())
+        // `jobs --json` says `Completed`, as `status --json` does; the
+        // checks here compare with the state events' names.
+        .map(|j| format!("JobState{}", j["State"].as_str().unwrap_or("")))
         .collect()
 }
 

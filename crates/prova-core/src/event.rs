@@ -45,6 +45,12 @@ pub mod names {
     /// A job event whose payload is an API coverage report
     /// (`prova coverage report --job ID`).
     pub const COVERAGE_REPORT: &str = "CoverageReport";
+    /// The job waits, and says for what: `{For: "RunInterval" |
+    /// "RetryInterval", Seconds}` (a job event before a run; a test event
+    /// before the next attempt) or `{For: "Targets", HeldBy: [{Job,
+    /// Targets}]}` (a test event while other jobs hold its targets), so
+    /// progress can name every wait.
+    pub const WAITING: &str = "Waiting";
 }
 
 /// An event as the engine emits it, before the store numbers it.

@@ -43,7 +43,10 @@ pub struct JobStatus {
 /// reporters' reports): `prova run`, `prova start --wait`, `prova status`,
 /// the API and the exit code all read it from here, so they agree by
 /// construction.
+/// In JSON as docs/cli.md says: `passed`, `failed`, `error`, `cancelled`,
+/// `pending` (as [`Verdict::as_str`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Verdict {
     /// Not ended yet (running, paused, cancelling).
     #[default]
@@ -52,7 +55,9 @@ pub enum Verdict {
     Passed,
     /// Completed, and a reporter said failure: the tests failed.
     Failed,
-    /// The engine could not run the job (targets not acquired, a panic).
+    /// The engine could not run the job (targets not acquired, a panic),
+    /// or its tests failed because the infrastructure did (no cluster, no
+    /// Docker daemon: [`Verdict::with_infra`]).
     Error,
     /// Cancelled before it ended.
     Cancelled,
@@ -80,6 +85,16 @@ impl Verdict {
         }
     }
 
+    /// Tests that failed because the infrastructure did (no cluster, no
+    /// Docker daemon) proved nothing: the job is an [`Verdict::Error`]
+    /// (exit 3), not a test failure (exit 1).
+    pub fn with_infra(self, infra_failed: bool) -> Verdict {
+        match self {
+            Verdict::Failed if infra_failed => Verdict::Error,
+            other => other,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Pending => "pending",
@@ -89,6 +104,23 @@ impl Verdict {
             Verdict::Cancelled => "cancelled",
         }
     }
+}
+
+/// Whether the last attempt of a test failed because of the
+/// infrastructure (see [`TargetStatus::infra`]); an earlier attempt that a
+/// retry made good does not count.
+fn infra_failed(st: &JobStatus) -> bool {
+    st.run_statuses.iter().any(|run| {
+        run.test_statuses.iter().any(|t| {
+            let last = run
+                .test_statuses
+                .iter()
+                .filter(|o| o.test_name == t.test_name)
+                .map(|o| o.test_attempt)
+                .max();
+            Some(t.test_attempt) == last && t.target_statuses.iter().any(|ts| ts.infra)
+        })
+    })
 }
 
 impl std::fmt::Display for Verdict {
@@ -163,6 +195,11 @@ pub struct TargetStatus {
     pub failed_step: Option<String>,
     #[serde(rename = "Error", default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The failure was the infrastructure's (a step could not do its work:
+    /// no cluster, no Docker daemon), not the target's (`TargetErr` with
+    /// `Infra: true`).
+    #[serde(rename = "Infra", default, skip_serializing_if = "std::ops::Not::not")]
+    pub infra: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -244,7 +281,8 @@ pub fn rebuild(job_id: JobId, name: &str, events: &[Event]) -> JobStatus {
         st.state,
         &st.job_report.run_reports,
         &st.job_report.final_reports,
-    );
+    )
+    .with_infra(infra_failed(st));
     b.status
 }
 
@@ -436,6 +474,12 @@ impl Builder {
                 {
                     ts.failed_step = Some(label.to_string());
                     ts.error = Some(err);
+                    ts.infra = ev
+                        .payload
+                        .as_ref()
+                        .and_then(|p| p.get("Infra"))
+                        .and_then(|i| i.as_bool())
+                        == Some(true);
                 }
             }
             _ => {}

@@ -6,6 +6,7 @@
 //! whatever has queued up (up to [`MAX_BATCH`]) instead of one per event.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use prova_core::NewEvent;
@@ -15,6 +16,28 @@ use tokio::task::JoinHandle;
 
 /// Most events written in one transaction.
 pub const MAX_BATCH: usize = 4096;
+
+/// The event writers of this process, summed over jobs (for a server's
+/// `/metrics`): events queued and not yet stored, stored, lost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriterCounters {
+    pub queued: u64,
+    pub written: u64,
+    pub lost: u64,
+}
+
+static QUEUED: AtomicU64 = AtomicU64::new(0);
+static WRITTEN: AtomicU64 = AtomicU64::new(0);
+static LOST: AtomicU64 = AtomicU64::new(0);
+
+/// What every event writer of this process did so far.
+pub fn writer_counters() -> WriterCounters {
+    WriterCounters {
+        queued: QUEUED.load(Ordering::Relaxed),
+        written: WRITTEN.load(Ordering::Relaxed),
+        lost: LOST.load(Ordering::Relaxed),
+    }
+}
 
 /// Called for every event as it is emitted (before it is stored).
 pub type Observer = Arc<dyn Fn(&NewEvent) + Send + Sync>;
@@ -66,6 +89,8 @@ impl EventSink {
         }
         if self.tx.send(Msg::Event(ev)).is_err() {
             tracing::warn!("event emitted after the event writer stopped");
+        } else {
+            QUEUED.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -123,6 +148,8 @@ async fn write_batch(store: &dyn EventStore, batch: &mut Vec<NewEvent>, stats: &
         match store.append_events(batch).await {
             Ok(()) => {
                 stats.written += batch.len() as u64;
+                WRITTEN.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                dequeue(batch.len());
                 batch.clear();
                 return;
             }
@@ -134,8 +161,18 @@ async fn write_batch(store: &dyn EventStore, batch: &mut Vec<NewEvent>, stats: &
             Err(e) => {
                 tracing::error!("lost {} events: the store failed: {e}", batch.len());
                 stats.lost += batch.len() as u64;
+                LOST.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                dequeue(batch.len());
                 batch.clear();
             }
         }
     }
+}
+
+/// Events that left the queue (stored or lost); saturating, so the count
+/// cannot wrap below zero.
+fn dequeue(n: usize) {
+    let _ = QUEUED.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |q| {
+        Some(q.saturating_sub(n as u64))
+    });
 }

@@ -48,6 +48,94 @@ impl TargetLocker for StoreLocker {
     }
 }
 
+/// The locker a test's target manager gets: [`StoreLocker`], and when
+/// targets it asked for are held by other jobs, a `Waiting {For: "Targets",
+/// HeldBy: [{Job, Targets}]}` test event naming them (again only when who
+/// holds what changes), so progress can say why the test waits.
+pub struct AnnouncingLocker {
+    pub inner: StoreLocker,
+    pub sink: crate::emit::EventSink,
+    pub scope: crate::plugin::TestScope,
+    last: std::sync::Mutex<Vec<(String, JobId)>>,
+}
+
+impl AnnouncingLocker {
+    pub fn new(
+        inner: StoreLocker,
+        sink: crate::emit::EventSink,
+        scope: crate::plugin::TestScope,
+    ) -> AnnouncingLocker {
+        AnnouncingLocker {
+            inner,
+            sink,
+            scope,
+            last: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Says who holds `missing`, if that changed since it last said so.
+    async fn announce(&self, missing: &[String]) {
+        let mut held = match self.inner.store.lock_holders(missing).await {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::debug!("cannot read who holds targets: {e}");
+                return;
+            }
+        };
+        held.retain(|(_, job)| *job != self.inner.job_id);
+        held.sort();
+        {
+            let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+            if held.is_empty() || *last == held {
+                return;
+            }
+            last.clone_from(&held);
+        }
+        let mut by_job: std::collections::BTreeMap<JobId, Vec<String>> = Default::default();
+        for (target, job) in held {
+            by_job.entry(job).or_default().push(target);
+        }
+        let held_by: Vec<serde_json::Value> = by_job
+            .into_iter()
+            .map(|(job, targets)| serde_json::json!({ "Job": job, "Targets": targets }))
+            .collect();
+        self.sink.emit(self.scope.event(
+            None,
+            None,
+            prova_core::event::names::WAITING,
+            Some(serde_json::json!({ "For": "Targets", "HeldBy": held_by })),
+        ));
+    }
+}
+
+#[async_trait]
+impl TargetLocker for AnnouncingLocker {
+    async fn try_lock(&self, ids: &[String]) -> Result<Vec<String>, String> {
+        let locked = self.inner.try_lock(ids).await?;
+        if locked.len() < ids.len() {
+            let missing: Vec<String> = ids
+                .iter()
+                .filter(|id| !locked.contains(id))
+                .cloned()
+                .collect();
+            self.announce(&missing).await;
+        }
+        Ok(locked)
+    }
+
+    async fn lock_all(&self, ids: &[String]) -> Result<bool, String> {
+        let all = self.inner.lock_all(ids).await?;
+        if !all {
+            self.announce(ids).await;
+        }
+        Ok(all)
+    }
+
+    async fn unlock(&self, ids: &[String]) -> Result<(), String> {
+        self.inner.unlock(ids).await
+    }
+}
+
 /// Refreshes a job's locks while alive (every third of [`LOCK_TTL`]).
 pub struct Refresher(tokio::task::JoinHandle<()>);
 

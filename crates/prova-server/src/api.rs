@@ -98,6 +98,10 @@ fn requestor(headers: &HeaderMap, q: Option<&str>) -> String {
 #[derive(Deserialize, Default)]
 pub struct RequestorQuery {
     pub requestor: Option<String>,
+    /// Where the client read the descriptor (`prova start FILE`): files it
+    /// names resolve beside it when that folder is beneath `--files-root`
+    /// on this machine.
+    pub source: Option<String>,
 }
 
 /// Who is asking, from `?requestor=` or the `X-Prova-Requestor` header
@@ -128,7 +132,7 @@ fn accepted(id: JobId, requested: &str) -> impl IntoResponse {
 
 #[utoipa::path(post, path = "/api/v1/jobs", tag = "jobs",
     request_body(content = String, description = "A job descriptor, JSON or YAML (ConTest's format)", content_type = "application/yaml"),
-    params(("requestor" = Option<String>, Query, description = "Who asks (also the X-Prova-Requestor header)")),
+    params(("requestor" = Option<String>, Query, description = "Who asks (also the X-Prova-Requestor header)"), ("source" = Option<String>, Query, description = "The descriptor's path on the client: files it names resolve beside it when that folder is beneath the server's --files-root")),
     responses((status = 201, description = "Recorded and started: {JobID}"), (status = 422, description = "Invalid descriptor: {Error, Errors[]}, every error with file, field path, line and column"), (status = 413, description = "Body too large")))]
 /// `POST /api/v1/jobs`: the descriptor (JSON or YAML) as the body.
 async fn submit(
@@ -143,7 +147,8 @@ async fn submit(
         ));
     }
     let who = requestor(&headers, q.requestor.as_deref());
-    let id = state.manager.submit(&body, &who).await?;
+    let source = q.source.as_deref().map(std::path::Path::new);
+    let id = state.manager.submit_from(&body, &who, source).await?;
     Ok((StatusCode::CREATED, Json(json!({ "JobID": id }))))
 }
 

@@ -133,6 +133,19 @@ impl Manager {
         text: &str,
         requestor: &str,
     ) -> Result<JobId, ManagerError> {
+        self.submit_from(text, requestor, None).await
+    }
+
+    /// [`Manager::submit`] of a descriptor that a client read from `source`
+    /// (`prova start FILE`): files it names resolve beside it, as they do
+    /// for `prova run`, when that folder is on this machine beneath the
+    /// files root; otherwise (a client elsewhere) relative to the root.
+    pub async fn submit_from(
+        self: &Arc<Self>,
+        text: &str,
+        requestor: &str,
+        source: Option<&std::path::Path>,
+    ) -> Result<JobId, ManagerError> {
         if self.stopping.is_cancelled() {
             return Err(ManagerError::Stopping);
         }
@@ -145,13 +158,21 @@ impl Manager {
             Submission {
                 text: text.to_string(),
                 format,
-                source: None,
+                source: source.and_then(|s| self.beneath_root(s)),
                 files_root: self.files_root.clone(),
             },
             &self.registry,
         )
         .await?;
         self.start(prepared, requestor, None).await
+    }
+
+    /// `source` if its folder exists here beneath the files root.
+    fn beneath_root(&self, source: &std::path::Path) -> Option<PathBuf> {
+        let root = self.files_root.as_ref()?.canonicalize().ok()?;
+        let dir = source.parent()?.canonicalize().ok()?;
+        let name = source.file_name()?;
+        dir.starts_with(&root).then(|| dir.join(name))
     }
 
     /// A new job from a stored job's extended descriptor (its steps as they
@@ -269,6 +290,9 @@ impl Manager {
             match result {
                 Ok(outcome) => {
                     tracing::info!(job = outcome.job_id, state = %outcome.state, "job ended");
+                    if outcome.state.is_final() {
+                        me.metrics.job_ended(outcome.verdict());
+                    }
                     me.running
                         .lock()
                         .expect("running lock")
@@ -315,6 +339,7 @@ impl Manager {
             return;
         };
         tracing::error!(job = id, "{reason}");
+        self.metrics.job_ended(prova_core::status::Verdict::Error);
         self.running.lock().expect("running lock").remove(&id);
         let ended = match self.store.get_job(id).await {
             Ok(Some(job)) => job.state.is_some_and(JobState::is_final),
@@ -574,7 +599,8 @@ impl Manager {
 
     /// On start: fail this instance's zombie jobs, resume the jobs it paused
     /// when it stopped.
-    pub async fn recover(self: &Arc<Self>) -> Result<(), StoreError> {
+    pub async fn recover(self: &Arc<Self>) -> Result<Recovery, StoreError> {
+        let mut recovery = Recovery::default();
         let jobs = self
             .store
             .list_jobs(&JobFilter {
@@ -596,8 +622,12 @@ impl Manager {
                         if self.leased_elsewhere(job.id).await? {
                             continue; // another instance resumed it first
                         }
-                        self.fail(job.id, &format!("cannot resume after a restart: {e}"))
-                            .await?;
+                        let msg = format!("cannot resume after a restart: {e}");
+                        tracing::warn!(job = job.id, "{msg}");
+                        self.fail(job.id, &msg).await?;
+                        recovery.failed.push((job.id, msg));
+                    } else {
+                        recovery.resumed.push(job.id);
                     }
                 }
                 _ => {
@@ -614,10 +644,12 @@ impl Manager {
                     );
                     tracing::warn!(job = job.id, "{msg}");
                     ownership::end_abandoned(&*self.store, job.id, &msg).await?;
+                    recovery.failed.push((job.id, msg));
                 }
             }
         }
-        Ok(())
+        recovery.log();
+        Ok(recovery)
     }
 
     /// Whether another instance holds the job's lease now.
@@ -671,5 +703,41 @@ impl Manager {
             .newest_job_event(id, names::PAUSE_REQUESTED)
             .await?
             .and_then(|p| p.get("Reason").and_then(|s| s.as_str()).map(str::to_string)))
+    }
+}
+
+/// What a restart did with the jobs this instance had (see
+/// [`Manager::recover`]).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Recovery {
+    /// Jobs paused at shutdown, resumed where they stood.
+    pub resumed: Vec<JobId>,
+    /// Jobs that could not go on (killed while running, or not resumable),
+    /// failed with the reason.
+    pub failed: Vec<(JobId, String)>,
+}
+
+impl Recovery {
+    /// One line an operator sees at the default log level, naming the jobs.
+    fn log(&self) {
+        if self.resumed.is_empty() && self.failed.is_empty() {
+            tracing::info!("restart: no job of this server to resume or fail");
+            return;
+        }
+        let ids = |v: &mut dyn Iterator<Item = JobId>| {
+            v.map(|id| id.to_string()).collect::<Vec<_>>().join(", ")
+        };
+        let line = format!(
+            "restart: resumed {} job(s) paused at shutdown [{}]; failed {} job(s) that cannot go on [{}]",
+            self.resumed.len(),
+            ids(&mut self.resumed.iter().copied()),
+            self.failed.len(),
+            ids(&mut self.failed.iter().map(|(id, _)| *id)),
+        );
+        if self.failed.is_empty() {
+            tracing::info!("{line}");
+        } else {
+            tracing::warn!("{line}");
+        }
     }
 }

@@ -171,6 +171,12 @@ pub trait TargetLockStore: Send + Sync {
     /// Unlocks every target the job holds (the job ended without releasing
     /// them: its process died). Returns how many were held.
     async fn unlock_job_targets(&self, job_id: JobId) -> Result<u64>;
+    /// Who holds these targets now (locks not expired): `(target, job)`, so
+    /// a job that waits can say for whom. A store that cannot tell says
+    /// nobody.
+    async fn lock_holders(&self, _target_ids: &[String]) -> Result<Vec<(String, JobId)>> {
+        Ok(Vec::new())
+    }
 }
 
 /// One API request seen by the live audit sink (`POST /api/v1/audit/events`),

@@ -839,3 +839,37 @@ async fn a_target_is_locked_by_one_job_at_a_time() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn lock_holders_names_the_job_of_each_unexpired_lock() {
+    use std::time::Duration;
+    for_each_backend(|store| async move {
+        let j1 = store.create_job(job("one", &[], "r")).await.unwrap();
+        let j2 = store.create_job(job("two", &[], "r")).await.unwrap();
+        let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let ttl = Duration::from_secs(60);
+        store
+            .lock_targets(j1, &ids(&["a"]), ttl, true)
+            .await
+            .unwrap();
+        store
+            .lock_targets(j2, &ids(&["b"]), ttl, true)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.lock_holders(&ids(&["a", "b", "free"])).await.unwrap(),
+            vec![("a".to_string(), j1), ("b".to_string(), j2)]
+        );
+        // An expired lock holds nothing.
+        store
+            .refresh_target_locks(j1, Duration::ZERO)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert_eq!(
+            store.lock_holders(&ids(&["a", "b"])).await.unwrap(),
+            vec![("b".to_string(), j2)]
+        );
+    })
+    .await;
+}

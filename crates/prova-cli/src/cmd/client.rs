@@ -1,6 +1,7 @@
 //! The commands that talk to a `prova serve` (`--server URL`), and their
 //! local fallbacks.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -22,13 +23,18 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(args: &ServerArgs) -> Option<Client> {
-        let base = args.server.as_ref()?.trim_end_matches('/').to_string();
-        Some(Client {
-            base,
+    /// The client of `--server`, if one was named. A bare `HOST:PORT` is
+    /// taken as `http://HOST:PORT`; anything else that is not an http(s)
+    /// URL is refused with the form expected.
+    pub fn new(args: &ServerArgs) -> anyhow::Result<Option<Client>> {
+        let Some(server) = args.server.as_deref() else {
+            return Ok(None);
+        };
+        Ok(Some(Client {
+            base: server_url(server)?,
             token: args.token.clone().filter(|t| !t.is_empty()),
             http: reqwest::Client::new(),
-        })
+        }))
     }
 
     fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
@@ -42,10 +48,12 @@ impl Client {
     /// Sends, and turns a non-2xx answer into an error carrying the
     /// server's message.
     async fn send(&self, r: reqwest::RequestBuilder) -> anyhow::Result<Value> {
-        let resp = r
-            .send()
-            .await
-            .with_context(|| format!("cannot reach {}", self.base))?;
+        let resp = r.send().await.with_context(|| {
+            format!(
+                "cannot reach {} (is `prova serve` running there?)",
+                self.base
+            )
+        })?;
         let status = resp.status();
         let body: Value = resp.json().await.unwrap_or(Value::Null);
         if !status.is_success() {
@@ -53,8 +61,15 @@ impl Client {
                 .get("Error")
                 .and_then(|e| e.as_str())
                 .unwrap_or("no message");
+            let errs = body.get("Errors").and_then(|e| e.as_array());
+            // With a list of errors, `Error` repeats them after its first
+            // line: print that line, then each error once.
+            let msg = match errs {
+                Some(list) if !list.is_empty() => msg.lines().next().unwrap_or(msg),
+                _ => msg,
+            };
             let mut text = format!("server answered {status}: {msg}");
-            if let Some(errs) = body.get("Errors").and_then(|e| e.as_array()) {
+            if let Some(errs) = errs {
                 for e in errs {
                     text.push_str(&format!("\n  {}", e.as_str().unwrap_or_default()));
                 }
@@ -73,6 +88,23 @@ impl Client {
             .await?;
         Ok(serde_json::from_value(v)?)
     }
+}
+
+/// The base URL of `--server` (no trailing `/`), or what to write instead.
+pub fn server_url(server: &str) -> anyhow::Result<String> {
+    let fix = "expected a URL like http://127.0.0.1:8080 (PROVA_SERVER takes the same)";
+    let server = server.trim();
+    let url = if server.contains("://") {
+        server.to_string()
+    } else {
+        format!("http://{server}")
+    };
+    let parsed = reqwest::Url::parse(&url)
+        .map_err(|e| exit::Usage(format!("--server {server:?}: {e}: {fix}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(exit::Usage(format!("--server {server:?}: {fix}")).into());
+    }
+    Ok(url.trim_end_matches('/').to_string())
 }
 
 /// An error answer from the server (4xx: the request was refused).
@@ -113,7 +145,7 @@ fn report(err: anyhow::Error) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn start(args: StartArgs) -> anyhow::Result<ExitCode> {
-    let Some(client) = Client::new(&args.server) else {
+    let Some(client) = Client::new(&args.server)? else {
         return super::run::run(RunArgs {
             file: args.file,
             store: args.store,
@@ -121,18 +153,33 @@ pub async fn start(args: StartArgs) -> anyhow::Result<ExitCode> {
             json: false,
             requestor: args.requestor,
             no_progress: false,
+            strict: args.strict,
         })
         .await;
     };
+    // Checked here first, so the errors name the file and its lines; the
+    // server checks again (its plugins, its files root).
+    if let Err(code) = super::load::descriptor(&args.file, args.strict) {
+        return Ok(code);
+    }
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
+    // Where the file is, so a server on this machine resolves the files it
+    // names beside it, as `prova run` does.
+    let source = std::path::absolute(&args.file)
+        .unwrap_or_else(|_| args.file.clone())
+        .display()
+        .to_string();
     let r = client
         .req(reqwest::Method::POST, "/api/v1/jobs")
-        .query(&[("requestor", args.requestor.as_str())])
+        .query(&[
+            ("requestor", args.requestor.as_str()),
+            ("source", source.as_str()),
+        ])
         .body(text);
     let v = match client.send(r).await {
         Ok(v) => v,
-        Err(e) => return report(e),
+        Err(e) => return report(name_the_file(e, &args.file)),
     };
     let id = v["JobID"]
         .as_i64()
@@ -142,10 +189,33 @@ pub async fn start(args: StartArgs) -> anyhow::Result<ExitCode> {
     if !args.wait {
         return Ok(ExitCode::SUCCESS);
     }
-    follow(&client, id, &mut |_| Ok(())).await?;
+    // The same progress as `prova run`, from the server's event stream.
+    let live = std::io::stderr().is_terminal();
+    let progress = crate::progress::Progress::new(live, Default::default());
+    let observer = progress.observer();
+    let followed = follow(&client, id, &mut |ev| {
+        observer(&ev.event);
+        Ok(())
+    })
+    .await;
+    // The bars leave before the status tree prints.
+    progress.finish();
+    followed?;
     let st = client.status(id).await?;
     out!("{}", super::status::render_tree(&st))?;
     Ok(ExitCode::from(status_exit(&st)))
+}
+
+/// The server's diagnostics say `<descriptor>` (it got a body, not a
+/// file): name the file the user gave.
+fn name_the_file(err: anyhow::Error, file: &std::path::Path) -> anyhow::Error {
+    match err.downcast::<ServerError>() {
+        Ok(mut e) => {
+            e.text = e.text.replace("<descriptor>", &file.display().to_string());
+            e.into()
+        }
+        Err(other) => other,
+    }
 }
 
 /// `prova run`'s exit code, from a status.
@@ -206,7 +276,7 @@ async fn follow(
 }
 
 pub async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
-    let Some(client) = Client::new(&args.server) else {
+    let Some(client) = Client::new(&args.server)? else {
         return super::jobs::run(args.jobs).await;
     };
     let mut q: Vec<(&str, String)> = vec![("limit", args.jobs.limit.to_string())];
@@ -248,7 +318,7 @@ pub async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
 
 /// `stop`, `pause`, `resume`, `retry`.
 pub async fn action(verb: &str, args: JobActionArgs) -> anyhow::Result<ExitCode> {
-    let Some(client) = Client::new(&args.server) else {
+    let Some(client) = Client::new(&args.server)? else {
         return local_action(verb, args).await;
     };
     let path = match verb {
@@ -366,7 +436,8 @@ pub async fn events(client: &Client, args: &EventsArgs) -> anyhow::Result<ExitCo
                 .target
                 .as_ref()
                 .is_none_or(|t| ev.target.as_ref().is_some_and(|x| &x.id == t))
-            && (args.names.is_empty() || args.names.contains(&ev.name))
+            && (args.names.is_empty()
+                || args.names.iter().any(|n| n.eq_ignore_ascii_case(&ev.name)))
     };
     if args.follow {
         follow(client, args.id, &mut |ev| {
@@ -389,8 +460,16 @@ pub async fn events(client: &Client, args: &EventsArgs) -> anyhow::Result<ExitCo
         Err(e) => return report(e),
     };
     let events: Vec<Event> = serde_json::from_value(v)?;
+    let mut printed = 0usize;
     for ev in events.iter().filter(|e| matches(e)) {
         print(ev)?;
+        printed += 1;
+    }
+    if printed == 0
+        && super::events::filtered(args)
+        && let Ok(st) = client.status(args.id).await
+    {
+        eprintln!("prova: {}", super::events::no_match(&st));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -172,7 +172,7 @@ async fn run_tests(args: RunArgs) -> anyhow::Result<ExitCode> {
     let kube = match kube_config(&args).await {
         Ok(k) => k,
         Err(e) => {
-            eprintln!("prova e2e: {e:#}");
+            eprintln!("prova e2e: {}", crate::output::anyhow_chain(&e));
             return Ok(ExitCode::from(exit::ERROR));
         }
     };

@@ -23,7 +23,14 @@ pub async fn run(args: JobsArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    let store = store::open(&args.store).await?;
+    let Some(store) = store::open_existing(&args.store).await? else {
+        // Nothing recorded is an empty list, not an error; people are told.
+        eprintln!("prova: {}", store::missing(&args.store));
+        if args.json {
+            outln!("[]")?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
     let jobs = store
         .list_jobs(&JobFilter {
             states,
@@ -42,7 +49,7 @@ pub async fn run(args: JobsArgs) -> anyhow::Result<ExitCode> {
                     "JobName": j.name,
                     "Tags": j.tags,
                     "Requestor": j.requestor,
-                    "State": j.state.map(|s| s.event_name()),
+                    "State": j.state,
                     "CreatedAt": j.created_at,
                     "StateTime": j.state_time,
                 })

@@ -2,9 +2,11 @@
 
 pub(crate) mod bench;
 mod client;
+mod completions;
 pub(crate) mod e2e;
 mod events;
 mod jobs;
+mod load;
 mod plugins;
 mod run;
 mod serve;
@@ -18,10 +20,21 @@ use crate::cli::{Cli, Command};
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate(args) => validate::run(args),
+        Command::Completions(args) => completions::completions(args),
+        Command::Man => completions::man(),
         Command::Plugins(args) => plugins::run(args),
         Command::Coverage(cmd) => {
             let mut out = std::io::stdout().lock();
-            let outcome = prova_coverage::run(cmd, &mut out)?;
+            // docs/coverage.md: an unreadable or malformed input (spec,
+            // yaml, audit log) is exit 2, as bad usage is.
+            let outcome = match prova_coverage::run(cmd, &mut out) {
+                Ok(outcome) => outcome,
+                Err(e) if crate::output::is_broken_pipe(&e) => return Err(e),
+                Err(e) => {
+                    eprintln!("prova: error: {}", crate::output::anyhow_chain(&e));
+                    return Ok(ExitCode::from(crate::exit::INVALID));
+                }
+            };
             if let Some(attach) = outcome.attach {
                 runtime()?.block_on(attach_coverage(attach))?;
             }

@@ -6,30 +6,19 @@ use std::sync::Arc;
 
 use prova_engine::ownership;
 use prova_engine::plugins::reporters::junit::JUnitFile;
-use prova_engine::prepare::{PrepareError, prepare_file};
 use prova_engine::runner::{JobOutcome, RunOptions, run_job};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::RunArgs;
 use crate::output::outln;
+use crate::suites::FailedCases;
 use crate::{exit, output, progress, store};
 
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let registry = super::registry();
-    let mut job = match prepare_file(&args.file, &registry) {
+    let mut job = match super::load::descriptor(&args.file, args.strict) {
         Ok(job) => job,
-        Err(PrepareError::Invalid(e)) => {
-            eprintln!("{e}");
-            return Ok(ExitCode::from(exit::INVALID));
-        }
-        Err(e) => {
-            eprintln!("prova: error: {e:#}");
-            return Ok(ExitCode::from(exit::INVALID));
-        }
+        Err(code) => return Ok(code),
     };
-    for w in &job.warnings {
-        eprintln!("warning: {w}");
-    }
     if let Some(path) = &args.junit {
         job.add_final_reporter("junit", Arc::new(JUnitFile { path: path.clone() }));
     }
@@ -46,25 +35,39 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 );
             }
         }
-        Err(e) => eprintln!("warning: cannot look for abandoned jobs: {e}"),
+        Err(e) => eprintln!(
+            "warning: cannot look for abandoned jobs: {}",
+            output::error_chain(&e)
+        ),
     }
     let _heartbeat = ownership::Heartbeat::start(store.clone(), owner.clone());
 
     let cancel = CancellationToken::new();
     let hard_cancel = CancellationToken::new();
     let job_id = Arc::new(std::sync::OnceLock::new());
-    tokio::spawn(watch_signals(cancel.clone(), hard_cancel.clone()));
 
     let live = std::io::stderr().is_terminal() && !args.no_progress && !args.json;
+    let steps_per_test = job
+        .tests
+        .iter()
+        .map(|t| (t.name.clone(), (t.steps.len() + t.cleanup.len()) as u64))
+        .collect();
+    let progress = progress::Progress::new(live, steps_per_test);
+    tokio::spawn(watch_signals(
+        cancel.clone(),
+        hard_cancel.clone(),
+        progress.clone(),
+    ));
     let created = job_id.clone();
+    let shown = progress.clone();
     let opts = RunOptions {
         requestor: args.requestor.clone(),
         cancel,
         hard_cancel: hard_cancel.clone(),
-        observer: Some(progress::observer(live)),
+        observer: Some(progress.observer()),
         on_created: Some(Arc::new(move |id| {
             let _ = created.set(id);
-            eprintln!("job {id} started");
+            shown.println(&format!("job {id} started"));
         })),
         artifacts_root: Some(store::artifacts_root(&args.store)),
         pause: Default::default(),
@@ -81,6 +84,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let outcome = tokio::select! {
         outcome = run => outcome,
         () = forced => {
+            progress.finish();
             if let Some(&id) = job_id.get() {
                 end_at_once(&*store, id).await;
             }
@@ -96,7 +100,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     }
     // The job's verdict is the exit code, even when stdout is a closed pipe
     // (`prova run job.yaml | head -1`).
-    if let Err(e) = print_outcome(&outcome, args.json)
+    // The bars leave the screen before the reports print, once, below.
+    progress.finish();
+    let cases = progress.take_failed_cases();
+    if let Err(e) = print_outcome(&outcome, &cases, args.json)
         && !crate::output::is_broken_pipe(&e)
     {
         return Err(e);
@@ -138,7 +145,10 @@ async fn end_at_once(store: &dyn prova_store::Store, job_id: prova_core::JobId) 
     );
     match tokio::time::timeout(std::time::Duration::from_secs(5), end).await {
         Ok(Ok(_)) => {}
-        Ok(Err(e)) => eprintln!("warning: cannot record the job's end: {e}"),
+        Ok(Err(e)) => eprintln!(
+            "warning: cannot record the job's end: {}",
+            output::error_chain(&e)
+        ),
         Err(_) => {
             eprintln!("warning: the store did not answer; the next prova on it ends the job")
         }
@@ -155,7 +165,11 @@ pub fn exit_code(outcome: &JobOutcome) -> u8 {
 /// first cancels gracefully (steps stop, cleanup runs, targets are
 /// released); the second kills what runs, skips the rest of cleanup and
 /// ends the job at once; a third exits on the spot.
-async fn watch_signals(cancel: CancellationToken, hard: CancellationToken) {
+async fn watch_signals(
+    cancel: CancellationToken,
+    hard: CancellationToken,
+    shown: progress::Progress,
+) {
     use tokio::signal::unix::{SignalKind, signal};
     let kinds = [
         SignalKind::interrupt(),
@@ -172,17 +186,20 @@ async fn watch_signals(cancel: CancellationToken, hard: CancellationToken) {
     if streams.is_empty() {
         return;
     }
+    // Said above the bars on a terminal, so the screen stays whole.
     next_signal(&mut streams).await;
-    eprintln!(
-        "\ncancelling: steps stop, cleanup runs, targets are released (interrupt again to stop cleanup and exit)"
+    shown.println(
+        "cancelling: steps stop, cleanup runs, targets are released (interrupt again to stop cleanup and exit)",
     );
     cancel.cancel();
     next_signal(&mut streams).await;
     hard.cancel();
-    eprintln!(
-        "\nstopping at once: cleanup skipped, targets released (interrupt again to exit now)"
+    shown.println(
+        "stopping at once: cleanup skipped, targets released (interrupt again to exit now)",
     );
     next_signal(&mut streams).await;
+    // Exiting on the spot: the terminal gets its settings back first.
+    shown.finish();
     std::process::exit(i32::from(exit::CANCELLED));
 }
 
@@ -191,13 +208,14 @@ async fn next_signal(streams: &mut [tokio::signal::unix::Signal]) {
     futures::future::select_all(streams.iter_mut().map(|s| Box::pin(s.recv()))).await;
 }
 
-fn print_outcome(outcome: &JobOutcome, json: bool) -> anyhow::Result<()> {
+fn print_outcome(outcome: &JobOutcome, cases: &FailedCases, json: bool) -> anyhow::Result<()> {
     if json {
         let v = serde_json::json!({
             "JobID": outcome.job_id,
             "State": outcome.state,
             "Error": outcome.error,
             "Success": outcome.success(),
+            "Verdict": outcome.verdict(),
             "RunReports": outcome.run_reports,
             "FinalReports": outcome.final_reports,
         });
@@ -242,13 +260,36 @@ fn print_outcome(outcome: &JobOutcome, json: bool) -> anyhow::Result<()> {
         Some(e) => format!("{} ({e})", outcome.state),
         None => outcome.state.to_string(),
     };
+    if !cases.listed.is_empty() {
+        outln!("failed test cases:")?;
+        for c in &cases.listed {
+            outln!("  {c}")?;
+        }
+        if cases.more > 0 {
+            outln!(
+                "  … and {} more (prova events {} --name TestCaseResult)",
+                cases.more,
+                outcome.job_id
+            )?;
+        }
+    }
+    if outcome.verdict() == prova_core::status::Verdict::Error
+        && outcome
+            .runs
+            .iter()
+            .flat_map(|r| &r.tests)
+            .flat_map(|t| &t.targets)
+            .any(|t| t.infra)
+    {
+        outln!("{INFRA_HINT}")?;
+    }
     outln!(
         "job {} {state}: {}",
         outcome.job_id,
         if outcome.success() {
-            "success"
+            "success".to_string()
         } else {
-            "FAILURE"
+            format!("FAILURE (verdict {})", outcome.verdict())
         }
     )?;
     if outcome.writer.lost > 0 {
@@ -257,9 +298,12 @@ fn print_outcome(outcome: &JobOutcome, json: bool) -> anyhow::Result<()> {
             outcome.writer.lost
         )?;
     }
-    let _ = output::duration;
     Ok(())
 }
+
+/// Said when steps could not do their work: the exit code is 3, and the
+/// fix is in the environment, not in the tests.
+const INFRA_HINT: &str = "hint: the infrastructure failed, not the tests (exit 3): check that what the steps need is reachable: a Kubernetes cluster (KUBECONFIG or ~/.kube/config, `kubectl get nodes`), the Docker daemon (`docker info`), the SSH hosts";
 
 fn verdict(ok: bool) -> &'static str {
     if ok { "success" } else { "FAILURE" }

@@ -21,7 +21,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Some(path) => match prova_coverage::spec::Spec::from_file(path) {
             Ok(spec) => Some(std::sync::Arc::new(spec)),
             Err(e) => {
-                eprintln!("prova: --coverage-spec: {e}");
+                eprintln!("prova: --coverage-spec: {}", crate::output::error_chain(&e));
                 return Ok(ExitCode::from(exit::INVALID));
             }
         },

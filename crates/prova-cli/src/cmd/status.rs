@@ -9,10 +9,17 @@ use crate::output::{out, outln};
 use crate::{exit, output, store};
 
 pub async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
-    if let Some(client) = super::client::Client::new(&args.server) {
+    if let Some(client) = super::client::Client::new(&args.server)? {
         return super::client::status(&client, args.id, args.json).await;
     }
-    let store = store::open(&args.store).await?;
+    let Some(store) = store::open_existing(&args.store).await? else {
+        eprintln!(
+            "prova: job {} not found: {}",
+            args.id,
+            store::missing(&args.store)
+        );
+        return Ok(ExitCode::from(exit::INVALID));
+    };
     // Only the events a status needs (not step output), and the job's name.
     let Some(status) = prova_engine::status::load_status(&*store, args.id).await? else {
         eprintln!(

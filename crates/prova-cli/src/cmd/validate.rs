@@ -35,10 +35,15 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
                 Err(e) => (e.errors, e.warnings, "job descriptor"),
             }
         };
-        if args.warnings {
-            for w in &warnings {
-                eprintln!("warning: {w}");
-            }
+        // Unknown keys and parameters are warnings (a typo like `arg` for
+        // `args` would otherwise pass silently); `--strict` makes them errors.
+        let (errors, warnings) = if args.strict {
+            (errors.into_iter().chain(warnings).collect(), Vec::new())
+        } else {
+            (errors, warnings)
+        };
+        for w in &warnings {
+            eprintln!("warning: {w}");
         }
         if errors.is_empty() {
             outln!("{}: valid {kind}", file.display())?;

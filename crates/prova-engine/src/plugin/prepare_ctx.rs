@@ -39,11 +39,15 @@ impl PrepareCtx<'_> {
     /// with a files root, beneath it (relative names against the
     /// descriptor's folder, else the root; `..`, absolute paths and links
     /// leading out refused, checked again when the file is written);
-    /// without one, as named.
+    /// without one, relative to the descriptor's folder.
     pub fn resolve_output(&self, file: &str) -> Result<crate::output_file::OutputFile, String> {
         match self.files_root {
             Some(root) => crate::output_file::OutputFile::beneath(file, self.descriptor_dir, root),
-            None => Ok(crate::output_file::OutputFile::ambient(file)),
+            // As files read are: relative to the descriptor's folder, so a
+            // job writes the same place whatever folder it is run from.
+            None => Ok(crate::output_file::OutputFile::ambient(
+                prova_core::descriptor::resolve_relative(self.descriptor_dir, file),
+            )),
         }
     }
 }

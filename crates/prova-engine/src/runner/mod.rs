@@ -97,7 +97,13 @@ pub struct JobOutcome {
 impl JobOutcome {
     /// The job's verdict, as its events give it ([`Verdict::of`]).
     pub fn verdict(&self) -> Verdict {
-        Verdict::of(Some(self.state), &self.run_reports, &self.final_reports)
+        let infra = self
+            .runs
+            .iter()
+            .flat_map(|r| &r.tests)
+            .flat_map(|t| &t.targets)
+            .any(|t| t.infra);
+        Verdict::of(Some(self.state), &self.run_reports, &self.final_reports).with_infra(infra)
     }
 
     /// Completed, and every reporter said success.
@@ -383,6 +389,12 @@ impl Driver<'_> {
     /// The wait before a run (`RunInterval`), cut short by cancel or pause.
     async fn wait_interval(&self, pos: &mut JobPosition) -> Option<Stop> {
         let left = pos.interval_left_ms.take()?;
+        self.ctx.sink.emit(run_event(
+            self.job_id,
+            pos.run_id,
+            names::WAITING,
+            Some(json!({ "For": "RunInterval", "Seconds": left as f64 / 1000.0 })),
+        ));
         let deadline = tokio::time::Instant::now() + Duration::from_millis(left);
         tokio::select! {
             _ = tokio::time::sleep_until(deadline) => None,

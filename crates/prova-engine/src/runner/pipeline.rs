@@ -46,6 +46,9 @@ pub enum Exit {
     Failed {
         step: String,
         error: String,
+        /// The infrastructure failed, not the target (`TargetErr` says
+        /// `Infra: true`).
+        infra: bool,
     },
     /// The job is pausing: the target stopped before step `stage` (`inside`
     /// false: it never entered it) or in it (a resumable step, with the
@@ -470,6 +473,7 @@ impl Stage {
 
     fn fail_as(&self, label: &str, target: Target, error: String, mut payload: serde_json::Value) {
         payload["Error"] = serde_json::Value::String(error.clone());
+        let infra = payload.get("Infra").and_then(|i| i.as_bool()) == Some(true);
         self.ctx
             .emit_engine(&target, names::TARGET_ERR, Some(payload));
         let _ = self.done.send((
@@ -477,6 +481,7 @@ impl Stage {
             Exit::Failed {
                 step: label.to_string(),
                 error,
+                infra,
             },
         ));
     }

@@ -11,6 +11,9 @@ pub struct TargetResult {
     /// The step it failed at.
     pub failed_step: Option<String>,
     pub error: Option<String>,
+    /// It failed because the infrastructure did (`StepError::Infra`).
+    #[serde(default)]
+    pub infra: bool,
 }
 
 /// One test in one run: its final attempt decides.

@@ -18,7 +18,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::emit::EventSink;
-use crate::locks::{Refresher, StoreLocker};
+use crate::locks::{AnnouncingLocker, Refresher, StoreLocker};
 use crate::plugin::TargetLocker;
 use crate::plugin::TestScope;
 use crate::prepare::PreparedTest;
@@ -141,6 +141,17 @@ pub async fn run_test(
             }));
         }
         tracing::info!(test = %test.name, attempt, "test failed; retrying in {:?}", test.retry.retry_interval);
+        if !test.retry.retry_interval.is_zero() {
+            job.sink.emit(scope.event(
+                None,
+                None,
+                names::WAITING,
+                Some(json!({
+                    "For": "RetryInterval",
+                    "Seconds": test.retry.retry_interval.as_secs_f64(),
+                })),
+            ));
+        }
         tokio::select! {
             _ = tokio::time::sleep(test.retry.retry_interval) => {}
             _ = cancel.graceful.cancelled() => return Ok(TestRun::Done(TestResult { attempts: attempt + 1, ..result })),
@@ -167,7 +178,7 @@ async fn acquire(
         test: test.name.clone(),
         message,
     };
-    let locker = job.locker();
+    let locker = AnnouncingLocker::new(job.locker(), sink.clone(), scope.clone());
     let acquired = tokio::select! {
         r = tokio::time::timeout(test.acquire_timeout, test.targets.acquire(scope.job_id, &cancel.graceful, &locker)) => match r {
             Ok(Ok(targets)) if targets.is_empty() => Err("the target manager returned no targets".to_string()),
@@ -398,16 +409,22 @@ fn finish(
     let results: Vec<TargetResult> = targets
         .iter()
         .map(|t| {
-            let (passed, failed_step, error) = match by_id.remove(&t.id) {
-                Some(Exit::Passed) => (true, None, None),
-                Some(Exit::Failed { step, error }) => (false, Some(step), Some(error)),
-                _ if cancelled_before_steps => {
-                    (false, None, Some("cancelled before the steps ran".into()))
+            let (passed, failed_step, error, infra) = match by_id.remove(&t.id) {
+                Some(Exit::Passed) => (true, None, None, false),
+                Some(Exit::Failed { step, error, infra }) => {
+                    (false, Some(step), Some(error), infra)
                 }
+                _ if cancelled_before_steps => (
+                    false,
+                    None,
+                    Some("cancelled before the steps ran".into()),
+                    false,
+                ),
                 _ => (
                     false,
                     None,
                     Some("the target never left the pipeline".into()),
+                    false,
                 ),
             };
             TargetResult {
@@ -415,6 +432,7 @@ fn finish(
                 passed,
                 failed_step,
                 error,
+                infra,
             }
         })
         .collect();

@@ -6,6 +6,10 @@ use prova_core::JobId;
 use super::{SqlStore, micros, q};
 use crate::{Result, TargetLockStore};
 
+/// Targets whose holder [`TargetLockStore::lock_holders`] looks up at
+/// most: enough to name who blocks a job, bounded for huge inventories.
+const MAX_HOLDERS_ASKED: usize = 100;
+
 #[async_trait]
 impl TargetLockStore for SqlStore {
     async fn lock_targets(
@@ -61,6 +65,26 @@ impl TargetLockStore for SqlStore {
             .await
             .map_err(q("unlock a job's targets"))?;
         Ok(res.rows_affected())
+    }
+
+    async fn lock_holders(&self, target_ids: &[String]) -> Result<Vec<(String, JobId)>> {
+        let now = micros(jiff::Timestamp::now());
+        let mut held = Vec::new();
+        // One indexed lookup per target (primary key): a job names few.
+        for id in target_ids.iter().take(MAX_HOLDERS_ASKED) {
+            let row: Option<(i64,)> = sqlx::query_as(
+                "SELECT job_id FROM target_locks WHERE target_id = $1 AND expires_at >= $2",
+            )
+            .bind(id.as_str())
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(q("read a target's lock"))?;
+            if let Some((job,)) = row {
+                held.push((id.clone(), job));
+            }
+        }
+        Ok(held)
     }
 
     async fn unlock_targets(&self, job_id: JobId, target_ids: &[String]) -> Result<()> {
