@@ -87,7 +87,7 @@ pub struct HistoryAnswer {
     #[serde(rename = "Text")]
     pub text: String,
     /// Exact when a subject's name is the text; else partial.
-    #[serde(rename = "Match")]
+    #[serde(rename = "Exact")]
     pub exact: bool,
     #[serde(rename = "Histories")]
     pub histories: Vec<History>,
