@@ -33,6 +33,7 @@ pub fn router(state: AppState) -> Router {
         .route("/jobs/{id}/report", get(report))
         .route("/version", get(version))
         .merge(crate::audit_api::routes(state.config.audit.max_body))
+        .merge(crate::history_api::routes())
         .route(
             "/openapi.json",
             get(|| async { Json(crate::openapi::document()) }),
