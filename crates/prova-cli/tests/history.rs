@@ -151,3 +151,45 @@ fn diff_and_history_report_regressions_fixes_and_flakiness() {
         );
     }
 }
+
+#[test]
+fn a_test_that_passes_on_its_retry_is_flaky() {
+    let env = Env::new();
+    let flag = env.dir.path().join("armed");
+    // Fails until its first attempt's cleanup has created the flag.
+    let text = format!(
+        r#"
+JobName: retried
+TestDescriptors:
+  - RetryParameters: {{NumRetries: 1, RetryInterval: 10ms}}
+    TargetManagerName: TargetList
+    TargetManagerAcquireParameters:
+      Targets: [{{ID: t1}}]
+    TestFetcherName: literal
+    TestFetcherFetchParameters:
+      TestName: flaky check
+      Steps:
+        - {{name: cmd, label: check, parameters: {{executable: [test], args: ["-f", "{flag}"]}}}}
+    CleanupFetcherName: literal
+    CleanupFetcherFetchParameters:
+      Steps:
+        - {{name: cmd, label: arm, parameters: {{executable: [touch], args: ["{flag}"]}}}}
+Reporting:
+  RunReporters:
+    - {{name: TargetSuccess, parameters: {{SuccessExpression: "=100%"}}}}
+"#,
+        flag = flag.display()
+    );
+    let file = env.write("retry.yaml", &text);
+    let (code, out, err) = env.run(&["run", file.to_str().unwrap(), "--no-progress"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let job = job_id(&err);
+    let (code, out, _) = env.run(&["history", "flaky check"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("newest first: p "), "{out}");
+    assert!(out.contains("pass rate 100.0%"), "{out}");
+    assert!(
+        out.contains(&format!("flaky: passed on retry in job {job}")),
+        "{out}"
+    );
+}
