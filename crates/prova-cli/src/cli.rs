@@ -109,6 +109,32 @@ Examples:
   prova events 3 --name TargetErr --name TestError --json")]
     Events(EventsArgs),
 
+    /// A test's or JUnit case's outcomes over the newest jobs of a name:
+    /// pass rate, flakiness, the first failing job, durations.
+    #[command(after_help = "\
+Examples:
+  prova history 'Test 1' --job-name nightly
+  prova history 'pkg.PodsTest.should start' --last 100
+  prova history Pods --json
+
+Flaky: passed on a retry within a job, or switched between pass and fail at
+least twice over jobs with the same inputs (docs/history.md).
+Exit codes: 0 something matched, 1 nothing matched (what exists is listed),
+2 bad usage, 4 error.")]
+    History(crate::cmd::history::HistoryArgs),
+
+    /// Compare two jobs: tests and JUnit cases newly failing, newly passing,
+    /// added, removed, slower and faster.
+    #[command(after_help = "\
+Examples:
+  prova diff 12 15
+  prova diff 12 15 --json
+
+Durations count as changed when they move by at least 1 s and 25% together.
+Exit codes: 0 nothing newly fails, 1 something newly fails (a regression, or
+an added test or case that fails), 2 a job is not in the store, 4 error.")]
+    Diff(crate::cmd::diff::DiffArgs),
+
     /// List the plugins a descriptor can name, and the events each step emits.
     #[command(after_help = "\
 Examples:

@@ -6,6 +6,8 @@
 pub const SUCCESS: u8 = 0;
 /// The job completed but a reporter said failure (tests failed).
 pub const TESTS_FAILED: u8 = 1;
+/// `prova history`: nothing matched the test asked for.
+pub const NO_MATCH: u8 = 1;
 /// Bad usage or an invalid descriptor: nothing ran.
 pub const INVALID: u8 = 2;
 /// The job failed: the engine could not run it (targets could not be

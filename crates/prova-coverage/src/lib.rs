@@ -6,7 +6,8 @@
 //! gzip or zstd, in parallel); [`mapping`] maps each event to an operation and
 //! decides which test gets the credit, exactly as APISnoop does; [`report`]
 //! aggregates into APISnoop's release-file JSON shape; [`diff`] compares two
-//! reports; [`reporter`] is the `coverage` final reporter of prova jobs; [`live`] maps one event or one webhook `EventList` body the
+//! reports; [`sunburst`] draws APISnoop's sunburst as SVG (zoomed by a
+//! focus path, no scripts); [`reporter`] is the `coverage` final reporter of prova jobs; [`live`] maps one event or one webhook `EventList` body the
 //! same way, for input that is not a file; [`render`] prints tables, CSV, JSON or HTML. [`cli`] holds the
 //! `prova coverage` subcommands and [`run`].
 //!
@@ -58,6 +59,7 @@ pub mod render;
 pub mod report;
 pub mod reporter;
 pub mod spec;
+pub mod sunburst;
 
 pub use cli::{Attach, CoverageCommand, CoverageOutcome, run};
 pub use report::Report;

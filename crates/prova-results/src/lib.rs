@@ -10,6 +10,8 @@
 //!   flaky reruns), with bounded output.
 //! - [`ingest_dir`]: walks a results directory: counts files and bytes and
 //!   reads every JUnit file in it. A malformed file is reported, never fatal.
+//! - [`history`]: a test's and a JUnit case's outcomes across jobs (pass
+//!   rate, flakiness, first failing job) and two jobs compared.
 //! - [`emit_results`]: emits the `Artifacts` event, one `TestCaseResult`
 //!   event per case (at most [`MAX_CASE_EVENTS`]) and a `TestCasesSummary`.
 //!
@@ -30,6 +32,7 @@ pub mod archive;
 mod dir;
 mod emit;
 mod error;
+pub mod history;
 pub mod junit;
 mod xml_scan;
 

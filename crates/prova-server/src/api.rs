@@ -34,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         .route("/jobs/{id}/junit", get(junit))
         .route("/version", get(version))
         .merge(crate::audit_api::routes(state.config.audit.max_body))
+        .merge(crate::history_api::routes())
         .route(
             "/openapi.json",
             get(|| async { Json(crate::openapi::document()) }),

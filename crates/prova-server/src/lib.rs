@@ -8,6 +8,7 @@
 //!   starts again.
 //! - [`audit`] and [`audit_api`]: the live audit sink (kube-apiserver's
 //!   audit webhook → endpoint hits in the store) and its queries.
+//! - [`history_api`]: a test's history and two jobs compared.
 //! - [`serve`]: binds, serves until told to stop, then pauses its jobs.
 //!
 //! ```no_run
@@ -26,6 +27,7 @@ pub mod auth;
 pub mod contest;
 pub mod error;
 pub mod extract;
+pub mod history_api;
 pub mod listen;
 pub mod manager;
 pub mod metrics;

@@ -24,9 +24,11 @@ use utoipa_swagger_ui::SwaggerUi;
         crate::audit_api::post_events,
         crate::audit_api::hits,
         crate::audit_api::report,
+        crate::history_api::history,
+        crate::history_api::compare,
     ),
     modifiers(&BearerAuth),
-    tags((name = "jobs", description = "Submit, watch and steer jobs"), (name = "audit", description = "The live audit sink: kube-apiserver's audit webhook in, endpoint hits and coverage out"), (name = "server"))
+    tags((name = "jobs", description = "Submit, watch and steer jobs"), (name = "audit", description = "The live audit sink: kube-apiserver's audit webhook in, endpoint hits and coverage out"), (name = "history", description = "A test's history across jobs, and two jobs compared"), (name = "server"))
 )]
 struct ApiDoc;
 

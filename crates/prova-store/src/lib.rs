@@ -25,7 +25,9 @@ use async_trait::async_trait;
 use prova_core::{Event, EventQuery, JobId, JobState, NewEvent};
 use serde::{Deserialize, Serialize};
 
+pub mod history;
 mod sql;
+pub use history::{HistoryEventFilter, HistoryJob, HistoryStore};
 pub use sql::{Backend, SqlStore, default_sqlite_path};
 
 /// Errors from the store. The message names what was being done.
@@ -262,11 +264,18 @@ pub trait AuditHitStore: Send + Sync {
     async fn query_audit_hits(&self, query: &AuditHitQuery) -> Result<Vec<AuditHit>>;
 }
 
-/// The whole store: jobs, their events, job leases, target locks and the
-/// audit sink's hits. Implemented for anything that implements the parts,
+/// The whole store: jobs, their events, job leases, target locks, the
+/// audit sink's hits and the reads of histories. Implemented for anything that implements the parts,
 /// so `Arc<dyn Store>` serves every user, while code that needs one part
 /// can ask for that part alone (an `Arc<dyn Store>` coerces to `Arc<dyn
 /// EventStore>`, ...).
-pub trait Store: JobStore + EventStore + LeaseStore + TargetLockStore + AuditHitStore {}
+pub trait Store:
+    JobStore + EventStore + LeaseStore + TargetLockStore + AuditHitStore + HistoryStore
+{
+}
 
-impl<T: JobStore + EventStore + LeaseStore + TargetLockStore + AuditHitStore + ?Sized> Store for T {}
+impl<
+    T: JobStore + EventStore + LeaseStore + TargetLockStore + AuditHitStore + HistoryStore + ?Sized,
+> Store for T
+{
+}

@@ -3,8 +3,10 @@
 pub(crate) mod bench;
 mod client;
 mod completions;
+pub(crate) mod diff;
 pub(crate) mod e2e;
 mod events;
+pub(crate) mod history;
 mod jobs;
 mod load;
 mod plugins;
@@ -44,6 +46,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Jobs(args) => runtime()?.block_on(jobs::run(args)),
         Command::Status(args) => runtime()?.block_on(status::run(args)),
         Command::Events(args) => runtime()?.block_on(events::run(args)),
+        Command::History(args) => runtime()?.block_on(history::run(args)),
+        Command::Diff(args) => runtime()?.block_on(diff::run(args)),
         Command::Bench(args) => runtime()?.block_on(bench::run(args)),
         Command::Serve(args) => runtime()?.block_on(serve::run(args)),
         Command::Collector(args) => prova_k8s::run_collector(args),

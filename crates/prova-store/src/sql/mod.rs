@@ -16,6 +16,7 @@
 
 mod event_rows;
 mod events;
+mod history;
 mod hits;
 mod jobs;
 mod leases;
