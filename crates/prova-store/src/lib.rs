@@ -115,6 +115,10 @@ pub trait EventStore: Send + Sync {
     async fn append_events(&self, events: &[NewEvent]) -> Result<()>;
     /// Events matching the query, ordered by sequence number.
     async fn query_events(&self, query: &EventQuery) -> Result<Vec<Event>>;
+    /// The job's status, as [`prova_core::status::rebuild`] gives it from
+    /// all its events (read from a status kept as events arrive, and the
+    /// events since); `None` when the job is not in the store.
+    async fn job_status(&self, job_id: JobId) -> Result<Option<prova_core::status::JobStatus>>;
 }
 
 /// Job leases: which process (a `prova serve` instance, a `prova run`)
