@@ -48,7 +48,9 @@ fn test_ev(
         target: Some(Target::with_id(target)),
         name: name.into(),
         payload,
-        emit_time: ts(us),
+        // Nanoseconds, as the engine's clock gives: the store keeps
+        // microseconds, and a status must be the stored events'.
+        emit_time: ts(us) + std::time::Duration::from_nanos(321),
     }
 }
 

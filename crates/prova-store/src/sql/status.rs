@@ -28,7 +28,7 @@ use prova_core::status::{JobStatus, StatusBuilder, status_event_names};
 use prova_core::{EventQuery, JobId, NewEvent};
 use sqlx::Row;
 
-use super::{SqlStore, corrupt, q};
+use super::{SqlStore, corrupt, micros, q};
 use crate::{EventStore, JobStore, Result};
 
 /// How often a running job's status is saved at most, unless its state
@@ -67,10 +67,23 @@ impl Tracked {
         }
     }
 
+    /// Applies the job's next event as the store keeps it: its time cut to
+    /// the microsecond (a status read back must equal one rebuilt from the
+    /// stored events). Step output changes no status and is only counted.
     pub(super) fn apply(&mut self, e: &NewEvent) {
-        self.builder.apply(e);
         self.events += 1;
+        if !is_status_event(&e.name) {
+            return;
+        }
         self.unsaved = true;
+        let stored = micros(e.emit_time);
+        if i128::from(stored) * 1000 == e.emit_time.as_nanosecond() {
+            self.builder.apply(e);
+        } else {
+            let mut e = e.clone();
+            e.emit_time = jiff::Timestamp::from_microsecond(stored).unwrap_or(e.emit_time);
+            self.builder.apply(&e);
+        }
     }
 
     /// The status as JSON when it is due to be saved: the batch moved the
@@ -93,6 +106,16 @@ impl Tracked {
 /// the length of its transaction and gives them back when it commits.
 #[derive(Default)]
 pub(super) struct TrackedJobs(Mutex<HashMap<JobId, Tracked>>);
+
+/// Whether an event of this name can change a status
+/// ([`status_event_names`]).
+fn is_status_event(name: &str) -> bool {
+    static NAMES: std::sync::OnceLock<std::collections::HashSet<String>> =
+        std::sync::OnceLock::new();
+    NAMES
+        .get_or_init(|| status_event_names().into_iter().collect())
+        .contains(name)
+}
 
 impl TrackedJobs {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<JobId, Tracked>> {
