@@ -6,7 +6,9 @@
 //! ([`LeaseStore`]), which job holds a target ([`TargetLockStore`]) and the
 //! live audit sink's hits ([`AuditHitStore`]). [`Store`] is all five, for code that needs the whole store (`Arc<dyn
 //! Store>`). [`SqlStore`] implements them with sqlx's `Any` driver so SQLite
-//! (the embedded default, WAL mode) and PostgreSQL share one code path. The
+//! (the embedded default, WAL mode) and PostgreSQL share one code path
+//! (event appends use each backend's own driver; a job's status is kept
+//! as its events arrive, [`EventStore::job_status`]). The
 //! schema is in `migrations/sqlite` and `migrations/postgres` (the same
 //! tables; only auto-numbered ids are spelled differently). See
 //! `docs/store.md`.
