@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::event::{Event, EventKind, JobId, names};
+use crate::event::{Event, EventKind, JobId, NewEvent, names};
 use crate::state::JobState;
 use crate::target::Target;
 
@@ -254,7 +254,7 @@ pub fn status_event_names() -> Vec<String> {
 }
 
 /// The `Error` string of an event payload (`{"Error": "..."}`), if any.
-pub fn payload_error(ev: &Event) -> Option<String> {
+pub fn payload_error(ev: &NewEvent) -> Option<String> {
     ev.payload
         .as_ref()
         .and_then(|p| p.get("Error"))
@@ -264,29 +264,19 @@ pub fn payload_error(ev: &Event) -> Option<String> {
 
 /// Rebuilds a job's status from all its events, ordered by sequence.
 pub fn rebuild(job_id: JobId, name: &str, events: &[Event]) -> JobStatus {
-    let mut b = Builder {
-        status: JobStatus {
-            job_id,
-            name: name.to_string(),
-            ..Default::default()
-        },
-        runs: HashMap::new(),
-        tests: HashMap::new(),
-    };
+    let mut b = StatusBuilder::new(job_id, name);
     for ev in events {
         b.apply(ev);
     }
-    let st = &mut b.status;
-    st.verdict = Verdict::of(
-        st.state,
-        &st.job_report.run_reports,
-        &st.job_report.final_reports,
-    )
-    .with_infra(infra_failed(st));
-    b.status
+    b.finish()
 }
 
-struct Builder {
+/// A status built event by event: [`rebuild`] in steps. The store keeps
+/// one per running job and saves its status now and then, so a status is
+/// read as that saved status plus the events after it
+/// ([`StatusBuilder::resume`]), not rebuilt from every event.
+#[derive(Debug, Clone)]
+pub struct StatusBuilder {
     status: JobStatus,
     /// run id -> index in `status.run_statuses`
     runs: HashMap<u32, usize>,
@@ -294,8 +284,37 @@ struct Builder {
     tests: HashMap<(u32, String, u32), usize>,
 }
 
-impl Builder {
-    fn apply(&mut self, ev: &Event) {
+impl StatusBuilder {
+    /// A job with no events yet.
+    pub fn new(job_id: JobId, name: &str) -> Self {
+        StatusBuilder::resume(JobStatus {
+            job_id,
+            name: name.to_string(),
+            ..Default::default()
+        })
+    }
+
+    /// Continues from a status built from a job's first events: applying
+    /// the events after them gives what [`rebuild`] gives from all.
+    pub fn resume(status: JobStatus) -> Self {
+        let mut runs = HashMap::new();
+        let mut tests = HashMap::new();
+        for (ri, run) in status.run_statuses.iter().enumerate() {
+            runs.insert(run.run_id, ri);
+            for (ti, t) in run.test_statuses.iter().enumerate() {
+                tests.insert((run.run_id, t.test_name.clone(), t.test_attempt), ti);
+            }
+        }
+        StatusBuilder {
+            status,
+            runs,
+            tests,
+        }
+    }
+
+    /// Applies the job's next event (events of other jobs must not come
+    /// here; step output is skipped).
+    pub fn apply(&mut self, ev: &NewEvent) {
         if ev.kind == EventKind::Job {
             self.apply_job(ev);
         } else {
@@ -303,7 +322,26 @@ impl Builder {
         }
     }
 
-    fn apply_job(&mut self, ev: &Event) {
+    /// The status so far, its verdict derived.
+    pub fn status(&self) -> JobStatus {
+        self.clone().finish()
+    }
+
+    /// The status, its verdict derived.
+    pub fn finish(mut self) -> JobStatus {
+        let st = &mut self.status;
+        st.verdict = Verdict::of(
+            st.state,
+            &st.job_report.run_reports,
+            &st.job_report.final_reports,
+        )
+        .with_infra(infra_failed(st));
+        self.status
+    }
+}
+
+impl StatusBuilder {
+    fn apply_job(&mut self, ev: &NewEvent) {
         if let Some(state) = JobState::parse(&ev.name)
             && ev.name.starts_with("JobState")
         {
@@ -376,7 +414,7 @@ impl Builder {
         &mut self.status.run_statuses[run_idx].test_statuses[idx]
     }
 
-    fn apply_test(&mut self, ev: &Event) {
+    fn apply_test(&mut self, ev: &NewEvent) {
         let Some(test_name) = ev.test_name.as_deref() else {
             return;
         };
@@ -490,7 +528,6 @@ impl Builder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::NewEvent;
 
     #[allow(clippy::too_many_arguments)]
     fn ev(
@@ -617,5 +654,100 @@ mod tests {
             "TargetSuccess"
         );
         assert!(!st.job_report.run_reports[0][0].success);
+    }
+
+    #[test]
+    fn resuming_from_any_prefix_gives_the_full_rebuild() {
+        use EventKind::*;
+        let events = vec![
+            ev(1, Job, 0, None, None, None, "JobStateStarted", None),
+            ev(2, Job, 1, None, None, None, names::RUN_STARTED, None),
+            ev(
+                3,
+                Test,
+                1,
+                Some("T"),
+                None,
+                Some("a"),
+                names::TARGET_ACQUIRED,
+                None,
+            ),
+            ev(
+                4,
+                Test,
+                1,
+                Some("T"),
+                Some("s1"),
+                Some("a"),
+                names::TARGET_IN,
+                None,
+            ),
+            ev(
+                5,
+                Test,
+                1,
+                Some("U"),
+                Some("s1"),
+                Some("b"),
+                names::TARGET_IN,
+                None,
+            ),
+            ev(
+                6,
+                Test,
+                1,
+                Some("T"),
+                Some("s1"),
+                Some("a"),
+                names::TARGET_ERR,
+                Some(serde_json::json!({"Error": "exit 3"})),
+            ),
+            ev(
+                7,
+                Test,
+                1,
+                Some("U"),
+                Some("s1"),
+                Some("b"),
+                names::TARGET_OUT,
+                None,
+            ),
+            ev(
+                8,
+                Test,
+                1,
+                Some("T"),
+                None,
+                Some("a"),
+                names::TARGET_RELEASED,
+                None,
+            ),
+            ev(
+                9,
+                Job,
+                1,
+                None,
+                None,
+                None,
+                RUN_REPORT,
+                Some(serde_json::json!({"ReporterName": "R", "Success": true, "Data": 1})),
+            ),
+            ev(10, Job, 0, None, None, None, "JobStateCompleted", None),
+        ];
+        let full = rebuild(1, "job", &events);
+        for cut in 0..=events.len() {
+            let mut b = StatusBuilder::new(1, "job");
+            for e in &events[..cut] {
+                b.apply(e);
+            }
+            // Through JSON, as the store saves it.
+            let saved: JobStatus =
+                serde_json::from_str(&serde_json::to_string(&b.status()).unwrap()).unwrap();
+            let mut resumed = StatusBuilder::resume(saved);
+            for e in &events[cut..] {
+                resumed.apply(e);
+            }
+            assert_eq!(resumed.finish(), full, "resumed after {cut} events");
+        }
     }
 }

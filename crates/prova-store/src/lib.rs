@@ -6,7 +6,9 @@
 //! ([`LeaseStore`]), which job holds a target ([`TargetLockStore`]) and the
 //! live audit sink's hits ([`AuditHitStore`]). [`Store`] is all five, for code that needs the whole store (`Arc<dyn
 //! Store>`). [`SqlStore`] implements them with sqlx's `Any` driver so SQLite
-//! (the embedded default, WAL mode) and PostgreSQL share one code path. The
+//! (the embedded default, WAL mode) and PostgreSQL share one code path
+//! (event appends use each backend's own driver; a job's status is kept
+//! as its events arrive, [`EventStore::job_status`]). The
 //! schema is in `migrations/sqlite` and `migrations/postgres` (the same
 //! tables; only auto-numbered ids are spelled differently). See
 //! `docs/store.md`.
@@ -117,6 +119,10 @@ pub trait EventStore: Send + Sync {
     async fn append_events(&self, events: &[NewEvent]) -> Result<()>;
     /// Events matching the query, ordered by sequence number.
     async fn query_events(&self, query: &EventQuery) -> Result<Vec<Event>>;
+    /// The job's status, as [`prova_core::status::rebuild`] gives it from
+    /// all its events (read from a status kept as events arrive, and the
+    /// events since); `None` when the job is not in the store.
+    async fn job_status(&self, job_id: JobId) -> Result<Option<prova_core::status::JobStatus>>;
 }
 
 /// Job leases: which process (a `prova serve` instance, a `prova run`)

@@ -184,3 +184,95 @@ async fn seed_v2(pool: &AnyPool) -> i64 {
     }
     job
 }
+
+#[tokio::test]
+async fn migration_0005_keeps_events_counts_them_and_statuses_read_right() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite://{}?mode=rwc", dir.path().join("v4.db").display());
+    eprintln!("backend: sqlite");
+    upgrade_from_0004(&sqlite, sqlx::migrate!("./migrations/sqlite")).await;
+    if let Some(pg) = PostgresSchema::create().await {
+        eprintln!("backend: postgres ({})", pg.url);
+        upgrade_from_0004(&pg.url, sqlx::migrate!("./migrations/postgres")).await;
+        pg.drop().await;
+    }
+}
+
+/// Builds a store at schema 0004 holding a job's events (0002's seed, run
+/// through 0003), migrates it by opening it, and checks the events, their
+/// count, and the job's status before and after new appends.
+async fn upgrade_from_0004(url: &str, migrator: Migrator) {
+    sqlx::any::install_default_drivers();
+    let pool = AnyPool::connect(url).await.unwrap();
+    migrator.run_to(2, &pool).await.unwrap();
+    let job = seed_v2(&pool).await;
+    migrator.run_to(4, &pool).await.unwrap();
+    let before: Vec<(i64, String)> =
+        sqlx::query("SELECT seq, name FROM events WHERE job_id = $1 ORDER BY seq")
+            .bind(job)
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+    assert_eq!(before.len(), 5);
+    pool.close().await;
+
+    let store = SqlStore::open(url).await.unwrap();
+    let events = store.query_events(&EventQuery::for_job(job)).await.unwrap();
+    let after: Vec<(i64, String)> = events.iter().map(|e| (e.seq, e.name.clone())).collect();
+    assert_eq!(after, before, "every event kept, with its seq");
+
+    let pool = AnyPool::connect(url).await.unwrap();
+    let count: i64 = sqlx::query("SELECT event_count FROM jobs WHERE id = $1")
+        .bind(job)
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 5, "the job's events are counted");
+    for index in ["events_job_run", "events_job_name"] {
+        // Dropping an index that is gone fails on both backends.
+        let gone = sqlx::query(sqlx::AssertSqlSafe(format!("DROP INDEX {index}")))
+            .execute(&pool)
+            .await;
+        assert!(gone.is_err(), "index {index} is still there");
+    }
+
+    // No saved status yet: the status is rebuilt from all events.
+    let rebuilt = |events: &[prova_core::Event]| prova_core::status::rebuild(job, "old", events);
+    assert_eq!(store.job_status(job).await.unwrap(), Some(rebuilt(&events)));
+
+    // An append to the migrated job (this store did not see its first
+    // events, so it saves no status for it), then a new job's whole life.
+    let more = prova_core::NewEvent {
+        kind: EventKind::Job,
+        job_id: job,
+        run_id: 0,
+        test_name: None,
+        test_attempt: None,
+        step_label: None,
+        target: None,
+        name: "JobStateCancelled".into(),
+        payload: None,
+        emit_time: ts(9),
+    };
+    store
+        .append_events(std::slice::from_ref(&more))
+        .await
+        .unwrap();
+    let events = store.query_events(&EventQuery::for_job(job)).await.unwrap();
+    assert_eq!(events.len(), 6);
+    let status = store.job_status(job).await.unwrap().unwrap();
+    assert_eq!(status, rebuilt(&events));
+    assert_eq!(status.state, Some(JobState::Cancelled));
+    let count: i64 = sqlx::query("SELECT event_count FROM jobs WHERE id = $1")
+        .bind(job)
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(count, 6);
+    pool.close().await;
+}

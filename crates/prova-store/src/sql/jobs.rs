@@ -10,10 +10,7 @@ use sqlx::{AssertSqlSafe, Row};
 
 use super::statement::{Arg, Sql};
 use super::{SqlStore, corrupt, from_micros, micros, q};
-use crate::{JobFilter, JobRecord, JobStore, NewJob, Result, StoreError};
-
-/// Most values in one `IN (...)` list before a query is split.
-const MAX_IN_LIST: usize = 1000;
+use crate::{JobFilter, JobRecord, JobStore, NewJob, Result};
 
 /// The columns of a job, in the order [`job_from_row`] expects them.
 const JOB_COLUMNS: &str = "id, name, tags, requestor, descriptor, extended_descriptor, \
@@ -47,36 +44,6 @@ fn job_from_row(row: &AnyRow) -> Result<JobRecord> {
         state,
         state_time,
     })
-}
-
-impl SqlStore {
-    /// Fails with [`StoreError::JobNotFound`] unless every id is a job.
-    pub(super) async fn check_jobs_exist(&self, ids: &BTreeSet<JobId>) -> Result<()> {
-        let ids: Vec<JobId> = ids.iter().copied().collect();
-        for chunk in ids.chunks(MAX_IN_LIST) {
-            let mut sql = Sql::new("SELECT id FROM jobs WHERE id IN (");
-            for (i, id) in chunk.iter().enumerate() {
-                if i > 0 {
-                    sql.push(",");
-                }
-                sql.arg(Arg::I64(*id));
-            }
-            sql.push(")");
-            let found: BTreeSet<i64> = sql
-                .query()
-                .fetch_all(&self.pool)
-                .await
-                .map_err(q("check jobs of events"))?
-                .iter()
-                .map(|r| r.try_get::<i64, _>(0))
-                .collect::<Result<_, _>>()
-                .map_err(|e| corrupt("job id", e))?;
-            if let Some(missing) = chunk.iter().find(|id| !found.contains(id)) {
-                return Err(StoreError::JobNotFound(*missing));
-            }
-        }
-        Ok(())
-    }
 }
 
 #[async_trait]

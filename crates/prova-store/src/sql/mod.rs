@@ -11,9 +11,11 @@
 //! ([`crate::JobStore`]), [`events`] ([`crate::EventStore`]) with
 //! [`event_rows`] (decoding event rows, plain and packed), [`leases`]
 //! ([`crate::LeaseStore`]), [`locks`] ([`crate::TargetLockStore`]),
-//! [`hits`] ([`crate::AuditHitStore`]) and [`statement`] (statements built
-//! at run time).
+//! [`hits`] ([`crate::AuditHitStore`]), [`statement`] (statements built
+//! at run time), [`append`] (writing events) and [`status`] (job statuses
+//! kept as events arrive).
 
+mod append;
 mod event_rows;
 mod events;
 mod history;
@@ -23,6 +25,7 @@ mod leases;
 mod locks;
 mod open;
 mod statement;
+mod status;
 
 pub use open::default_sqlite_path;
 
@@ -54,6 +57,14 @@ pub struct SqlStore {
     /// insert binds (one `UNNEST` per column; see [`events`]). Connects
     /// on first use, so opening a store costs no more.
     pg: Option<sqlx::PgPool>,
+    /// SQLite files: the writer of event appends, on sqlx's own SQLite
+    /// driver (see [`append`]). One connection, as `writer`; the two take
+    /// SQLite's write lock in turn (`BEGIN IMMEDIATE`, `busy_timeout`).
+    /// `None` in memory, where one `Any` connection holds the database.
+    sqlite_writer: Option<sqlx::SqlitePool>,
+    /// The running statuses of the jobs this store appends to (see
+    /// [`status`]).
+    tracked: status::TrackedJobs,
     /// Read events packed many to a row (SQLite; see
     /// [`event_rows::packed_events_sql`]).
     packed_reads: bool,

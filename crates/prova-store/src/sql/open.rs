@@ -10,7 +10,7 @@ use sqlx::ConnectOptions;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use super::{Backend, SqlStore};
 use crate::{Result, StoreError};
@@ -142,6 +142,8 @@ impl SqlStore {
                 pool,
                 backend: Backend::Sqlite,
                 pg: None,
+                sqlite_writer: None,
+                tracked: Default::default(),
                 packed_reads: true,
             });
         }
@@ -157,8 +159,9 @@ impl SqlStore {
                 )
             })?;
         }
-        let any_opts = AnyConnectOptions::from_url(&opts.create_if_missing(true).to_url_lossy())
-            .map_err(|e| open_err(url, e))?;
+        let opts = opts.create_if_missing(true);
+        let any_opts =
+            AnyConnectOptions::from_url(&opts.to_url_lossy()).map_err(|e| open_err(url, e))?;
         let writer = pool_opts()
             .max_connections(1)
             .connect_with(any_opts.clone())
@@ -173,12 +176,25 @@ impl SqlStore {
             .connect_with(any_opts)
             .await
             .map_err(|e| open_err(url, e))?;
+        // Event appends on sqlx's own driver: the same pragmas (set as
+        // options, which it applies on connect), one connection.
+        let native = opts
+            .busy_timeout(Duration::from_millis(5000))
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .pragma("cache_size", "-16384");
+        let sqlite_writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_lazy_with(native);
         tracing::debug!(url, "opened SQLite store");
         Ok(SqlStore {
             pool,
             writer,
             backend: Backend::Sqlite,
             pg: None,
+            sqlite_writer: Some(sqlite_writer),
+            tracked: Default::default(),
             packed_reads: true,
         })
     }
@@ -205,6 +221,8 @@ impl SqlStore {
             pool,
             backend: Backend::Postgres,
             pg: Some(pg),
+            sqlite_writer: None,
+            tracked: Default::default(),
             packed_reads: false,
         })
     }

@@ -78,3 +78,24 @@ impl PostgresSchema {
         .unwrap();
     }
 }
+
+/// Runs `f` once per backend with a fresh, empty store and its URL (for a
+/// second store on the same database, or plain SQL).
+pub async fn for_each_backend_url<F, Fut>(f: F)
+where
+    F: Fn(SqlStore, String) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("prova.db").display());
+    let store = SqlStore::open(&url).await.unwrap();
+    eprintln!("backend: sqlite");
+    f(store, url).await;
+
+    if let Some(pg) = PostgresSchema::create().await {
+        let store = SqlStore::open(&pg.url).await.unwrap();
+        eprintln!("backend: postgres ({})", pg.url);
+        f(store, pg.url.clone()).await;
+        pg.drop().await;
+    }
+}

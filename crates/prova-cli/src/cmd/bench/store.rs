@@ -43,13 +43,26 @@ pub struct StoreBench {
 const PYTHON_INSERT: &str = include_str!("../../../../prova-store/benches/sqlite_insert.py");
 
 /// Events shaped like a real job's: 1,000 targets through 3 `cmd` steps,
-/// with TargetIn/CmdStart/CmdStdout/CmdEnd/TargetOut per target and step.
+/// with TargetIn/CmdStart/CmdStdout/CmdEnd/TargetOut per target and step,
+/// between the job's `JobStateStarted` and `JobStateCompleted` (a finished
+/// job, as `prova status` is mostly asked about).
 fn job_events(job_id: i64, n: usize) -> Vec<NewEvent> {
-    use prova_core::{EventKind, Target};
+    use prova_core::{EventKind, JobState, Target};
     const NAMES: [&str; 5] = ["TargetIn", "CmdStart", "CmdStdout", "CmdEnd", "TargetOut"];
     let now = jiff::Timestamp::now();
+    let state = |st: JobState, i: usize| {
+        let mut e = NewEvent::job(job_id, st.event_name(), None);
+        e.emit_time = now + Duration::from_micros(i as u64);
+        e
+    };
     (0..n)
         .map(|i| {
+            if i == 0 {
+                return state(JobState::Started, i);
+            }
+            if i + 1 == n {
+                return state(JobState::Completed, i);
+            }
             let name = NAMES[i % NAMES.len()];
             let target = (i / NAMES.len()) % 1000;
             let step = (i / (NAMES.len() * 1000)) % 3;
