@@ -283,6 +283,32 @@ fn every_rendered_object_is_valid_against_the_openapi_spec() {
 }
 
 #[test]
+fn the_plain_rbac_manifest_is_valid_against_the_openapi_spec() {
+    let schema = schema();
+    let text = std::fs::read_to_string(repo().join("deploy/k8s/rbac.yaml")).unwrap();
+    let objects = yaml_documents(&text).unwrap();
+    assert_eq!(
+        objects.len(),
+        4,
+        "Namespace, ServiceAccount, Role, RoleBinding"
+    );
+    let faults: Vec<String> = objects
+        .iter()
+        .flat_map(|o| {
+            schema
+                .check_object(o)
+                .into_iter()
+                .map(move |v| format!("{}: {v}", describe(o)))
+        })
+        .collect();
+    assert!(
+        faults.is_empty(),
+        "deploy/k8s/rbac.yaml:\n{}",
+        faults.join("\n")
+    );
+}
+
+#[test]
 fn each_kustomization_renders_the_objects_it_promises() {
     let Some(kubectl) = kubectl() else { return };
     let base: BTreeSet<String> = [

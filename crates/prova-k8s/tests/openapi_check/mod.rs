@@ -237,16 +237,9 @@ impl Schema {
                 }
                 Some(_) => {}
             },
-            Some("number") => {
-                if !value.is_number() {
-                    bad("a number", out);
-                }
-            }
-            Some("boolean") => {
-                if !value.is_boolean() {
-                    bad("a boolean", out);
-                }
-            }
+            Some("number") if !value.is_number() => bad("a number", out),
+            Some("boolean") if !value.is_boolean() => bad("a boolean", out),
+            Some("number" | "boolean") => {}
             Some("array") => {
                 let Some(items) = value.as_array() else {
                     return bad("an array", out);
