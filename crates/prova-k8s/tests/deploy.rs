@@ -25,8 +25,8 @@ fn the_example_descriptors_validate() {
 fn rbac_grants_exactly_what_the_step_uses() {
     let text = std::fs::read_to_string(deploy("k8s/rbac.yaml")).unwrap();
     for needle in [
-        "resources: [\"jobs\"]\n    verbs: [\"create\", \"get\", \"list\", \"watch\", \"delete\"]",
-        "resources: [\"pods\"]\n    verbs: [\"get\", \"list\", \"watch\"]",
+        "resources: [\"jobs\"]\n    verbs: [\"create\", \"list\", \"watch\", \"delete\"]",
+        "resources: [\"pods\"]\n    verbs: [\"list\", \"watch\"]",
         "resources: [\"pods/log\"]\n    verbs: [\"get\"]",
         "resources: [\"events\"]\n    verbs: [\"list\", \"watch\"]",
         "resources: [\"pods/exec\"]\n    verbs: [\"create\", \"get\"]",
