@@ -42,7 +42,12 @@ fn section<'a>(html: &'a str, id: &str) -> &'a str {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pages_need_the_login() {
     let server = Server::start(Some(TOKEN)).await;
-    for path in ["/history?test=check", "/compare/1/2", "/coverage", "/compare"] {
+    for path in [
+        "/history?test=check",
+        "/compare/1/2",
+        "/coverage",
+        "/compare",
+    ] {
         let r = client()
             .get(format!("{}{path}", server.url))
             .send()
@@ -59,7 +64,11 @@ async fn the_pages_need_the_login() {
     }
     // The header links to them.
     let (_, html) = get(&server, "/").await;
-    for link in ["href=\"/history\"", "href=\"/compare\"", "href=\"/coverage\""] {
+    for link in [
+        "href=\"/history\"",
+        "href=\"/compare\"",
+        "href=\"/coverage\"",
+    ] {
         assert!(html.contains(link), "{link}");
     }
     server.stop().await;
@@ -113,7 +122,9 @@ async fn a_flaky_test_shows_flaky_with_its_reason_and_links_its_jobs() {
     let j5 = record_check_job(&server.state, "nightly", false).await;
     let (_, html) = get(&server, "/history?test=check&job_name=nightly").await;
     assert!(
-        html.contains(&format!("<a href=\"/jobs/{j4}\">job {j4}</a> (2 failing in a row)")),
+        html.contains(&format!(
+            "<a href=\"/jobs/{j4}\">job {j4}</a> (2 failing in a row)"
+        )),
         "{html}"
     );
     let _ = j5;
@@ -121,7 +132,10 @@ async fn a_flaky_test_shows_flaky_with_its_reason_and_links_its_jobs() {
     // Nothing matching says so and lists what exists; bad input is a 400 page.
     let (code, html) = get(&server, "/history?test=nope").await;
     assert_eq!(code, StatusCode::OK);
-    assert!(html.contains("Nothing named") && html.contains("test: check"), "{html}");
+    assert!(
+        html.contains("Nothing named") && html.contains("test: check"),
+        "{html}"
+    );
     let (code, html) = get(&server, "/history?test=x&last=0").await;
     assert_eq!(code, StatusCode::BAD_REQUEST);
     assert!(html.contains("last=0"), "{html}");
@@ -140,9 +154,18 @@ async fn compare_lists_a_newly_failing_test_with_links_to_both_jobs() {
     let (code, html) = get(&server, &format!("/compare/{a}/{b}")).await;
     assert_eq!(code, StatusCode::OK, "{html}");
     let failing = section(&html, "newly-failing");
-    assert!(failing.contains("href=\"/history?test=check\""), "{failing}");
-    assert!(failing.contains(&format!("href=\"/jobs/{a}\"")), "{failing}");
-    assert!(failing.contains(&format!("href=\"/jobs/{b}\"")), "{failing}");
+    assert!(
+        failing.contains("href=\"/history?test=check\""),
+        "{failing}"
+    );
+    assert!(
+        failing.contains(&format!("href=\"/jobs/{a}\"")),
+        "{failing}"
+    );
+    assert!(
+        failing.contains(&format!("href=\"/jobs/{b}\"")),
+        "{failing}"
+    );
     assert!(failing.contains("exit status 1"), "{failing}");
     assert!(section(&html, "newly-passing").contains("None."));
     // The other way round it is newly passing.
@@ -186,7 +209,8 @@ fn arcs(html: &str, kind: &str) -> usize {
 async fn coverage_draws_the_saved_report_zooms_and_lists() {
     let report = Arc::new(apisnoop_release());
     let endpoints = report.endpoints.len();
-    let server = Server::start_with(Some(TOKEN), |c| c.coverage_report = Some(report.clone())).await;
+    let server =
+        Server::start_with(Some(TOKEN), |c| c.coverage_report = Some(report.clone())).await;
     let (code, html) = get(&server, "/coverage").await;
     assert_eq!(code, StatusCode::OK);
     assert!(html.contains("<svg") && html.contains("class=\"sunburst\""));
@@ -205,29 +229,44 @@ async fn coverage_draws_the_saved_report_zooms_and_lists() {
     assert_eq!(arcs(&html, "endpoint"), apps);
     assert_eq!(arcs(&html, "level"), 0);
     assert!(html.contains("data-focus=\"stable/apps\""));
-    assert!(html.contains("<h2>stable/apps</h2>"), "the side panel counts the focus");
+    assert!(
+        html.contains("<h2>stable/apps</h2>"),
+        "the side panel counts the focus"
+    );
     // A focus naming nothing is a 400 saying what a focus is.
     let (code, html) = get(&server, "/coverage?focus=stable/nope").await;
     assert_eq!(code, StatusCode::BAD_REQUEST);
     assert!(html.contains("names nothing"), "{html}");
 
     // An endpoint: its details and the tests that hit it, each linked.
-    let e = report.endpoint("connectCoreV1DeleteNamespacedPodProxy").unwrap();
+    let e = report
+        .endpoint("connectCoreV1DeleteNamespacedPodProxy")
+        .unwrap();
     let test = e.tests[0].clone();
-    let (_, html) = get(&server, "/coverage?endpoint=connectCoreV1DeleteNamespacedPodProxy").await;
+    let (_, html) = get(
+        &server,
+        "/coverage?endpoint=connectCoreV1DeleteNamespacedPodProxy",
+    )
+    .await;
     let panel = section(&html, "endpoint");
     assert!(panel.contains("Conformance tested"), "{panel}");
     assert!(panel.contains("/api/v1/namespaces/{namespace}/pods/{name}/proxy"));
-    assert!(panel.contains(&maud::html! { (test) }.into_string()), "{panel}");
+    assert!(
+        panel.contains(&maud::html! { (test) }.into_string()),
+        "{panel}"
+    );
     // A test: the endpoints it hit (from each endpoint's tests here).
-    let hit_by = report.endpoints.iter().filter(|x| x.tests.contains(&test)).count();
-    let (_, html) = get(
-        &server,
-        &format!("/coverage?test={}", urlencode(&test)),
-    )
-    .await;
+    let hit_by = report
+        .endpoints
+        .iter()
+        .filter(|x| x.tests.contains(&test))
+        .count();
+    let (_, html) = get(&server, &format!("/coverage?test={}", urlencode(&test))).await;
     let panel = section(&html, "test");
-    assert!(panel.contains(&format!("Endpoints it hit ({hit_by})")), "{panel}");
+    assert!(
+        panel.contains(&format!("Endpoints it hit ({hit_by})")),
+        "{panel}"
+    );
     assert!(panel.contains("href=\"/coverage?endpoint=connectCoreV1DeleteNamespacedPodProxy\""));
     // The untested stable list (an APISnoop file does not say which are eligible).
     let untested = section(&html, "untested");
@@ -236,7 +275,10 @@ async fn coverage_draws_the_saved_report_zooms_and_lists() {
         .iter()
         .filter(|x| x.level == prova_coverage::spec::Level::Stable && !x.conf_tested)
         .count();
-    assert!(untested.contains(&format!("({stable_untested})")), "{stable_untested}");
+    assert!(
+        untested.contains(&format!("({stable_untested})")),
+        "{stable_untested}"
+    );
     assert!(untested.contains("connectCoreV1DeleteNodeProxy"));
     // Bounded input.
     let (code, _) = get(&server, &format!("/coverage?test={}", "x".repeat(2000))).await;

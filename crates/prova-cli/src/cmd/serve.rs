@@ -31,7 +31,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Some(path) => match prova_coverage::report::Report::from_file(path) {
             Ok(report) => Some(std::sync::Arc::new(report)),
             Err(e) => {
-                eprintln!("prova: --coverage-report: {}", crate::output::error_chain(&e));
+                eprintln!(
+                    "prova: --coverage-report: {}",
+                    crate::output::error_chain(&e)
+                );
                 return Ok(ExitCode::from(exit::INVALID));
             }
         },

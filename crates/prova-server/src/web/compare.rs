@@ -66,8 +66,11 @@ pub async fn form(
         );
         return Ok(Redirect::to(&format!("/compare/{a}/{b}")).into_response());
     }
-    Ok(layout::page(&chrome, html! { h1 { "Compare two jobs" } (compare_form(None, None)) })
-        .into_response())
+    Ok(layout::page(
+        &chrome,
+        html! { h1 { "Compare two jobs" } (compare_form(None, None)) },
+    )
+    .into_response())
 }
 
 /// A small form to compare two jobs (also on the history page).
@@ -85,8 +88,16 @@ pub fn compare_form(a: Option<JobId>, b: Option<JobId>) -> Markup {
 pub fn render(chrome: &Chrome<'_>, c: &Comparison) -> Markup {
     let (a, b) = (c.base.id, c.head.id);
     let sections: [(&str, &str, &[Change]); 7] = [
-        ("newly-failing", "Newly failing (passed → failed or error)", &c.newly_failing),
-        ("newly-passing", "Newly passing (failed or error → passed)", &c.newly_passing),
+        (
+            "newly-failing",
+            "Newly failing (passed → failed or error)",
+            &c.newly_failing,
+        ),
+        (
+            "newly-passing",
+            "Newly passing (failed or error → passed)",
+            &c.newly_passing,
+        ),
         ("still-failing", "Still failing", &c.still_failing),
         ("added", "Added (not in the base job)", &c.added),
         ("removed", "Removed (not in the head job)", &c.removed),

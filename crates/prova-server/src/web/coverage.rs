@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use maud::{Markup, PreEscaped, html};
 use prova_coverage::report::{EndpointCoverage, Report};
 use prova_coverage::spec::Level;
-use prova_coverage::sunburst::{Node, SunburstOptions, Status, sunburst_svg};
+use prova_coverage::sunburst::{Node, Status, SunburstOptions, sunburst_svg};
 use serde::Deserialize;
 
 use super::layout::{self, Chrome};
@@ -84,7 +84,8 @@ pub async fn page(
         size: 560,
         link_base: "/coverage".into(),
     };
-    let svg = sunburst_svg(&report, &opts).map_err(|e| PageError::bad_request(e.to_string()).with(&chrome))?;
+    let svg = sunburst_svg(&report, &opts)
+        .map_err(|e| PageError::bad_request(e.to_string()).with(&chrome))?;
     // A focused endpoint shows its details as `?endpoint=` does.
     let endpoint = endpoint.or_else(|| {
         focus
@@ -176,7 +177,11 @@ fn render(chrome: &Chrome<'_>, v: &View<'_>) -> Markup {
 }
 
 fn breadcrumb(focus: Option<&str>) -> Markup {
-    let parts: Vec<&str> = focus.unwrap_or("").split('/').filter(|p| !p.is_empty()).collect();
+    let parts: Vec<&str> = focus
+        .unwrap_or("")
+        .split('/')
+        .filter(|p| !p.is_empty())
+        .collect();
     html! {
         nav.breadcrumb aria-label="Zoom" {
             a href="/coverage" { "all" }
@@ -307,7 +312,13 @@ fn untested_eligible(r: &Report) -> Markup {
         .endpoints
         .iter()
         .filter(|e| !e.conf_tested)
-        .filter(|e| if known { e.eligible } else { e.level == Level::Stable })
+        .filter(|e| {
+            if known {
+                e.eligible
+            } else {
+                e.level == Level::Stable
+            }
+        })
         .collect();
     html! {
         section id="untested" {

@@ -22,7 +22,10 @@ pub fn svg(points: &[(JobId, Outcome, Option<f64>)]) -> Markup {
     let timed: Vec<(usize, JobId, Outcome, f64)> = points
         .iter()
         .enumerate()
-        .filter_map(|(i, (j, o, d))| d.filter(|d| d.is_finite() && *d >= 0.0).map(|d| (i, *j, *o, d)))
+        .filter_map(|(i, (j, o, d))| {
+            d.filter(|d| d.is_finite() && *d >= 0.0)
+                .map(|d| (i, *j, *o, d))
+        })
         .collect();
     if timed.is_empty() {
         return html! { p.none { "No durations recorded." } };
@@ -90,7 +93,13 @@ mod tests {
             (3, Outcome::Failed, Some(4.0)),
         ])
         .into_string();
-        let points = svg.split("points=\"").nth(1).unwrap().split('"').next().unwrap();
+        let points = svg
+            .split("points=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
         // Two points: job 2 has no duration. The longest (job 3) at the top pad.
         assert_eq!(points.split(' ').count(), 2, "{points}");
         assert!(points.ends_with(",10.0"), "{points}");
@@ -100,6 +109,10 @@ mod tests {
 
     #[test]
     fn no_durations_is_a_note_not_an_empty_chart() {
-        assert!(svg(&[(1, Outcome::Absent, None)]).into_string().contains("No durations"));
+        assert!(
+            svg(&[(1, Outcome::Absent, None)])
+                .into_string()
+                .contains("No durations")
+        );
     }
 }
