@@ -289,3 +289,66 @@ async fn coverage_draws_the_saved_report_zooms_and_lists() {
 fn urlencode(s: &str) -> String {
     serde_urlencoded::to_string([("v", s)]).unwrap()[2..].to_string()
 }
+
+mod audit_corpus;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coverage_from_the_live_sink_is_the_audit_report_and_wins_over_a_saved_one() {
+    let spec = Arc::new(prova_coverage::spec::Spec::from_file(&audit_corpus::spec_path()).unwrap());
+    let saved = Arc::new(apisnoop_release());
+    let server = Server::start_with(Some(TOKEN), |c| {
+        c.audit.spec = Some(spec);
+        c.coverage_report = Some(saved);
+    })
+    .await;
+    let events = audit_corpus::with_e2e_agents(audit_corpus::events());
+    for chunk in events.chunks(50) {
+        let r = client()
+            .post(format!("{}/api/v1/audit/events", server.url))
+            .bearer_auth(TOKEN)
+            .header("content-type", "application/json")
+            .body(audit_corpus::event_list(chunk))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let report: serde_json::Value = client()
+        .get(format!("{}/api/v1/audit/report", server.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tested = report["tested endpoints"].as_u64().unwrap();
+    assert!(tested > 3, "{tested}");
+    let (code, html) = get(&server, "/coverage").await;
+    assert_eq!(code, StatusCode::OK);
+    assert!(html.contains("From the live audit sink"), "{html}");
+    let total = report["total endpoints"].as_u64().unwrap();
+    assert!(
+        html.contains(&format!(
+            "<dt>Tested</dt><dd>{tested} ({:.1}%)</dd>",
+            tested as f64 * 100.0 / total as f64
+        )),
+        "{tested} of {total}"
+    );
+    // A tested endpoint lists the tests the sink credited it to.
+    let hit = report["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["tested"] == true && !e["tests"].as_array().unwrap().is_empty())
+        .unwrap();
+    let id = hit["endpoint"].as_str().unwrap();
+    let (_, html) = get(&server, &format!("/coverage?endpoint={id}")).await;
+    let panel = section(&html, "endpoint");
+    let first_test = hit["tests"][0].as_str().unwrap();
+    assert!(
+        panel.contains(&maud::html! { (first_test) }.into_string()),
+        "{panel}"
+    );
+    server.stop().await;
+}
