@@ -411,6 +411,11 @@ pub struct ServeArgs {
     /// kube-apiserver's audit webhook (see docs/apisnoop.md).
     #[arg(long, value_name = "SWAGGER")]
     pub coverage_spec: Option<PathBuf>,
+    /// A saved coverage report (`prova coverage report --json`, or an
+    /// APISnoop release file) for the dashboard's /coverage page; the live
+    /// sink's hits win when --coverage-spec is given too.
+    #[arg(long, value_name = "JSON")]
+    pub coverage_report: Option<PathBuf>,
     /// Also store each audit event's JSON with its hit.
     #[arg(long)]
     pub audit_keep_raw: bool,

@@ -275,6 +275,17 @@ async fn report(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<HitsQuery>,
 ) -> Result<Response, ApiError> {
+    Ok(Json(live_report(&state, &q).await?).into_response())
+}
+
+/// The coverage report over the sink's stored hits in the query's window
+/// (all of them without one): `GET /report`'s body, and the dashboard's
+/// `/coverage` source when the server has a spec. `Unavailable` without
+/// one.
+pub async fn live_report(
+    state: &AppState,
+    q: &HitsQuery,
+) -> Result<prova_coverage::report::Report, ApiError> {
     let spec = state
         .audit
         .spec()
@@ -304,5 +315,5 @@ async fn report(
         q.since.as_deref().unwrap_or(""),
         q.until.as_deref().unwrap_or("")
     );
-    Ok(Json(tally.report(&Default::default(), &source)).into_response())
+    Ok(tally.report(&Default::default(), &source))
 }

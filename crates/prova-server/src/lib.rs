@@ -2,7 +2,8 @@
 //!
 //! - [`router`]: prova's JSON API under `/api/v1`, ConTest's form-encoded
 //!   API at the root (`/start`, `/status`, ...), `/healthz` and `/metrics`.
-//! - [`web`]: the dashboard's pages (`/`, `/jobs/{id}`, `/login`).
+//! - [`web`]: the dashboard's pages (`/`, `/jobs/{id}`, `/history`,
+//!   `/compare/{a}/{b}`, `/coverage`, `/login`).
 //! - [`manager::Manager`]: runs jobs, cancels, pauses, resumes and retries
 //!   them, pauses every job when the server stops and resumes them when it
 //!   starts again.
@@ -68,6 +69,9 @@ pub struct ServerConfig {
     pub header_timeout: Duration,
     /// The live audit sink (`POST /api/v1/audit/events`).
     pub audit: audit::AuditConfig,
+    /// A saved coverage report for the `/coverage` page when there is no
+    /// live sink (`prova serve --coverage-report`).
+    pub coverage_report: Option<Arc<prova_coverage::report::Report>>,
 }
 
 impl Default for ServerConfig {
@@ -82,6 +86,7 @@ impl Default for ServerConfig {
             artifacts_root: std::env::temp_dir().join("prova-artifacts"),
             header_timeout: listen::ConnLimits::default().header_timeout,
             audit: audit::AuditConfig::default(),
+            coverage_report: None,
         }
     }
 }

@@ -13,7 +13,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
-use web_support::{FAILURE, Server, TOKEN, record_suite_job, sleep_job};
+use web_support::{
+    FAILURE, Server, TOKEN, apisnoop_release, record_check_job, record_suite_job, sleep_job,
+};
 
 /// One browser at a time: the machines running the suite are small.
 static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -441,6 +443,153 @@ async fn stop_and_retry_work_from_the_page_and_fail_without_the_csrf_token() {
         .wait_state(new, "Started", Duration::from_secs(10))
         .await;
     screenshot(c, "job-retried").await;
+    b.client.clone().close().await.unwrap();
+    server.stop().await;
+}
+
+/// Clicks `css` where the browser says it is on top (an SVG arc's
+/// bounding box centre may lie on another arc): a real pointer click, as
+/// a reader's, at a point found by `elementFromPoint`.
+async fn click_on_top(c: &Client, css: &str) {
+    let at = c
+        .execute(
+            "const el = document.querySelector(arguments[0]);
+             el.scrollIntoView({block: 'center'});
+             const r = el.getBoundingClientRect();
+             for (let i = 1; i < 24; i++) for (let j = 1; j < 24; j++) {
+               const x = r.left + r.width * i / 24, y = r.top + r.height * j / 24;
+               if (document.elementFromPoint(x, y) === el) return [x, y];
+             }
+             return null;",
+            vec![serde_json::json!(css)],
+        )
+        .await
+        .unwrap();
+    let (x, y) = (
+        at[0]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{css} is nowhere on top")),
+        at[1].as_f64().unwrap(),
+    );
+    use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerAction};
+    let click = MouseActions::new("mouse".into())
+        .then(PointerAction::MoveTo {
+            duration: None,
+            x,
+            y,
+        })
+        .then(PointerAction::Down {
+            button: MOUSE_BUTTON_LEFT,
+        })
+        .then(PointerAction::Up {
+            button: MOUSE_BUTTON_LEFT,
+        });
+    c.perform_actions(click).await.unwrap();
+}
+
+/// The sunburst's centre label (the focus's name).
+async fn centre_label(c: &Client) -> String {
+    c.find(Locator::Css("#sb-centre + text"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Waits for the page at `/coverage` with this focus (`None`: none).
+async fn wait_focus(c: &Client, want: Option<&str>) {
+    until(
+        &format!("the URL's focus to be {want:?}"),
+        Duration::from_secs(5),
+        || async {
+            let url = c.current_url().await.unwrap();
+            let focus = url
+                .query_pairs()
+                .find(|(k, _)| k == "focus")
+                .map(|(_, v)| v.to_string());
+            url.path() == "/coverage" && focus.as_deref() == want
+        },
+    )
+    .await;
+    c.wait()
+        .at_most(Duration::from_secs(5))
+        .for_element(Locator::Css("svg.sunburst"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sunburst_zooms_on_click_and_history_and_compare_render() {
+    let _one = ONE_BROWSER.lock().await;
+    let Some(b) = browser().await else { return };
+    let c = &b.client;
+    let report = std::sync::Arc::new(apisnoop_release());
+    let server = Server::start_with(Some(TOKEN), |cfg| {
+        cfg.coverage_report = Some(report.clone())
+    })
+    .await;
+    let j1 = record_check_job(&server.state, "nightly", true).await;
+    let j2 = record_check_job(&server.state, "nightly", false).await;
+    record_check_job(&server.state, "nightly", true).await;
+    login(c, &server).await;
+
+    c.goto(&format!("{}/coverage", server.url)).await.unwrap();
+    wait_focus(c, None).await;
+    let arcs = c
+        .find_all(Locator::Css("svg.sunburst path.arc"))
+        .await
+        .unwrap();
+    assert!(arcs.len() > report.endpoints.len(), "{} arcs", arcs.len());
+    let everything = centre_label(c).await;
+    screenshot(c, "coverage").await;
+    // Click the stable ring: the URL names the zoom and the centre says stable.
+    click_on_top(c, "path.arc[data-path='stable']").await;
+    wait_focus(c, Some("stable")).await;
+    assert_eq!(centre_label(c).await, "stable");
+    assert_ne!(everything, "stable");
+    // Further in, to a category.
+    click_on_top(c, "path.arc[data-path='stable/apps']").await;
+    wait_focus(c, Some("stable/apps")).await;
+    assert_eq!(centre_label(c).await, "apps");
+    let endpoint_arcs = c
+        .find_all(Locator::Css("svg.sunburst path.arc.endpoint"))
+        .await
+        .unwrap();
+    assert!(!endpoint_arcs.is_empty());
+    screenshot(c, "coverage-zoomed").await;
+    // The centre zooms out one level.
+    click_on_top(c, "#sb-centre").await;
+    wait_focus(c, Some("stable")).await;
+    assert_eq!(centre_label(c).await, "stable");
+
+    c.goto(&format!(
+        "{}/history?test=check&job_name=nightly",
+        server.url
+    ))
+    .await
+    .unwrap();
+    let flaky = c.find(Locator::Css(".badge.flaky")).await.unwrap();
+    assert!(flaky.is_displayed().await.unwrap());
+    assert_eq!(
+        c.find_all(Locator::Css(".strip a.cell"))
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    c.find(Locator::Css("svg.trend polyline")).await.unwrap();
+    screenshot(c, "history").await;
+
+    c.goto(&format!("{}/compare/{j1}/{j2}", server.url))
+        .await
+        .unwrap();
+    let row = c
+        .find(Locator::Css("#newly-failing tbody tr"))
+        .await
+        .unwrap();
+    assert!(row.text().await.unwrap().contains("check"));
+    screenshot(c, "compare").await;
     b.client.clone().close().await.unwrap();
     server.stop().await;
 }

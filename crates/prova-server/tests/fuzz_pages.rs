@@ -24,6 +24,9 @@ fn segment() -> impl Strategy<Value = String> {
         Just("login".to_string()),
         Just("logout".to_string()),
         Just("static".to_string()),
+        Just("history".to_string()),
+        Just("compare".to_string()),
+        Just("coverage".to_string()),
         Just("1".to_string()),
         Just("-1".to_string()),
         Just("99999999999999999999".to_string()),
@@ -49,6 +52,13 @@ fn query() -> impl Strategy<Value = String> {
         Just("ev_after"),
         Just("done"),
         Just("from"),
+        Just("test"),
+        Just("job_name"),
+        Just("last"),
+        Just("focus"),
+        Just("endpoint"),
+        Just("a"),
+        Just("b"),
     ];
     let value = prop_oneof![
         "[a-zA-Z0-9%,=<>/-]{0,12}",
@@ -116,8 +126,14 @@ fn probe() -> impl Strategy<Value = Probe> {
 fn random_page_requests_never_get_a_5xx() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (server, app) = rt.block_on(async {
-        let server = web_support::Server::start(Some(web_support::TOKEN)).await;
+        // With a saved coverage report, so `/coverage` draws (and zooms).
+        let report = std::sync::Arc::new(web_support::apisnoop_release());
+        let server = web_support::Server::start_with(Some(web_support::TOKEN), |c| {
+            c.coverage_report = Some(report)
+        })
+        .await;
         web_support::record_suite_job(&server.state, "fuzzed").await;
+        web_support::record_check_job(&server.state, "fuzzed", false).await;
         let app = prova_server::router(server.state.clone());
         (server, app)
     });

@@ -27,6 +27,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         },
         None => None,
     };
+    let coverage_report = match &args.coverage_report {
+        Some(path) => match prova_coverage::report::Report::from_file(path) {
+            Ok(report) => Some(std::sync::Arc::new(report)),
+            Err(e) => {
+                eprintln!(
+                    "prova: --coverage-report: {}",
+                    crate::output::error_chain(&e)
+                );
+                return Ok(ExitCode::from(exit::INVALID));
+            }
+        },
+        None => None,
+    };
     let store = store::open(&args.store).await?;
     let config = ServerConfig {
         listen: args.listen,
@@ -53,6 +66,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             max_body: args.audit_max_body,
             ..Default::default()
         },
+        coverage_report,
     };
     if config.token.is_none() && !config.listen.ip().is_loopback() {
         eprintln!(

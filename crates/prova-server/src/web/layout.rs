@@ -38,6 +38,9 @@ pub fn page(chrome: &Chrome<'_>, body: Markup) -> Markup {
                     a.brand href="/" { "prova" }
                     nav {
                         a href="/" { "Jobs" }
+                        a href="/history" { "History" }
+                        a href="/compare" { "Compare" }
+                        a href="/coverage" { "Coverage" }
                         a href="/api/docs/" { "API" }
                     }
                     @if chrome.login {

@@ -8,15 +8,23 @@
 //! - `/jobs/{id}`: a job ([`job`]): status tree, waits, JUnit cases,
 //!   artifacts, events, and the stop/pause/resume/retry forms;
 //!   `/live/jobs/{id}`: its events as they happen.
+//! - `/history`: a test's or JUnit case's history ([`history`], with the
+//!   duration chart of [`trend`]); `/compare/{a}/{b}`: two jobs compared
+//!   ([`compare`]).
+//! - `/coverage`: the API coverage sunburst and lists ([`coverage`]).
 //!
 //! Every page is behind [`session::require_viewer`]: the server's token,
 //! as a bearer header or through the login form's cookie.
 
+pub mod compare;
+pub mod coverage;
+pub mod history;
 pub mod job;
 pub mod jobs;
 pub mod layout;
 pub mod login;
 pub mod session;
+pub mod trend;
 pub mod waits;
 
 use std::time::Duration;
@@ -40,6 +48,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/jobs/{id}", get(job::page))
         .route("/jobs/{id}/junit.xml", get(job::junit))
         .route("/jobs/{id}/{action}", post(job::act))
+        .route("/history", get(history::page))
+        .route("/compare", get(compare::form))
+        .route("/compare/{a}/{b}", get(compare::page))
+        .route("/coverage", get(coverage::page))
         .route("/logout", post(login::logout))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

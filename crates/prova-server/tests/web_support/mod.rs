@@ -25,19 +25,25 @@ pub struct Server {
 impl Server {
     /// A server with the token (or none) on a fresh SQLite store.
     pub async fn start(token: Option<&str>) -> Server {
+        Server::start_with(token, |_| {}).await
+    }
+
+    /// [`Server::start`], with the config changed by `tune` first.
+    pub async fn start_with(token: Option<&str>, tune: impl FnOnce(&mut ServerConfig)) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(
             prova_store::SqlStore::open_path(&dir.path().join("p.db"))
                 .await
                 .unwrap(),
         );
-        let config = ServerConfig {
+        let mut config = ServerConfig {
             token: token.map(str::to_string),
             artifacts_root: dir.path().join("artifacts"),
             files_root: Some(dir.path().to_path_buf()),
             server_id: "pages".into(),
             ..ServerConfig::default()
         };
+        tune(&mut config);
         let state = prova_server::state(config, store, prova_engine::plugins::registry());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -217,5 +223,53 @@ pub async fn record_suite_job(state: &AppState, name: &str) -> JobId {
     ));
     events.push(NewEvent::job(id, JobState::Completed.event_name(), None));
     store.append_events(&events).await.unwrap();
+    id
+}
+
+/// APISnoop's 1.37.0 release file from the shared corpus, read as
+/// `prova serve --coverage-report` reads it.
+pub fn apisnoop_release() -> prova_coverage::Report {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/corpus/k8s/apisnoop-coverage/1.37.0.json");
+    prova_coverage::Report::from_file(&path).unwrap()
+}
+
+/// Records a finished job named `name` whose test `check` passed or
+/// failed (its target `host1` failing step `probe`), with the same
+/// extended descriptor each time, so its history can judge flakiness.
+pub async fn record_check_job(state: &AppState, name: &str, pass: bool) -> JobId {
+    let ext =
+        json!({"TestStepsDescriptors": [{"TestName": "check", "TestSteps": [{"name": "cmd"}]}]});
+    let id = state
+        .store
+        .create_job(NewJob {
+            name: name.into(),
+            extended_descriptor: ext.to_string(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let ev = |n: &str, payload: Option<Value>| NewEvent {
+        kind: EventKind::Test,
+        job_id: id,
+        run_id: 1,
+        test_name: Some("check".into()),
+        test_attempt: Some(0),
+        step_label: Some("probe".into()),
+        target: Some(Target::with_id("host1")),
+        name: n.into(),
+        payload,
+        emit_time: jiff::Timestamp::now(),
+    };
+    let mut events = vec![
+        NewEvent::job(id, JobState::Started.event_name(), None),
+        ev("TestStarted", None),
+    ];
+    if !pass {
+        events.push(ev("TargetErr", Some(json!({"Error": "exit status 1"}))));
+    }
+    events.push(ev("TestFinished", Some(json!({"Success": pass}))));
+    events.push(NewEvent::job(id, JobState::Completed.event_name(), None));
+    state.store.append_events(&events).await.unwrap();
     id
 }
