@@ -39,6 +39,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/", get(jobs::page))
         .route("/jobs/{id}", get(job::page))
         .route("/jobs/{id}/junit.xml", get(job::junit))
+        .route("/jobs/{id}/artifacts/{*path}", get(job::artifact))
         .route("/jobs/{id}/{action}", post(job::act))
         .route("/logout", post(login::logout))
         .layer(TimeoutLayer::with_status_code(
