@@ -37,7 +37,11 @@ impl Drop for Server {
 fn job(name: &str, tests: &[&str]) -> String {
     let mut s = format!("JobName: {name}\nTestDescriptors:\n");
     for t in tests {
-        let exe = if t.starts_with("bad") { "false" } else { "true" };
+        let exe = if t.starts_with("bad") {
+            "false"
+        } else {
+            "true"
+        };
         let nap = if t.starts_with("nap") {
             "{name: cmd, label: nap, parameters: {executable: [sleep], args: [\"2\"]}}, "
         } else {
@@ -113,9 +117,15 @@ fn start_wait_writes_the_servers_junit_and_downloads_the_artifacts() {
     // A test failed: exit 1, as `prova run`; the files came back anyway.
     assert_eq!(status.code(), Some(1), "{err}");
     let xml = std::fs::read_to_string(env.dir.path().join("out/junit.xml")).unwrap();
-    assert!(xml.contains("<testsuite") && xml.contains("nap good"), "{xml}");
+    assert!(
+        xml.contains("<testsuite") && xml.contains("nap good"),
+        "{xml}"
+    );
     assert!(xml.contains("<failure"), "{xml}");
-    assert!(err.contains(&format!("wrote the JUnit of job {id}")), "{err}");
+    assert!(
+        err.contains(&format!("wrote the JUnit of job {id}")),
+        "{err}"
+    );
     let got = env
         .dir
         .path()
@@ -138,13 +148,7 @@ fn retry_failed_on_a_server_reruns_the_failed_tests_or_says_none_failed() {
     let server = Server::start(&env);
     let url = server.url.clone();
     let file = env.write("mixed.yaml", &job("mixed", &["good", "bad a", "bad b"]));
-    let (code, out, err) = env.run(&[
-        "start",
-        file.to_str().unwrap(),
-        "--server",
-        &url,
-        "--wait",
-    ]);
+    let (code, out, err) = env.run(&["start", file.to_str().unwrap(), "--server", &url, "--wait"]);
     assert_eq!(code, 1, "{err}");
     let id: i64 = out.lines().next().unwrap().trim().parse().unwrap();
 
@@ -155,13 +159,7 @@ fn retry_failed_on_a_server_reruns_the_failed_tests_or_says_none_failed() {
     assert_eq!(wait_ended(&env, &url, new), ["bad a", "bad b"]);
 
     let file = env.write("green.yaml", &job("green", &["good"]));
-    let (code, out, err) = env.run(&[
-        "start",
-        file.to_str().unwrap(),
-        "--server",
-        &url,
-        "--wait",
-    ]);
+    let (code, out, err) = env.run(&["start", file.to_str().unwrap(), "--server", &url, "--wait"]);
     assert_eq!(code, 0, "{err}");
     let green = out.lines().next().unwrap().trim().to_string();
     let (code, out, err) = env.run(&["retry", &green, "--failed", "--server", &url]);
@@ -182,7 +180,10 @@ fn retry_failed_on_the_local_store_runs_the_failed_tests_in_the_foreground() {
     let (code, _, err) = env.run(&["retry", "1", "--failed"]);
     // "bad" fails again.
     assert_eq!(code, 1, "{err}");
-    assert!(err.contains("retrying the failed tests of job 1: bad"), "{err}");
+    assert!(
+        err.contains("retrying the failed tests of job 1: bad"),
+        "{err}"
+    );
     assert_eq!(tests_of(&env, None, 2).1, ["bad"]);
 
     env.write("green.yaml", &job("green", &["good"]));

@@ -158,16 +158,22 @@ pub fn checked_relative(path: &str) -> Result<PathBuf, ArtifactError> {
     if path.contains('\0') {
         return Err(bad("contains a NUL byte"));
     }
-    let p = Path::new(path);
-    for c in p.components() {
-        match c {
-            Component::Normal(_) => {}
-            Component::ParentDir => return Err(bad("`..` is not allowed")),
-            Component::RootDir | Component::Prefix(_) => {
-                return Err(bad("must be relative to the job's artifacts directory"));
-            }
-            Component::CurDir => return Err(bad("`.` is not allowed")),
+    // By segment, not `Path::components`, which drops interior `.` and
+    // empty segments silently.
+    if path.starts_with('/') {
+        return Err(bad("must be relative to the job's artifacts directory"));
+    }
+    for seg in path.split('/') {
+        match seg {
+            "" => return Err(bad("has an empty segment (`//` or a trailing `/`)")),
+            "." => return Err(bad("`.` is not allowed")),
+            ".." => return Err(bad("`..` is not allowed")),
+            _ => {}
         }
+    }
+    let p = Path::new(path);
+    if !p.components().all(|c| matches!(c, Component::Normal(_))) {
+        return Err(bad("must be made of plain names"));
     }
     Ok(p.to_path_buf())
 }
@@ -236,10 +242,7 @@ pub async fn file_response(state: &AppState, id: JobId, path: &str) -> Result<Re
     let stream = tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(file));
     Ok((
         [
-            (
-                header::CONTENT_TYPE,
-                "application/octet-stream".to_string(),
-            ),
+            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
             (header::CONTENT_LENGTH, len.to_string()),
             (
                 header::CONTENT_DISPOSITION,
@@ -298,7 +301,16 @@ mod tests {
     #[test]
     fn only_plain_relative_names_pass() {
         assert!(checked_relative("run-1/t/attempt-0/s/host/junit.xml").is_ok());
-        for bad in ["", "../x", "a/../../x", "/etc/passwd", "./a", "a/./b"] {
+        for bad in [
+            "",
+            "../x",
+            "a/../../x",
+            "/etc/passwd",
+            "./a",
+            "a/./b",
+            "a//b",
+            "a/",
+        ] {
             assert!(
                 matches!(checked_relative(bad), Err(ArtifactError::BadPath(..))),
                 "{bad:?} passed"

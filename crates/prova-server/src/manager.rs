@@ -19,8 +19,8 @@ use prova_core::{EventQuery, JobId, JobState, NewEvent};
 use prova_engine::Registry;
 use prova_engine::emit::Observer;
 use prova_engine::ownership;
-use prova_engine::retry_failed;
 use prova_engine::prepare::{PreparedJob, descriptor_from_extended};
+use prova_engine::retry_failed;
 use prova_engine::runner::{RunOptions, paused_position, resume_job, run_job};
 use prova_store::{JobFilter, Store, StoreError};
 use serde_json::json;
@@ -65,7 +65,9 @@ pub enum ManagerError {
     #[error("the server is stopping")]
     Stopping,
     /// `retry?failed=true` of a job in which no test's last attempt failed.
-    #[error("job {0}: no test failed (its last attempt), so there is nothing to retry; retry the whole job instead")]
+    #[error(
+        "job {0}: no test failed (its last attempt), so there is nothing to retry; retry the whole job instead"
+    )]
     NothingFailed(JobId),
     #[error(transparent)]
     Store(#[from] StoreError),

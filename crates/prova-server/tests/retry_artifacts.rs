@@ -38,7 +38,11 @@ fn csrf_in(html: &str) -> String {
 fn job(name: &str, tests: &[&str]) -> String {
     let mut s = format!("JobName: {name}\nTestDescriptors:\n");
     for t in tests {
-        let exe = if t.starts_with("bad") { "false" } else { "true" };
+        let exe = if t.starts_with("bad") {
+            "false"
+        } else {
+            "true"
+        };
         s.push_str(&format!(
             "  - TargetManagerName: TargetList\n    TargetManagerAcquireParameters: {{Targets: [{{ID: a}}]}}\n    TestFetcherName: literal\n    TestFetcherFetchParameters:\n      TestName: {t}\n      Steps: [{{name: cmd, label: run, parameters: {{executable: [{exe}]}}}}]\n"
         ));
@@ -88,7 +92,10 @@ async fn retry_failed_reruns_only_the_failed_tests_from_the_api_and_the_page() {
     let server = Server::start(Some(TOKEN)).await;
     let wait = Duration::from_secs(30);
     let id = server
-        .submit(&job("mixed", &["good one", "bad one", "good two", "bad two"]))
+        .submit(&job(
+            "mixed",
+            &["good one", "bad one", "good two", "bad two"],
+        ))
         .await;
     server.wait_state(id, "Completed", wait).await;
 
@@ -136,11 +143,12 @@ async fn retry_failed_reruns_only_the_failed_tests_from_the_api_and_the_page() {
         .and_then(|s| s.split('?').next())
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("redirect {to}"));
-    assert!(to.ends_with(&format!("done=retry-failed&from={id}")), "{to}");
+    assert!(
+        to.ends_with(&format!("done=retry-failed&from={id}")),
+        "{to}"
+    );
     assert!(from_page > new);
-    server
-        .wait_state(from_page, "Completed", wait)
-        .await;
+    server.wait_state(from_page, "Completed", wait).await;
     assert_eq!(tests_of(&server, from_page).await, ["bad one", "bad two"]);
     let notice = client()
         .get(format!("{}{to}", server.url))
@@ -165,7 +173,10 @@ async fn retry_failed_of_a_job_where_nothing_failed_is_a_conflict_with_the_reaso
     let (code, v) = retry_failed_api(&server, id).await;
     assert_eq!(code, StatusCode::CONFLICT, "{v}");
     let msg = v["Error"].as_str().unwrap();
-    assert!(msg.contains("no test failed") && msg.contains(&format!("job {id}")), "{msg}");
+    assert!(
+        msg.contains("no test failed") && msg.contains(&format!("job {id}")),
+        "{msg}"
+    );
     // The page offers no such button, and the action answers the same.
     let cookie = login(&server).await;
     let page = client()
@@ -197,9 +208,7 @@ async fn retry_failed_of_a_job_where_nothing_failed_is_a_conflict_with_the_reaso
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_failed_of_a_running_job_is_refused() {
     let server = Server::start(Some(TOKEN)).await;
-    let id = server
-        .submit(&web_support::sleep_job("slow", "30s"))
-        .await;
+    let id = server.submit(&web_support::sleep_job("slow", "30s")).await;
     server
         .wait_state(id, "Started", Duration::from_secs(10))
         .await;
@@ -275,7 +284,10 @@ async fn artifacts_are_listed_and_downloaded_only_beneath_the_job_directory() {
     for (path, want) in [
         ("/run-1%2F..%2F..%2Fsecret.txt", StatusCode::BAD_REQUEST),
         ("/%2Fetc%2Fpasswd", StatusCode::BAD_REQUEST),
-        ("/run-1/e2e_suite/attempt-0/e2e/node-1/leak", StatusCode::NOT_FOUND),
+        (
+            "/run-1/e2e_suite/attempt-0/e2e/node-1/leak",
+            StatusCode::NOT_FOUND,
+        ),
         ("/run-1", StatusCode::NOT_FOUND),
         ("/run-1/nope.txt", StatusCode::NOT_FOUND),
     ] {
@@ -359,14 +371,14 @@ async fn the_job_page_links_every_artifact_to_a_session_download() {
 async fn the_new_bodies_have_schemas_in_the_openapi_document() {
     let doc = serde_json::to_value(prova_server::openapi::document()).unwrap();
     let paths = &doc["paths"];
-    let list = &paths["/api/v1/jobs/{id}/artifacts"]["get"]["responses"]["200"]["content"]
-        ["application/json"]["schema"];
+    let list = &paths["/api/v1/jobs/{id}/artifacts"]["get"]["responses"]["200"]["content"]["application/json"]
+        ["schema"];
     assert_eq!(list["$ref"], "#/components/schemas/ArtifactList", "{list}");
-    let retry = &paths["/api/v1/jobs/{id}/retry"]["post"]["responses"]["201"]["content"]
-        ["application/json"]["schema"];
+    let retry = &paths["/api/v1/jobs/{id}/retry"]["post"]["responses"]["201"]["content"]["application/json"]
+        ["schema"];
     assert_eq!(retry["$ref"], "#/components/schemas/RetryAnswer", "{retry}");
-    let conflict = &paths["/api/v1/jobs/{id}/retry"]["post"]["responses"]["409"]["content"]
-        ["application/json"]["schema"];
+    let conflict = &paths["/api/v1/jobs/{id}/retry"]["post"]["responses"]["409"]["content"]["application/json"]
+        ["schema"];
     assert_eq!(conflict["$ref"], "#/components/schemas/ErrorBody");
     let schemas = &doc["components"]["schemas"];
     for name in ["ArtifactList", "ArtifactFile", "RetryAnswer", "ErrorBody"] {

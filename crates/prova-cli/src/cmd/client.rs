@@ -11,9 +11,7 @@ use prova_core::status::JobStatus;
 use prova_core::{Event, JobState};
 use serde_json::Value;
 
-use crate::cli::{
-    EventsArgs, JobActionArgs, ListArgs, RetryArgs, RunArgs, ServerArgs, StartArgs,
-};
+use crate::cli::{EventsArgs, JobActionArgs, ListArgs, RetryArgs, RunArgs, ServerArgs, StartArgs};
 use crate::output::{out, outln};
 use crate::{exit, store};
 

@@ -59,7 +59,8 @@ pub async fn artifacts(client: &Client, id: i64, dir: &Path) -> anyhow::Result<(
             .with_context(|| format!("cannot create {}", dest.display()))?;
         let mut body = resp.bytes_stream();
         while let Some(chunk) = body.next().await {
-            let chunk = chunk.with_context(|| format!("downloading artifact {rel:?} of job {id}"))?;
+            let chunk =
+                chunk.with_context(|| format!("downloading artifact {rel:?} of job {id}"))?;
             bytes += chunk.len() as u64;
             out.write_all(&chunk)
                 .await
