@@ -206,7 +206,17 @@ pub async fn load(state: &AppState, id: JobId, q: &JobQuery) -> Result<Option<Jo
         events.last().map(|e| e.seq)
     });
     let owner = state.manager.owner(id).await?;
-    let artifact_files = crate::artifacts::load_list(state, id).await?;
+    // An unreadable artifacts directory must not take the page down.
+    let artifact_files = match crate::artifacts::load_list(state, id).await {
+        Ok(list) => list,
+        Err(e) => {
+            tracing::warn!(job = id, "cannot list the job's artifacts: {e:?}");
+            crate::artifacts::ArtifactList {
+                job_id: id,
+                ..Default::default()
+            }
+        }
+    };
     let failed_tests = prova_engine::retry_failed::failed_tests(&status);
     let plan = Plan::from_extended(&job.extended_descriptor);
     Ok(Some(JobView {
