@@ -159,7 +159,8 @@ are resumed where they stood; jobs it left running (killed) are failed.")]
     #[command(after_help = "\
 Examples:
   prova start job.yaml --server http://127.0.0.1:8080
-  prova start job.yaml --server http://ci:8080 --wait    # exit code as `prova run`")]
+  prova start job.yaml --server http://ci:8080 --wait    # exit code as `prova run`
+  prova start job.yaml --server http://ci:8080 --wait --junit junit.xml --artifacts results/")]
     Start(StartArgs),
 
     /// List a server's jobs (without --server: the local store's, as `jobs`).
@@ -191,8 +192,9 @@ Examples:
     #[command(after_help = "\
 Examples:
   prova retry 12 --server http://127.0.0.1:8080
-  prova retry 12                                   # in the foreground, local store")]
-    Retry(JobActionArgs),
+  prova retry 12                                   # in the foreground, local store
+  prova retry 12 --failed --server http://127.0.0.1:8080   # only the tests that failed")]
+    Retry(RetryArgs),
 
     /// The results collector inside a `k8sjob` pod (`wait`, `send`, `done`):
     /// prova fetches the test's results directory through it.
@@ -450,6 +452,15 @@ pub struct StartArgs {
     /// Wait for the job to end and exit as `prova run` does.
     #[arg(long)]
     pub wait: bool,
+    /// With --wait: write the job's JUnit XML (the server's
+    /// `/api/v1/jobs/{id}/junit`) to PATH once it ends.
+    #[arg(long, value_name = "PATH", requires = "wait")]
+    pub junit: Option<PathBuf>,
+    /// With --wait and --server: download the files the job's steps kept
+    /// (results directories) into DIR once it ends, under their paths
+    /// relative to the job's artifacts directory.
+    #[arg(long, value_name = "DIR", requires = "wait")]
+    pub artifacts: Option<PathBuf>,
     /// Refuse the descriptor when it has warnings (unknown keys or step
     /// parameters) instead of printing them.
     #[arg(long)]
@@ -478,6 +489,16 @@ pub struct JobActionArgs {
     /// Who asks (recorded with the request); default $USER@host.
     #[arg(long, default_value_t = default_requestor())]
     pub requestor: String,
+}
+
+#[derive(Args, Debug)]
+pub struct RetryArgs {
+    #[command(flatten)]
+    pub job: JobActionArgs,
+    /// Only the tests whose last attempt failed (the job must have ended);
+    /// exits 2 when none did.
+    #[arg(long)]
+    pub failed: bool,
 }
 
 #[derive(Args, Debug)]

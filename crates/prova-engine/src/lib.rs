@@ -9,6 +9,7 @@
 //! - [`plugin`]: the one trait per plugin kind, and [`plugin::Registry`].
 //! - [`plugins`]: the built-in plugins, one module each.
 //! - [`prepare`]: descriptor → validated, runnable job (every error at once).
+//! - [`retry_failed`]: the tests of an ended job that failed, and its descriptor cut down to them.
 //! - [`runner`]: the job, test and step runners.
 //! - [`emit`]: the event sink that batches events into the store.
 //!
@@ -31,6 +32,7 @@ pub mod ownership;
 pub mod plugin;
 pub mod plugins;
 pub mod prepare;
+pub mod retry_failed;
 pub mod runner;
 pub mod status;
 pub mod vars;

@@ -35,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         .route("/version", get(version))
         .merge(crate::audit_api::routes(state.config.audit.max_body))
         .merge(crate::history_api::routes())
+        .merge(crate::artifacts::routes())
         .route(
             "/openapi.json",
             get(|| async { Json(crate::openapi::document()) }),
@@ -317,17 +318,52 @@ async fn resume(
     Ok(accepted(id, "resume"))
 }
 
-#[utoipa::path(post, path = "/api/v1/jobs/{id}/retry", tag = "jobs", params(("id" = i64, Path), ("requestor" = Option<String>, Query)),
-    responses((status = 201, description = "A new job from the stored extended descriptor: {JobID, RetryOf}"), (status = 404, description = "No such job")))]
+/// The query of `POST /api/v1/jobs/{id}/retry`.
+#[derive(Deserialize, Default)]
+pub struct RetryQuery {
+    /// Only the tests whose last attempt failed.
+    pub failed: Option<bool>,
+}
+
+/// The answer of `POST /api/v1/jobs/{id}/retry`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct RetryAnswer {
+    /// The new job.
+    #[serde(rename = "JobID")]
+    pub job_id: JobId,
+    #[serde(rename = "RetryOf")]
+    pub retry_of: JobId,
+    /// With `failed=true`: the tests it reruns (those whose last attempt
+    /// failed), in name order.
+    #[serde(rename = "Tests", skip_serializing_if = "Option::is_none")]
+    pub tests: Option<Vec<String>>,
+}
+
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/retry", tag = "jobs",
+    params(("id" = i64, Path), ("requestor" = Option<String>, Query), ("failed" = Option<bool>, Query, description = "Only the tests whose last attempt failed (the job must have ended)")),
+    responses(
+        (status = 201, body = RetryAnswer, description = "A new job from the stored extended descriptor"),
+        (status = 404, body = crate::error::ErrorBody, description = "No such job"),
+        (status = 409, body = crate::error::ErrorBody, description = "With failed=true: the job has not ended, or no test failed")))]
 async fn retry(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<JobId>,
+    ApiQuery(q): ApiQuery<RetryQuery>,
     Requestor(who): Requestor,
 ) -> Result<impl IntoResponse, ApiError> {
-    let new = state.manager.retry(id, &who).await?;
+    let (new, tests) = if q.failed == Some(true) {
+        let (new, tests) = state.manager.retry_failed(id, &who).await?;
+        (new, Some(tests))
+    } else {
+        (state.manager.retry(id, &who).await?, None)
+    };
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "JobID": new, "RetryOf": id })),
+        Json(RetryAnswer {
+            job_id: new,
+            retry_of: id,
+            tests,
+        }),
     ))
 }
 

@@ -9,6 +9,18 @@ use serde_json::json;
 
 use crate::manager::ManagerError;
 
+/// The body of every error answer of the API.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong, for a person.
+    #[serde(rename = "Error")]
+    pub error: String,
+    /// An invalid descriptor's errors, one a line, each with file, field
+    /// path, line and column.
+    #[serde(rename = "Errors", skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<String>>,
+}
+
 #[derive(Debug)]
 pub enum ApiError {
     BadRequest(String),
@@ -29,7 +41,9 @@ impl From<ManagerError> for ApiError {
     fn from(e: ManagerError) -> Self {
         match e {
             ManagerError::NotFound(_) => ApiError::NotFound(e.to_string()),
-            ManagerError::WrongState { .. } => ApiError::Conflict(e.to_string()),
+            ManagerError::WrongState { .. } | ManagerError::NothingFailed(_) => {
+                ApiError::Conflict(e.to_string())
+            }
             ManagerError::Invalid(d) => ApiError::Invalid(d),
             ManagerError::Stopping => ApiError::Unavailable(e.to_string()),
             ManagerError::Store(e) => ApiError::Internal(format!("store: {e:?}")),

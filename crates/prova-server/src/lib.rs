@@ -9,6 +9,7 @@
 //!   starts again.
 //! - [`audit`] and [`audit_api`]: the live audit sink (kube-apiserver's
 //!   audit webhook → endpoint hits in the store) and its queries.
+//! - [`artifacts`]: a job's kept files, listed and downloaded.
 //! - [`history_api`]: a test's history and two jobs compared.
 //! - [`serve`]: binds, serves until told to stop, then pauses its jobs.
 //!
@@ -21,6 +22,7 @@
 //! ```
 
 pub mod api;
+pub mod artifacts;
 pub mod audit;
 pub mod audit_api;
 pub mod audit_metrics;

@@ -9,7 +9,7 @@
 //! those left `Started` (the previous process was killed) are zombies and
 //! fail with a clear error.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,6 +20,7 @@ use prova_engine::Registry;
 use prova_engine::emit::Observer;
 use prova_engine::ownership;
 use prova_engine::prepare::{PreparedJob, descriptor_from_extended};
+use prova_engine::retry_failed;
 use prova_engine::runner::{RunOptions, paused_position, resume_job, run_job};
 use prova_store::{JobFilter, Store, StoreError};
 use serde_json::json;
@@ -63,6 +64,11 @@ pub enum ManagerError {
     Invalid(#[from] prova_core::diag::InvalidDescriptor),
     #[error("the server is stopping")]
     Stopping,
+    /// `retry?failed=true` of a job in which no test's last attempt failed.
+    #[error(
+        "job {0}: no test failed (its last attempt), so there is nothing to retry; retry the whole job instead"
+    )]
+    NothingFailed(JobId),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{0}")]
@@ -182,18 +188,59 @@ impl Manager {
         id: JobId,
         requestor: &str,
     ) -> Result<JobId, ManagerError> {
-        let prepared = self.prepare_stored(id).await?;
+        let prepared = self.prepare_stored(id, None).await?;
         self.start(prepared, requestor, None).await
     }
 
-    async fn prepare_stored(&self, id: JobId) -> Result<PreparedJob, ManagerError> {
+    /// A new job from an ended job's extended descriptor with only the
+    /// tests whose last attempt failed (see [`retry_failed::failed_tests`]);
+    /// returns its id and those tests' names.
+    pub async fn retry_failed(
+        self: &Arc<Self>,
+        id: JobId,
+        requestor: &str,
+    ) -> Result<(JobId, Vec<String>), ManagerError> {
+        let status = prova_engine::status::load_status(&*self.store, id)
+            .await?
+            .ok_or(ManagerError::NotFound(id))?;
+        // While a job runs, which tests fail is not known yet.
+        if !status.state.is_some_and(JobState::is_final) {
+            return Err(ManagerError::WrongState {
+                id,
+                state: status
+                    .state
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "unknown".into()),
+                what: "only an ended job's failed tests can be retried",
+            });
+        }
+        let failed = retry_failed::failed_tests(&status);
+        if failed.is_empty() {
+            return Err(ManagerError::NothingFailed(id));
+        }
+        let prepared = self.prepare_stored(id, Some(&failed)).await?;
+        let new = self.start(prepared, requestor, None).await?;
+        Ok((new, failed.into_iter().collect()))
+    }
+
+    /// A stored job's descriptor, prepared again; with `only`, cut down to
+    /// those tests.
+    async fn prepare_stored(
+        &self,
+        id: JobId,
+        only: Option<&BTreeSet<String>>,
+    ) -> Result<PreparedJob, ManagerError> {
         let job = self
             .store
             .get_job(id)
             .await?
             .ok_or(ManagerError::NotFound(id))?;
-        let desc =
+        let mut desc =
             descriptor_from_extended(&job.extended_descriptor).map_err(ManagerError::Internal)?;
+        if let Some(only) = only {
+            retry_failed::only_tests(&mut desc, only)
+                .map_err(|e| ManagerError::Internal(format!("job {id}: {e}")))?;
+        }
         let source = job.source_path.as_ref().map(PathBuf::from);
         validate::prepare(
             Submission {
@@ -444,7 +491,7 @@ impl Manager {
                 Some(json!({ "Requestor": requestor })),
             )])
             .await?;
-        let prepared = self.prepare_stored(id).await?;
+        let prepared = self.prepare_stored(id, None).await?;
         self.start(prepared, requestor, Some(id)).await?;
         Ok(())
     }

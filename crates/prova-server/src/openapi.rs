@@ -15,6 +15,8 @@ use utoipa_swagger_ui::SwaggerUi;
         crate::api::status,
         crate::api::report,
         crate::api::junit,
+        crate::artifacts::list,
+        crate::artifacts::download,
         crate::api::cancel,
         crate::api::pause,
         crate::api::resume,

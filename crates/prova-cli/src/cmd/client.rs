@@ -11,13 +11,13 @@ use prova_core::status::JobStatus;
 use prova_core::{Event, JobState};
 use serde_json::Value;
 
-use crate::cli::{EventsArgs, JobActionArgs, ListArgs, RunArgs, ServerArgs, StartArgs};
+use crate::cli::{EventsArgs, JobActionArgs, ListArgs, RetryArgs, RunArgs, ServerArgs, StartArgs};
 use crate::output::{out, outln};
 use crate::{exit, store};
 
 /// A client of one server.
 pub struct Client {
-    base: String,
+    pub(crate) base: String,
     token: Option<String>,
     http: reqwest::Client,
 }
@@ -37,7 +37,7 @@ impl Client {
         }))
     }
 
-    fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+    pub(crate) fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         let r = self.http.request(method, format!("{}{path}", self.base));
         match &self.token {
             Some(t) => r.bearer_auth(t),
@@ -47,7 +47,7 @@ impl Client {
 
     /// Sends, and turns a non-2xx answer into an error carrying the
     /// server's message.
-    async fn send(&self, r: reqwest::RequestBuilder) -> anyhow::Result<Value> {
+    pub(crate) async fn send(&self, r: reqwest::RequestBuilder) -> anyhow::Result<Value> {
         let resp = r.send().await.with_context(|| {
             format!(
                 "cannot reach {} (is `prova serve` running there?)",
@@ -134,7 +134,7 @@ fn refused(err: &anyhow::Error) -> Option<u8> {
     })
 }
 
-fn report(err: anyhow::Error) -> anyhow::Result<ExitCode> {
+pub(crate) fn report(err: anyhow::Error) -> anyhow::Result<ExitCode> {
     match refused(&err) {
         Some(code) => {
             eprintln!("prova: {err}");
@@ -146,10 +146,16 @@ fn report(err: anyhow::Error) -> anyhow::Result<ExitCode> {
 
 pub async fn start(args: StartArgs) -> anyhow::Result<ExitCode> {
     let Some(client) = Client::new(&args.server)? else {
+        if args.artifacts.is_some() {
+            return Err(exit::Usage(
+                "--artifacts needs --server: a job run here keeps its files under the local artifacts root".into(),
+            )
+            .into());
+        }
         return super::run::run(RunArgs {
             file: args.file,
             store: args.store,
-            junit: None,
+            junit: args.junit,
             json: false,
             requestor: args.requestor,
             no_progress: false,
@@ -203,6 +209,12 @@ pub async fn start(args: StartArgs) -> anyhow::Result<ExitCode> {
     followed?;
     let st = client.status(id).await?;
     out!("{}", super::status::render_tree(&st))?;
+    if let Some(path) = &args.junit {
+        super::fetch::junit(&client, id, path).await?;
+    }
+    if let Some(dir) = &args.artifacts {
+        super::fetch::artifacts(&client, id, dir).await?;
+    }
     Ok(ExitCode::from(status_exit(&st)))
 }
 
@@ -343,6 +355,82 @@ pub async fn action(verb: &str, args: JobActionArgs) -> anyhow::Result<ExitCode>
     }
 }
 
+/// `prova retry ID [--failed]`.
+pub async fn retry(args: RetryArgs) -> anyhow::Result<ExitCode> {
+    if !args.failed {
+        return action("retry", args.job).await;
+    }
+    let Some(client) = Client::new(&args.job.server)? else {
+        return local_retry_failed(args.job).await;
+    };
+    let r = client
+        .req(
+            reqwest::Method::POST,
+            &format!("/api/v1/jobs/{}/retry", args.job.id),
+        )
+        .query(&[
+            ("requestor", args.job.requestor.as_str()),
+            ("failed", "true"),
+        ]);
+    match client.send(r).await {
+        Ok(v) => {
+            outln!("{}", v["JobID"])?;
+            let tests: Vec<&str> = v["Tests"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|t| t.as_str())
+                .collect();
+            eprintln!(
+                "job {} retries the failed tests of job {}: {}",
+                v["JobID"],
+                args.job.id,
+                tests.join(", ")
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => report(e),
+    }
+}
+
+/// `prova retry --failed` on the local store: the tests whose last attempt
+/// failed, in the foreground.
+async fn local_retry_failed(args: JobActionArgs) -> anyhow::Result<ExitCode> {
+    let store = store::open(&args.store).await?;
+    let Some(st) = prova_engine::status::load_status(&*store, args.id).await? else {
+        eprintln!(
+            "prova: job {} not found in {}",
+            args.id,
+            store::url(&args.store)
+        );
+        return Ok(ExitCode::from(exit::INVALID));
+    };
+    if !st.state.is_some_and(JobState::is_final) {
+        eprintln!(
+            "prova: job {} is {}: only an ended job's failed tests can be retried",
+            args.id,
+            st.state
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "unknown".into())
+        );
+        return Ok(ExitCode::from(exit::INVALID));
+    }
+    let failed = prova_engine::retry_failed::failed_tests(&st);
+    if failed.is_empty() {
+        eprintln!(
+            "prova: job {}: no test failed (its last attempt), so there is nothing to retry; retry the whole job instead",
+            args.id
+        );
+        return Ok(ExitCode::from(exit::INVALID));
+    }
+    eprintln!(
+        "retrying the failed tests of job {}: {}",
+        args.id,
+        failed.iter().cloned().collect::<Vec<_>>().join(", ")
+    );
+    run_stored(store, "retry", args, Some(&failed)).await
+}
+
 /// Without a server: `resume` and `retry` run in the foreground on the
 /// local store; `stop` and `pause` need the process running the job.
 async fn local_action(verb: &str, args: JobActionArgs) -> anyhow::Result<ExitCode> {
@@ -371,8 +459,26 @@ async fn local_action(verb: &str, args: JobActionArgs) -> anyhow::Result<ExitCod
         );
         return Ok(ExitCode::from(exit::INVALID));
     }
-    let desc = prova_engine::prepare::descriptor_from_extended(&job.extended_descriptor)
+    run_stored(store, verb, args, None).await
+}
+
+/// Runs (`retry`) or resumes a stored job in the foreground; with `only`,
+/// just those tests of it.
+async fn run_stored(
+    store: Arc<dyn prova_store::Store>,
+    verb: &str,
+    args: JobActionArgs,
+    only: Option<&std::collections::BTreeSet<String>>,
+) -> anyhow::Result<ExitCode> {
+    let Some(job) = store.get_job(args.id).await? else {
+        anyhow::bail!("job {} vanished from the store", args.id);
+    };
+    let mut desc = prova_engine::prepare::descriptor_from_extended(&job.extended_descriptor)
         .map_err(anyhow::Error::msg)?;
+    if let Some(only) = only {
+        prova_engine::retry_failed::only_tests(&mut desc, only)
+            .with_context(|| format!("job {}", args.id))?;
+    }
     let source = job.source_path.as_ref().map(std::path::PathBuf::from);
     let prepared = prova_engine::prepare::prepare_str(
         &desc.to_string(),

@@ -6,6 +6,7 @@ mod completions;
 pub(crate) mod diff;
 pub(crate) mod e2e;
 mod events;
+mod fetch;
 pub(crate) mod history;
 mod jobs;
 mod load;
@@ -57,7 +58,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Stop(args) => runtime()?.block_on(client::action("stop", args)),
         Command::Pause(args) => runtime()?.block_on(client::action("pause", args)),
         Command::Resume(args) => runtime()?.block_on(client::action("resume", args)),
-        Command::Retry(args) => runtime()?.block_on(client::action("retry", args)),
+        Command::Retry(args) => runtime()?.block_on(client::retry(args)),
     }
 }
 

@@ -117,6 +117,10 @@ pub struct JobView {
     pub cases: Vec<Case>,
     pub cases_cut: bool,
     pub artifacts: Vec<(String, String, Artifacts)>,
+    /// The files under the job's artifacts directory on this server.
+    pub artifact_files: crate::artifacts::ArtifactList,
+    /// Tests whose last attempt failed (for "Retry failed").
+    pub failed_tests: std::collections::BTreeSet<String>,
     pub events: Vec<Event>,
     pub events_next: Option<i64>,
     /// The newest status, case or artifact event read: the live stream
@@ -202,6 +206,18 @@ pub async fn load(state: &AppState, id: JobId, q: &JobQuery) -> Result<Option<Jo
         events.last().map(|e| e.seq)
     });
     let owner = state.manager.owner(id).await?;
+    // An unreadable artifacts directory must not take the page down.
+    let artifact_files = match crate::artifacts::load_list(state, id).await {
+        Ok(list) => list,
+        Err(e) => {
+            tracing::warn!(job = id, "cannot list the job's artifacts: {e:?}");
+            crate::artifacts::ArtifactList {
+                job_id: id,
+                ..Default::default()
+            }
+        }
+    };
+    let failed_tests = prova_engine::retry_failed::failed_tests(&status);
     let plan = Plan::from_extended(&job.extended_descriptor);
     Ok(Some(JobView {
         job,
@@ -211,6 +227,8 @@ pub async fn load(state: &AppState, id: JobId, q: &JobQuery) -> Result<Option<Jo
         cases,
         cases_cut,
         artifacts,
+        artifact_files,
+        failed_tests,
         events,
         events_next: events_next.flatten(),
         last_seq,
@@ -257,6 +275,7 @@ pub fn render(chrome: &Chrome<'_>, v: &JobView, q: &JobQuery) -> Markup {
                 p.notice role="status" id="notice" {
                     @match done.as_str() {
                         "retry" => { "Retry started: this job reruns job " a href={"/jobs/" (q.from.unwrap_or(0))} { (q.from.unwrap_or(0)) } "." },
+                        "retry-failed" => { "Retry started: this job reruns the tests that failed in job " a href={"/jobs/" (q.from.unwrap_or(0))} { (q.from.unwrap_or(0)) } "." },
                         other => { "Requested: " (other) "." },
                     }
                 }
@@ -305,6 +324,9 @@ fn header_part(chrome: &Chrome<'_>, v: &JobView) -> Markup {
                 }
                 @if state.is_some_and(|s| s.is_final() || s == JobState::Paused) {
                     (action(chrome, job.id, "retry", "Retry (all tests)"))
+                }
+                @if state.is_some_and(JobState::is_final) && !v.failed_tests.is_empty() {
+                    (action(chrome, job.id, "retry-failed", &format!("Retry failed ({})", v.failed_tests.len())))
                 }
             }
         }
@@ -534,9 +556,8 @@ fn cases_part(v: &JobView) -> Markup {
 fn artifacts_part(v: &JobView) -> Markup {
     html! {
         div data-live-part="artifacts" {
-            @if !v.artifacts.is_empty() {
+            @if !v.artifacts.is_empty() || !v.artifact_files.files.is_empty() {
                 h2 { "Artifacts" }
-                p.muted { "Stored on the server that ran the step; downloading them from the pages is not built yet." }
                 table.artifacts {
                     thead { tr { th { "Step" } th { "Target" } th { "Path" } th.num { "Files" } th.num { "Bytes" } th { "sha256" } } }
                     tbody {
@@ -546,9 +567,48 @@ fn artifacts_part(v: &JobView) -> Markup {
                         }
                     }
                 }
+                @if v.artifact_files.files.is_empty() {
+                    p.muted { "No files of this job are kept on this server (another instance may have run its steps)." }
+                } @else {
+                    table.artifact-files {
+                        thead { tr { th { "File" } th.num { "Bytes" } } }
+                        tbody {
+                            @for f in &v.artifact_files.files {
+                                tr { td { a href=(artifact_href(v.job.id, &f.path)) download { (f.path) } } td.num { (f.bytes) } }
+                            }
+                        }
+                    }
+                    @if v.artifact_files.truncated {
+                        p.muted { "Only the first " (crate::artifacts::MAX_LISTED) " files are listed." }
+                    }
+                }
             }
         }
     }
+}
+
+/// `/jobs/{id}/artifacts/<path>`, each segment percent-encoded (a name
+/// may hold `#`, `?` or `%`).
+fn artifact_href(id: JobId, path: &str) -> String {
+    use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+    const SEGMENT: &AsciiSet = &CONTROLS
+        .add(b' ')
+        .add(b'"')
+        .add(b'#')
+        .add(b'%')
+        .add(b'?')
+        .add(b'<')
+        .add(b'>')
+        .add(b'`')
+        .add(b'{')
+        .add(b'}')
+        .add(b'/');
+    let mut href = format!("/jobs/{id}/artifacts");
+    for seg in path.split('/') {
+        href.push('/');
+        href.extend(utf8_percent_encode(seg, SEGMENT));
+    }
+    href
 }
 
 fn events_part(v: &JobView, q: &JobQuery) -> Markup {
@@ -619,10 +679,21 @@ pub async fn act(
                 .map_err(|e| PageError::from(e).with(&chrome))?;
             return Ok(Redirect::to(&format!("/jobs/{new}?done=retry&from={id}")).into_response());
         }
+        "retry-failed" => {
+            let (new, _) = m
+                .retry_failed(id, who)
+                .await
+                .map_err(|e| PageError::from(e).with(&chrome))?;
+            return Ok(
+                Redirect::to(&format!("/jobs/{new}?done=retry-failed&from={id}")).into_response(),
+            );
+        }
         other => {
             return Err(PageError::new(
                 axum::http::StatusCode::NOT_FOUND,
-                format!("no action {other:?}: expected cancel, pause, resume or retry"),
+                format!(
+                    "no action {other:?}: expected cancel, pause, resume, retry or retry-failed"
+                ),
             )
             .with(&chrome));
         }
@@ -685,4 +756,14 @@ pub async fn junit(
         xml,
     )
         .into_response())
+}
+
+/// `GET /jobs/{id}/artifacts/{path}`: one of the job's files, as the
+/// API's `/api/v1/jobs/{id}/artifacts/{path}`.
+pub async fn artifact(
+    State(state): State<AppState>,
+    Path((id, path)): Path<(String, String)>,
+) -> Result<Response, PageError> {
+    let id = parse_id(&id)?;
+    Ok(crate::artifacts::file_response(&state, id, &path).await?)
 }

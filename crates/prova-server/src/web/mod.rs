@@ -47,6 +47,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/", get(jobs::page))
         .route("/jobs/{id}", get(job::page))
         .route("/jobs/{id}/junit.xml", get(job::junit))
+        .route("/jobs/{id}/artifacts/{*path}", get(job::artifact))
         .route("/jobs/{id}/{action}", post(job::act))
         .route("/history", get(history::page))
         .route("/compare", get(compare::form))
