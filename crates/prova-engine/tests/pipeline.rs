@@ -444,6 +444,55 @@ async fn cancellation_kills_processes_runs_cleanup_and_releases() {
 }
 
 #[tokio::test]
+async fn a_cancel_while_waiting_for_targets_cancels_the_job() {
+    // Another job holds the target: the test waits to acquire it.
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> =
+        Arc::new(SqlStore::open_path(&dir.path().join("p.db")).await.unwrap());
+    let holder = store
+        .create_job(prova_store::NewJob {
+            name: "holder".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let locked = store
+        .lock_targets(holder, &["a".into()], Duration::from_secs(600), true)
+        .await
+        .unwrap();
+    assert_eq!(locked, ["a"]);
+    let cancel = CancellationToken::new();
+    let c2 = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        c2.cancel();
+    });
+    let steps = step("echo", "hi", "text: [hi]");
+    let prepared = prepare_str(&job(&["a"], &steps, ""), Format::Yaml, None, &registry())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let outcome = run_job(
+        prepared,
+        store.clone(),
+        RunOptions {
+            cancel,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let events = store
+        .query_events(&EventQuery::for_job(outcome.job_id))
+        .await
+        .unwrap();
+    let names: Vec<&str> = events.iter().map(|e| e.name.as_str()).collect();
+    // Cancelled, as ConTest ends a cancelled job, not failed by its test.
+    assert_eq!(outcome.state, JobState::Cancelled, "{names:?}");
+    assert_eq!(names.last(), Some(&"JobStateCancelled"), "{names:?}");
+    assert!(!names.contains(&"TestError"), "{names:?}");
+    assert!(names.contains(&"TargetAcquireFailed"), "{names:?}");
+}
+
+#[tokio::test]
 async fn unknown_template_fields_and_variables_are_validation_errors() {
     let steps = format!(
         "{}{}",

@@ -168,11 +168,12 @@ enum Attempt {
     Paused(HeldTargets),
 }
 
+/// The test's targets, or `None` when the job was cancelled first.
 async fn acquire(
     test: &PreparedTest,
     scope: &TestScope,
     job: &JobCtx,
-) -> Result<Vec<Target>, TestInfraError> {
+) -> Result<Option<Vec<Target>>, TestInfraError> {
     let (sink, cancel) = (&job.sink, &job.cancel);
     let infra = |message: String| TestInfraError {
         test: test.name.clone(),
@@ -190,6 +191,23 @@ async fn acquire(
     };
     let targets = match acquired {
         Ok(t) => t,
+        // A cancel while waiting for targets ends the test, not in error:
+        // the job is cancelled (ConTest's JobStateCancelled), not failed.
+        Err(message) if cancel.graceful.is_cancelled() => {
+            sink.emit(scope.event(
+                None,
+                None,
+                names::TARGET_ACQUIRE_FAILED,
+                Some(json!({ "Error": message })),
+            ));
+            sink.emit(scope.event(
+                None,
+                None,
+                names::TEST_FINISHED,
+                Some(json!({ "Success": false })),
+            ));
+            return Ok(None);
+        }
         Err(message) => {
             sink.emit(scope.event(
                 None,
@@ -228,7 +246,7 @@ async fn acquire(
     for t in &targets {
         sink.emit(scope.event(None, Some(t), names::TARGET_ACQUIRED, None));
     }
-    Ok(targets)
+    Ok(Some(targets))
 }
 
 fn split_paused(outcome: PipelineOutcome) -> (Vec<(String, Exit)>, Vec<Entry>, Option<String>) {
@@ -274,7 +292,16 @@ async fn run_attempt(
         }
         None => {
             sink.emit(scope.event(None, None, names::TEST_STARTED, None));
-            let targets = acquire(test, scope, job).await?;
+            let Some(targets) = acquire(test, scope, job).await? else {
+                return Ok(Attempt::Done(TestResult {
+                    name: test.name.clone(),
+                    attempts: 0,
+                    passed: false,
+                    error: Some("cancelled while acquiring targets".into()),
+                    targets: Vec::new(),
+                    skipped: false,
+                }));
+            };
             let entries = targets.iter().cloned().map(Entry::fresh).collect();
             (
                 targets,

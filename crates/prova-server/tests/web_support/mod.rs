@@ -113,10 +113,28 @@ impl Server {
             if s == want {
                 return;
             }
-            assert!(
-                start.elapsed() < within,
-                "job {id} is {s:?}, not {want:?}, after {within:?}"
-            );
+            if start.elapsed() >= within || s == "Failed" {
+                let events: Value = self
+                    .authed(
+                        reqwest::Client::new().get(format!("{}/api/v1/jobs/{id}/events", self.url)),
+                    )
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                let names: Vec<String> = events
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|e| format!("{} {}", e["EventName"], e["Payload"]))
+                    .collect();
+                panic!(
+                    "job {id} is {s:?}, not {want:?}; its events:\n{}",
+                    names.join("\n")
+                );
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
