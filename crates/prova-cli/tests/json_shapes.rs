@@ -110,14 +110,32 @@ fn json_outputs_have_their_documented_shapes() {
         "[].Tags",
         "[].Requestor",
         "[].State",
+        "[].Verdict",
         "[].CreatedAt",
         "[].StateTime",
     ];
     for cmd in ["jobs", "list"] {
         let (code, out, _) = env.run(&[cmd, "--json"]);
         assert_eq!(code, 0);
-        assert_shape(cmd, paths(&serde_json::from_str(&out).unwrap()), &job_keys);
+        let jobs: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_shape(cmd, paths(&jobs), &job_keys);
+        // Newest first: the failing job, then the passing one, each with
+        // the verdict `prova run` gave it.
+        let verdicts: Vec<&str> = jobs
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|j| j["Verdict"].as_str().unwrap())
+            .collect();
+        assert_eq!(verdicts, ["failed", "passed"], "{cmd}: {out}");
     }
+    // The table has the column too.
+    let (_, table, _) = env.run(&["jobs"]);
+    assert!(table.lines().next().unwrap().contains("VERDICT"), "{table}");
+    assert!(
+        table.lines().nth(1).unwrap().contains(" failed "),
+        "{table}"
+    );
 
     // prova status --json
     let mut got = BTreeSet::new();

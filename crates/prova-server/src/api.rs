@@ -180,7 +180,7 @@ fn split(s: &Option<String>) -> Vec<String> {
 
 #[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs",
     params(("state" = Option<String>, Query, description = "Comma-separated states (Started, Completed, ...)"), ("tag" = Option<String>, Query, description = "Comma-separated tags, all must match"), ("requestor" = Option<String>, Query), ("limit" = Option<u32>, Query, description = "At most this many, default 50"), ("before" = Option<i64>, Query, description = "Jobs older than this id: the Next of the previous page")),
-    responses((status = 200, description = "{Jobs[], Next}")))]
+    responses((status = 200, description = "{Jobs: [{JobID, JobName, Tags, Requestor, State, Verdict, CreatedAt, StateTime}], Next}; Verdict is passed, failed, error, cancelled or pending (from the state and the reports)")))]
 /// `GET /api/v1/jobs`: newest first, paginated.
 async fn list(
     State(state): State<AppState>,
@@ -207,12 +207,15 @@ async fn list(
     let next = (jobs.len() as u32 == limit)
         .then(|| jobs.last().map(|j| j.id))
         .flatten();
+    let verdicts = prova_engine::status::list_verdicts(&*state.store, &jobs).await?;
     let jobs: Vec<Value> = jobs
         .iter()
-        .map(|j| {
+        .zip(verdicts)
+        .map(|(j, verdict)| {
             json!({
                 "JobID": j.id, "JobName": j.name, "Tags": j.tags, "Requestor": j.requestor,
-                "State": j.state, "CreatedAt": j.created_at, "StateTime": j.state_time,
+                "State": j.state, "Verdict": verdict, "CreatedAt": j.created_at,
+                "StateTime": j.state_time,
             })
         })
         .collect();

@@ -309,7 +309,13 @@ pub async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
         outln!("{}", serde_json::to_string_pretty(&v["Jobs"])?)?;
         return Ok(ExitCode::SUCCESS);
     }
-    outln!("{:>6}  {:<12} {:<30} TAGS", "ID", "STATE", "NAME")?;
+    outln!(
+        "{:>6}  {:<12} {:<9} {:<30} TAGS",
+        "ID",
+        "STATE",
+        "VERDICT",
+        "NAME"
+    )?;
     for j in v["Jobs"].as_array().into_iter().flatten() {
         let tags: Vec<&str> = j["Tags"]
             .as_array()
@@ -318,9 +324,10 @@ pub async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
             .filter_map(|t| t.as_str())
             .collect();
         outln!(
-            "{:>6}  {:<12} {:<30} {}",
+            "{:>6}  {:<12} {:<9} {:<30} {}",
             j["JobID"],
             j["State"].as_str().unwrap_or("-"),
+            j["Verdict"].as_str().unwrap_or("-"),
             j["JobName"].as_str().unwrap_or(""),
             tags.join(",")
         )?;

@@ -40,16 +40,19 @@ pub async fn run(args: JobsArgs) -> anyhow::Result<ExitCode> {
             before_id: None,
         })
         .await?;
+    let verdicts = prova_engine::status::list_verdicts(&*store, &jobs).await?;
     if args.json {
         let v: Vec<_> = jobs
             .iter()
-            .map(|j| {
+            .zip(&verdicts)
+            .map(|(j, verdict)| {
                 serde_json::json!({
                     "JobID": j.id,
                     "JobName": j.name,
                     "Tags": j.tags,
                     "Requestor": j.requestor,
                     "State": j.state,
+                    "Verdict": verdict,
                     "CreatedAt": j.created_at,
                     "StateTime": j.state_time,
                 })
@@ -63,18 +66,20 @@ pub async fn run(args: JobsArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     outln!(
-        "{:>6}  {:<12} {:<19}  {:<19}  {:<30} TAGS",
+        "{:>6}  {:<12} {:<9} {:<19}  {:<19}  {:<30} TAGS",
         "ID",
         "STATE",
+        "VERDICT",
         "CREATED",
         "UPDATED",
         "NAME"
     )?;
-    for j in jobs {
+    for (j, verdict) in jobs.iter().zip(&verdicts) {
         outln!(
-            "{:>6}  {:<12} {:<19}  {:<19}  {:<30} {}",
+            "{:>6}  {:<12} {:<9} {:<19}  {:<19}  {:<30} {}",
             j.id,
             j.state.map(|s| s.as_str()).unwrap_or("-"),
+            verdict.as_str(),
             output::time(j.created_at),
             j.state_time.map(output::time).unwrap_or_else(|| "-".into()),
             j.name,

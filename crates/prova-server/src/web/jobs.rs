@@ -12,8 +12,8 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::Stream;
 use maud::{Markup, html};
-use prova_core::status::{FINAL_REPORT, RUN_REPORT, Report, Verdict};
-use prova_core::{EventQuery, JobId, JobState};
+use prova_core::status::Verdict;
+use prova_core::{JobId, JobState};
 use prova_store::{JobFilter, JobRecord, Store, StoreError};
 use serde::Deserialize;
 
@@ -171,40 +171,14 @@ pub async fn load_page(store: &dyn Store, q: &JobsQuery) -> Result<JobsPage, Pag
     }
 }
 
-/// A job's verdict: from its state, and for an ended job its reports.
+/// A job's verdict, as every list shows it.
 pub async fn verdict(store: &dyn Store, job: &JobRecord) -> Result<Verdict, StoreError> {
-    if !job.state.is_some_and(JobState::is_final) {
-        return Ok(Verdict::of(job.state, &[], &[]));
-    }
-    let events = store
-        .query_events(&EventQuery {
-            job_id: Some(job.id),
-            names: vec![RUN_REPORT.into(), FINAL_REPORT.into()],
-            ..Default::default()
-        })
-        .await?;
-    let mut run = Vec::new();
-    let mut fin = Vec::new();
-    for ev in &events {
-        let Some(r) = ev
-            .payload
-            .clone()
-            .and_then(|p| serde_json::from_value::<Report>(p).ok())
-        else {
-            continue;
-        };
-        if ev.name == RUN_REPORT {
-            run.push(r);
-        } else {
-            fin.push(r);
-        }
-    }
-    Ok(Verdict::of(job.state, &[run], &fin))
+    prova_engine::status::list_verdict(store, job).await
 }
 
 /// Verdicts of many jobs, read concurrently.
 async fn verdicts(store: &dyn Store, jobs: &[JobRecord]) -> Result<Vec<Verdict>, StoreError> {
-    futures::future::try_join_all(jobs.iter().map(|j| verdict(store, j))).await
+    prova_engine::status::list_verdicts(store, jobs).await
 }
 
 /// One row of the table (its `id` lets the live script replace it).
