@@ -7,34 +7,7 @@ mod web_support;
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use reqwest::redirect::Policy;
-use web_support::{FAILURE, Server, TOKEN, record_suite_job, sleep_job};
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(Policy::none())
-        .build()
-        .unwrap()
-}
-
-/// Logs in with the form; the cookie header to send afterwards.
-async fn login(server: &Server) -> String {
-    let r = client()
-        .post(format!("{}/login", server.url))
-        .form(&[("token", TOKEN), ("next", "/")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let set = r.headers()["set-cookie"].to_str().unwrap().to_string();
-    set.split(';').next().unwrap().to_string()
-}
-
-/// The CSRF token in a page's forms.
-fn csrf_in(html: &str) -> String {
-    let at = html.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
-    html[at..at + 64].to_string()
-}
+use web_support::{FAILURE, Server, TOKEN, client, csrf_in, login, record_suite_job, sleep_job};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_need_the_token_and_the_login_sets_a_strict_http_only_cookie() {

@@ -9,15 +9,7 @@ mod web_support;
 use std::sync::Arc;
 
 use reqwest::StatusCode;
-use reqwest::redirect::Policy;
-use web_support::{Server, TOKEN, apisnoop_release, record_check_job};
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(Policy::none())
-        .build()
-        .unwrap()
-}
+use web_support::{Server, TOKEN, apisnoop_release, client, record_check_job};
 
 /// The page's status and body, as a bearer client.
 async fn get(server: &Server, path: &str) -> (StatusCode, String) {

@@ -6,33 +6,8 @@ mod web_support;
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use reqwest::redirect::Policy;
 use serde_json::Value;
-use web_support::{Server, TOKEN, record_suite_job};
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(Policy::none())
-        .build()
-        .unwrap()
-}
-
-async fn login(server: &Server) -> String {
-    let r = client()
-        .post(format!("{}/login", server.url))
-        .form(&[("token", TOKEN), ("next", "/")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let set = r.headers()["set-cookie"].to_str().unwrap().to_string();
-    set.split(';').next().unwrap().to_string()
-}
-
-fn csrf_in(html: &str) -> String {
-    let at = html.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
-    html[at..at + 64].to_string()
-}
+use web_support::{Server, TOKEN, client, csrf_in, login, record_suite_job};
 
 /// One test per name; a test named `bad*` runs `false`, the others `true`.
 fn job(name: &str, tests: &[&str]) -> String {

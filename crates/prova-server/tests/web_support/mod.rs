@@ -291,3 +291,31 @@ pub async fn record_check_job(state: &AppState, name: &str, pass: bool) -> JobId
     state.store.append_events(&events).await.unwrap();
     id
 }
+
+/// An HTTP client that does not follow redirects (the pages answer 303s
+/// the tests look at).
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Logs in with the form; the cookie header to send afterwards.
+pub async fn login(server: &Server) -> String {
+    let r = client()
+        .post(format!("{}/login", server.url))
+        .form(&[("token", TOKEN), ("next", "/")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER);
+    let set = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    set.split(';').next().unwrap().to_string()
+}
+
+/// The CSRF token in a page's forms.
+pub fn csrf_in(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
+    html[at..at + 64].to_string()
+}
