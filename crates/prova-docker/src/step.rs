@@ -357,6 +357,13 @@ async fn run_container(
             None => "killed: out of memory (no memory limit set)".to_string(),
         }),
         (_, Some(0)) => None,
+        // SIGKILL under a memory limit that prova did not send, and the
+        // engine never said OOM: the engine can miss the kernel's OOM
+        // event (cgroup v2, a busy host), so say what is most likely.
+        (End::Exited(_), Some(137)) if spec.memory.is_some() => Some(format!(
+            "killed by SIGKILL (exit status 137) under a memory limit of {}: most likely out of memory (the engine did not report an OOM kill)",
+            spec.memory.as_ref().map_or("?", |(_, m)| m.as_str())
+        )),
         (_, Some(c)) if c > 128 && c < 160 => {
             Some(format!("exit status {c} (killed by signal {})", c - 128))
         }
