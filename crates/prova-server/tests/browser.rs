@@ -529,9 +529,9 @@ async fn the_sunburst_zooms_on_click_and_history_and_compare_render() {
         cfg.coverage_report = Some(report.clone())
     })
     .await;
-    let j1 = record_check_job(&server.state, "nightly", true).await;
-    let j2 = record_check_job(&server.state, "nightly", false).await;
-    record_check_job(&server.state, "nightly", true).await;
+    let j1 = record_check_job(&*server.state.store, "nightly", true).await;
+    let j2 = record_check_job(&*server.state.store, "nightly", false).await;
+    record_check_job(&*server.state.store, "nightly", true).await;
     login(c, &server).await;
 
     c.goto(&format!("{}/coverage", server.url)).await.unwrap();

@@ -133,7 +133,7 @@ fn random_page_requests_never_get_a_5xx() {
         })
         .await;
         web_support::record_suite_job(&server.state, "fuzzed").await;
-        web_support::record_check_job(&server.state, "fuzzed", false).await;
+        web_support::record_check_job(&*server.state.store, "fuzzed", false).await;
         let app = prova_server::router(server.state.clone());
         (server, app)
     });

@@ -6,47 +6,18 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::Request;
-use prova_core::{EventKind, JobId, NewEvent, Target};
-use prova_store::{EventStore, JobStore, NewJob, SqlStore};
+use prova_core::JobId;
+use prova_store::SqlStore;
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
+mod web_support;
+
 const TOKEN: &str = "s3cret-token-for-tests";
 
+/// A finished "nightly" job whose test `check` passed or failed.
 async fn job(store: &SqlStore, pass: bool) -> JobId {
-    let ext =
-        json!({"TestStepsDescriptors": [{"TestName": "check", "TestSteps": [{"name": "cmd"}]}]});
-    let id = store
-        .create_job(NewJob {
-            name: "nightly".into(),
-            extended_descriptor: ext.to_string(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let ev = |name: &str, payload: Option<Value>| NewEvent {
-        kind: EventKind::Test,
-        job_id: id,
-        run_id: 1,
-        test_name: Some("check".into()),
-        test_attempt: Some(0),
-        step_label: Some("probe".into()),
-        target: Some(Target::with_id("host1")),
-        name: name.into(),
-        payload,
-        emit_time: jiff::Timestamp::now(),
-    };
-    let mut events = vec![
-        NewEvent::job(id, "JobStateStarted", None),
-        ev("TestStarted", None),
-    ];
-    if !pass {
-        events.push(ev("TargetErr", Some(json!({"Error": "exit status 1"}))));
-    }
-    events.push(ev("TestFinished", Some(json!({"Success": pass}))));
-    events.push(NewEvent::job(id, "JobStateCompleted", None));
-    store.append_events(&events).await.unwrap();
-    id
+    web_support::record_check_job(store, "nightly", pass).await
 }
 
 async fn get(app: &axum::Router, uri: &str, token: Option<&str>) -> (u16, Value) {

@@ -69,9 +69,9 @@ async fn the_pages_need_the_login() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flaky_test_shows_flaky_with_its_reason_and_links_its_jobs() {
     let server = Server::start(Some(TOKEN)).await;
-    let j1 = record_check_job(&server.state, "nightly", true).await;
-    let j2 = record_check_job(&server.state, "nightly", false).await;
-    let j3 = record_check_job(&server.state, "nightly", true).await;
+    let j1 = record_check_job(&*server.state.store, "nightly", true).await;
+    let j2 = record_check_job(&*server.state.store, "nightly", false).await;
+    let j3 = record_check_job(&*server.state.store, "nightly", true).await;
     let (code, html) = get(&server, "/history?test=check&job_name=nightly&last=10").await;
     assert_eq!(code, StatusCode::OK, "{html}");
     assert!(html.contains("class=\"badge flaky\""), "{html}");
@@ -110,8 +110,8 @@ async fn a_flaky_test_shows_flaky_with_its_reason_and_links_its_jobs() {
     assert!(html.contains(&format!("href=\"/compare/{j1}/{j3}\"")));
 
     // Failing now: the first failing job is named.
-    let j4 = record_check_job(&server.state, "nightly", false).await;
-    let j5 = record_check_job(&server.state, "nightly", false).await;
+    let j4 = record_check_job(&*server.state.store, "nightly", false).await;
+    let j5 = record_check_job(&*server.state.store, "nightly", false).await;
     let (_, html) = get(&server, "/history?test=check&job_name=nightly").await;
     assert!(
         html.contains(&format!(
@@ -141,8 +141,8 @@ async fn a_flaky_test_shows_flaky_with_its_reason_and_links_its_jobs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compare_lists_a_newly_failing_test_with_links_to_both_jobs() {
     let server = Server::start(Some(TOKEN)).await;
-    let a = record_check_job(&server.state, "nightly", true).await;
-    let b = record_check_job(&server.state, "nightly", false).await;
+    let a = record_check_job(&*server.state.store, "nightly", true).await;
+    let b = record_check_job(&*server.state.store, "nightly", false).await;
     let (code, html) = get(&server, &format!("/compare/{a}/{b}")).await;
     assert_eq!(code, StatusCode::OK, "{html}");
     let failing = section(&html, "newly-failing");

@@ -14,7 +14,8 @@ use futures::Stream;
 use maud::{Markup, html};
 use prova_core::status::Verdict;
 use prova_core::{JobId, JobState};
-use prova_store::{JobFilter, JobRecord, Store, StoreError};
+use prova_engine::status::{list_verdict, list_verdicts};
+use prova_store::{JobFilter, JobRecord, Store};
 use serde::Deserialize;
 
 use super::layout::{self, Chrome};
@@ -171,16 +172,6 @@ pub async fn load_page(store: &dyn Store, q: &JobsQuery) -> Result<JobsPage, Pag
     }
 }
 
-/// A job's verdict, as every list shows it.
-pub async fn verdict(store: &dyn Store, job: &JobRecord) -> Result<Verdict, StoreError> {
-    prova_engine::status::list_verdict(store, job).await
-}
-
-/// Verdicts of many jobs, read concurrently.
-async fn verdicts(store: &dyn Store, jobs: &[JobRecord]) -> Result<Vec<Verdict>, StoreError> {
-    prova_engine::status::list_verdicts(store, jobs).await
-}
-
 /// One row of the table (its `id` lets the live script replace it).
 pub fn row(job: &JobRecord, verdict: Verdict, now: jiff::Timestamp) -> Markup {
     let ended = job.state.is_some_and(JobState::is_final);
@@ -227,7 +218,7 @@ pub async fn page(
     let page = load_page(&*state.store, &q)
         .await
         .map_err(|e| e.with(&chrome))?;
-    let verdicts = verdicts(&*state.store, &page.jobs)
+    let verdicts = list_verdicts(&*state.store, &page.jobs)
         .await
         .map_err(|e| PageError::from(e).with(&chrome))?;
     Ok(render(&chrome, &q, &page, &verdicts, jiff::Timestamp::now()).into_response())
@@ -321,7 +312,7 @@ fn live_rows(state: AppState, q: JobsQuery) -> impl Stream<Item = Result<SseEven
                 if !first && !running && seen.get(&job.id) == Some(&key) {
                     continue;
                 }
-                let v = match verdict(&*state.store, job).await {
+                let v = match list_verdict(&*state.store, job).await {
                     Ok(v) => v,
                     Err(e) => {
                         tracing::error!("live jobs list: {e}");

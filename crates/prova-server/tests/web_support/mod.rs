@@ -9,7 +9,7 @@ use prova_core::results::{CaseStatus, TEST_CASE, TestCaseResult};
 use prova_core::status::FINAL_REPORT;
 use prova_core::{EventKind, JobId, JobState, NewEvent, Target};
 use prova_server::{AppState, ServerConfig};
-use prova_store::NewJob;
+use prova_store::{NewJob, Store};
 use serde_json::{Value, json};
 
 pub const TOKEN: &str = "s3cret-dashboard";
@@ -255,11 +255,10 @@ pub fn apisnoop_release() -> prova_coverage::Report {
 /// Records a finished job named `name` whose test `check` passed or
 /// failed (its target `host1` failing step `probe`), with the same
 /// extended descriptor each time, so its history can judge flakiness.
-pub async fn record_check_job(state: &AppState, name: &str, pass: bool) -> JobId {
+pub async fn record_check_job(store: &dyn Store, name: &str, pass: bool) -> JobId {
     let ext =
         json!({"TestStepsDescriptors": [{"TestName": "check", "TestSteps": [{"name": "cmd"}]}]});
-    let id = state
-        .store
+    let id = store
         .create_job(NewJob {
             name: name.into(),
             extended_descriptor: ext.to_string(),
@@ -288,7 +287,7 @@ pub async fn record_check_job(state: &AppState, name: &str, pass: bool) -> JobId
     }
     events.push(ev("TestFinished", Some(json!({"Success": pass}))));
     events.push(NewEvent::job(id, JobState::Completed.event_name(), None));
-    state.store.append_events(&events).await.unwrap();
+    store.append_events(&events).await.unwrap();
     id
 }
 
