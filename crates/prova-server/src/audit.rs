@@ -267,23 +267,11 @@ async fn write_loop(mut rx: mpsc::Receiver<Job>, store: Arc<dyn Store>, metrics:
             Err(e) => {
                 let hits: usize = jobs.iter().map(|j| j.hits.len()).sum();
                 tracing::error!("audit sink: storing {hits} hits failed: {e:?}");
-                let message = error_chain(&e);
+                let message = prova_engine::plugin::error_chain(&e);
                 for job in jobs.drain(..) {
                     let _ = job.done.send(Err(message.clone()));
                 }
             }
         }
     }
-}
-
-/// `error: cause: cause`.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(c) = source {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        source = c.source();
-    }
-    s
 }
