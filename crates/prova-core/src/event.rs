@@ -14,6 +14,7 @@ pub type JobId = i64;
 
 /// Whether an event is about the job as a whole or about a test in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum EventKind {
     Job,
     Test,
@@ -55,10 +56,12 @@ pub mod names {
 
 /// An event as the engine emits it, before the store numbers it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewEvent {
     #[serde(rename = "Kind")]
     pub kind: EventKind,
     #[serde(rename = "JobID")]
+    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
     pub job_id: JobId,
     /// 1-based run number; 0 for job events outside any run.
     #[serde(rename = "RunID")]
@@ -109,6 +112,7 @@ impl NewEvent {
 /// A stored event: what was emitted plus the store's sequence number, which
 /// orders events of one job totally.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Event {
     #[serde(rename = "Seq")]
     pub seq: i64,

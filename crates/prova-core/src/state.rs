@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// A job's state is the newest of its job-state events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum JobState {
     Started,
     Completed,

@@ -17,18 +17,23 @@ pub const RUN_REPORT: &str = "RunReport";
 pub const FINAL_REPORT: &str = "FinalReport";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobStatus {
     #[serde(rename = "JobID")]
+    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
     pub job_id: JobId,
     #[serde(rename = "Name")]
     pub name: String,
     #[serde(rename = "State")]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub state: Option<JobState>,
     #[serde(rename = "StateErrMsg")]
     pub state_err_msg: String,
     #[serde(rename = "StartTime")]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub start_time: Option<jiff::Timestamp>,
     #[serde(rename = "EndTime")]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub end_time: Option<jiff::Timestamp>,
     #[serde(rename = "RunStatuses")]
     pub run_statuses: Vec<RunStatus>,
@@ -36,6 +41,7 @@ pub struct JobStatus {
     pub job_report: JobReport,
     /// Derived from the state and the reports ([`Verdict::of`]).
     #[serde(rename = "Verdict", default)]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub verdict: Verdict,
 }
 
@@ -47,6 +53,7 @@ pub struct JobStatus {
 /// `pending` (as [`Verdict::as_str`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Verdict {
     /// Not ended yet (running, paused, cancelling).
     #[default]
@@ -130,18 +137,22 @@ impl std::fmt::Display for Verdict {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunStatus {
     #[serde(rename = "RunID")]
     pub run_id: u32,
     #[serde(rename = "StartTime")]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub start_time: Option<jiff::Timestamp>,
     #[serde(rename = "EndTime")]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub end_time: Option<jiff::Timestamp>,
     #[serde(rename = "TestStatuses")]
     pub test_statuses: Vec<TestStatus>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TestStatus {
     #[serde(rename = "TestName")]
     pub test_name: String,
@@ -149,6 +160,7 @@ pub struct TestStatus {
     pub test_attempt: u32,
     /// `Some` once the attempt finished.
     #[serde(rename = "Passed")]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub passed: Option<bool>,
     #[serde(rename = "Error", default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -159,6 +171,7 @@ pub struct TestStatus {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TestStepStatus {
     #[serde(rename = "TestStepLabel")]
     pub step_label: String,
@@ -167,24 +180,30 @@ pub struct TestStepStatus {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StepTargetStatus {
     #[serde(rename = "Target")]
     pub target: Target,
     #[serde(rename = "InTime")]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub in_time: Option<jiff::Timestamp>,
     #[serde(rename = "OutTime")]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub out_time: Option<jiff::Timestamp>,
     #[serde(rename = "Error", default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TargetStatus {
     #[serde(rename = "Target")]
     pub target: Target,
     #[serde(rename = "AcquiredTime")]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub acquired_time: Option<jiff::Timestamp>,
     #[serde(rename = "ReleasedTime")]
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub released_time: Option<jiff::Timestamp>,
     /// The step the target failed at, if it failed.
     #[serde(
@@ -203,6 +222,7 @@ pub struct TargetStatus {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobReport {
     #[serde(rename = "RunReports")]
     pub run_reports: Vec<Vec<Report>>,
@@ -212,6 +232,7 @@ pub struct JobReport {
 
 /// A reporter's verdict; the payload of `RunReport`/`FinalReport` events.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Report {
     #[serde(rename = "RunID", default, skip_serializing_if = "Option::is_none")]
     pub run_id: Option<u32>,

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 /// A target as ConTest names its fields, so JSON output and descriptors
 /// written for ConTest read unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Target {
     #[serde(rename = "ID")]
     pub id: String,

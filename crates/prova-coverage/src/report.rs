@@ -236,6 +236,7 @@ impl EventSink for Tally<'_> {
 
 /// One endpoint's coverage (APISnoop's `endpoint_coverage` row plus prova's counts).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EndpointCoverage {
     /// Operation id.
     pub endpoint: String,
@@ -293,6 +294,7 @@ fn strings_without_nulls<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>,
 
 /// A test seen in the logs (APISnoop's `audit_event_test` row plus prova's).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TestCoverage {
     /// The test name from the user agent.
     pub test: String,
@@ -324,6 +326,7 @@ pub struct TestCoverage {
 
 /// One example of an unmapped event.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UnmappedExample {
     /// Input file.
     pub file: String,
@@ -370,6 +373,7 @@ fn item_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error>
 
 /// Unmapped events of one reason.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UnmappedReason {
     /// Short reason (`bad verb`, …).
     pub reason: String,
@@ -383,6 +387,7 @@ pub struct UnmappedReason {
 
 /// Events that map to no operation.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UnmappedSection {
     /// All unmapped events (malformed lines included).
     pub total: u64,
@@ -395,6 +400,7 @@ pub struct UnmappedSection {
 
 /// Event counts.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EventTotals {
     /// Events and malformed lines read.
     pub total: u64,
@@ -412,6 +418,9 @@ pub struct EventTotals {
 
 /// The coverage report: APISnoop's release-file shape plus prova's sections.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+// prova_core has a `Report` too (a reporter's verdict).
+#[cfg_attr(feature = "openapi", schema(as = CoverageReport))]
 pub struct Report {
     /// Release (spec `info.version` or `--release`).
     #[serde(default)]

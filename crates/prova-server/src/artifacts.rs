@@ -37,8 +37,8 @@ const MAX_DEPTH: usize = 32;
 const MAX_PATH: usize = 4096;
 
 /// The routes, relative to `/api/v1`.
-pub fn routes() -> axum::Router<AppState> {
-    axum::Router::new()
+pub fn routes() -> crate::api::Routes {
+    crate::api::Routes::default()
         .route("/jobs/{id}/artifacts", get(list))
         .route("/jobs/{id}/artifacts/{*path}", get(download))
 }
@@ -58,6 +58,7 @@ pub struct ArtifactFile {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ArtifactList {
     #[serde(rename = "JobID")]
+    #[schema(value_type = i64)]
     pub job_id: JobId,
     /// In path order.
     #[serde(rename = "Files")]
@@ -266,12 +267,16 @@ pub async fn load_list(state: &AppState, id: JobId) -> Result<ArtifactList, ApiE
         .map_err(|e| ApiError::Internal(format!("cannot list the artifacts of job {id}: {e}")))
 }
 
-#[utoipa::path(get, path = "/api/v1/jobs/{id}/artifacts", tag = "jobs", params(("id" = i64, Path)),
+/// List a job's artifacts.
+///
+/// The files the job's steps kept on this server (the docker, k8sjob and
+/// ssh steps' results directories), in path order, at most 10,000;
+/// symbolic links are not listed.
+#[utoipa::path(get, path = "/api/v1/jobs/{id}/artifacts", operation_id = "listArtifacts", tag = "jobs", params(("id" = i64, Path, description = "The job")),
     responses(
         (status = 200, body = ArtifactList, description = "The files the job's steps kept on this server (results directories), in path order; none when the job kept none here"),
-        (status = 404, body = crate::error::ErrorBody, description = "No such job"),
-        (status = 401, body = crate::error::ErrorBody, description = "Missing or wrong bearer token")))]
-/// `GET /api/v1/jobs/{id}/artifacts`.
+        (status = 400, body = crate::error::ErrorBody, description = "A job id that is not a number"),
+        (status = 404, body = crate::error::ErrorBody, description = "No such job")))]
 pub async fn list(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<JobId>,
@@ -279,14 +284,17 @@ pub async fn list(
     Ok(Json(load_list(&state, id).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/jobs/{id}/artifacts/{path}", tag = "jobs",
-    params(("id" = i64, Path), ("path" = String, Path, description = "A file's Path from the artifacts list")),
+/// Download one of a job's artifacts.
+///
+/// The file is opened beneath the job's artifacts directory: `..`, `.`
+/// and absolute paths are refused, and a symbolic link that leads out of
+/// it is answered as a missing file.
+#[utoipa::path(get, path = "/api/v1/jobs/{id}/artifacts/{path}", operation_id = "downloadArtifact", tag = "jobs",
+    params(("id" = i64, Path, description = "The job"), ("path" = String, Path, description = "A file's Path from the artifacts list")),
     responses(
         (status = 200, body = String, content_type = "application/octet-stream", description = "The file's bytes, as an attachment"),
-        (status = 400, body = crate::error::ErrorBody, description = "A path with `..`, `.` or a leading `/`"),
-        (status = 404, body = crate::error::ErrorBody, description = "No such job, or no such file beneath the job's artifacts directory (links that lead out of it count as none)"),
-        (status = 401, body = crate::error::ErrorBody, description = "Missing or wrong bearer token")))]
-/// `GET /api/v1/jobs/{id}/artifacts/{path}`.
+        (status = 400, body = crate::error::ErrorBody, description = "A path with `..`, `.` or a leading `/`, or a job id that is not a number"),
+        (status = 404, body = crate::error::ErrorBody, description = "No such job, or no such file beneath the job's artifacts directory (links that lead out of it count as none)")))]
 pub async fn download(
     State(state): State<AppState>,
     ApiPath((id, path)): ApiPath<(JobId, String)>,

@@ -87,7 +87,7 @@ pub enum IngestError {
 }
 
 /// What became of a stored batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct Ingested {
     /// Events in the batch, `RequestReceived` ones included.

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::AppState;
 use crate::audit::{IngestError, Ingested};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::ApiQuery;
 
 /// Hits per page unless `limit` says otherwise.
@@ -30,8 +30,8 @@ pub const DEFAULT_HITS_LIMIT: u32 = 1000;
 pub const MAX_HITS_LIMIT: u32 = 10_000;
 
 /// The routes, relative to `/api/v1`. `max_body` is the batch body limit.
-pub fn routes(max_body: usize) -> axum::Router<AppState> {
-    axum::Router::new()
+pub fn routes(max_body: usize) -> crate::api::Routes {
+    crate::api::Routes::default()
         .route(
             "/audit/events",
             post(post_events).layer(DefaultBodyLimit::max(max_body)),
@@ -71,16 +71,52 @@ fn refuse(state: &AppState, e: IngestError) -> Response {
     (status, body).into_response()
 }
 
-#[utoipa::path(post, path = "/api/v1/audit/events", tag = "audit",
-    request_body(content = String, description = "An audit.k8s.io/v1 EventList, as kube-apiserver's audit webhook backend sends it in batch mode (a plain event or a JSON array of events is read too)", content_type = "application/json"),
+/// A batch of audit events, as kube-apiserver's audit webhook sends it
+/// (the fields the sink reads; the rest are ignored).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct AuditEventList {
+    /// `audit.k8s.io/v1`.
+    #[serde(rename = "apiVersion")]
+    pub api_version: Option<String>,
+    /// `EventList`.
+    pub kind: Option<String>,
+    pub items: Vec<AuditEventIn>,
+}
+
+/// One audit event, the fields the sink reads.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct AuditEventIn {
+    /// Unique per request: a second stage or a retried batch is stored once.
+    #[serde(rename = "auditID")]
+    pub audit_id: String,
+    /// `RequestReceived` events are skipped.
+    pub stage: Option<String>,
+    pub verb: Option<String>,
+    /// Path and query.
+    #[serde(rename = "requestURI")]
+    pub request_uri: Option<String>,
+    /// e2e tests name themselves here (`... -- <test name>`).
+    #[serde(rename = "userAgent")]
+    pub user_agent: Option<String>,
+    /// RFC 3339, microseconds.
+    #[serde(rename = "stageTimestamp")]
+    pub stage_timestamp: Option<String>,
+}
+
+/// Take a batch of audit events.
+///
+/// kube-apiserver's audit webhook (batch mode) posts an `audit.k8s.io/v1`
+/// `EventList`; each event becomes a hit mapped to its endpoint. The
+/// batch is answered once it is stored: all of it, or none.
+#[utoipa::path(post, path = "/api/v1/audit/events", operation_id = "postAuditEvents", tag = "audit",
+    request_body(content = AuditEventList, description = "An audit.k8s.io/v1 EventList, as kube-apiserver's audit webhook backend sends it in batch mode (a plain event or a JSON array of events is read too)", content_type = "application/json"),
     responses(
-        (status = 200, description = "Stored: {Received, Stored, Duplicates, Skipped}. Events whose auditID is already stored are Duplicates; RequestReceived events are Skipped (every request is audited again at a later stage)"),
-        (status = 400, description = "Not an EventList, or an item that is not an audit event, has no auditID or has a bad stageTimestamp: {Error} names the item; nothing of the batch is stored"),
-        (status = 401, description = "Missing or wrong bearer token"),
-        (status = 413, description = "Body larger than --audit-max-body"),
-        (status = 429, description = "The writer's queue is full: send the batch again after Retry-After seconds"),
-        (status = 503, description = "The sink is off: prova serve was started without --coverage-spec")))]
-/// `POST /api/v1/audit/events`: one webhook batch.
+        (status = 200, body = Ingested, description = "Stored. Events whose auditID is already stored are Duplicates; RequestReceived events are Skipped (every request is audited again at a later stage)"),
+        (status = 400, body = ErrorBody, description = "Not an EventList, or an item that is not an audit event, has no auditID or has a bad stageTimestamp: Error names the item; nothing of the batch is stored"),
+        (status = 413, body = ErrorBody, description = "Body larger than --audit-max-body"),
+        (status = 429, body = ErrorBody, description = "The writer's queue is full: send the batch again after Retry-After seconds",
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, body = ErrorBody, description = "The sink is off: prova serve was started without --coverage-spec")))]
 async fn post_events(State(state): State<AppState>, req: Request) -> Response {
     let sink = state.audit.clone();
     // Refuse before reading the body when the answer is known.
@@ -189,20 +225,44 @@ impl HitsQuery {
 }
 
 /// One hit as `GET /hits` shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
-struct HitView {
+pub struct HitView {
     #[serde(rename = "AuditID")]
     audit_id: String,
     /// `null` when the request maps to no endpoint.
+    #[schema(required = true)]
     endpoint: Option<String>,
     verb: String,
     /// The request URI's path (no query).
     path: String,
+    #[schema(required = true)]
     user_agent: Option<String>,
+    #[schema(required = true)]
     test_name: Option<String>,
     /// The stage timestamp, RFC 3339.
+    #[schema(value_type = String, format = DateTime)]
     time: jiff::Timestamp,
+}
+
+/// Whether this server takes audit events.
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SinkState {
+    /// Started with `--coverage-spec`.
+    On,
+    /// No `--coverage-spec`: stored hits are readable, no more come.
+    Off,
+}
+
+/// The answer of `GET /api/v1/audit/hits`: a page of hits, by time.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct HitsPage {
+    pub hits: Vec<HitView>,
+    /// Ask again with `next=<it>` while it is not null.
+    #[schema(required = true)]
+    pub next: Option<String>,
+    pub sink: SinkState,
 }
 
 impl From<AuditHit> for HitView {
@@ -223,7 +283,12 @@ impl From<AuditHit> for HitView {
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/audit/hits", tag = "audit",
+/// The sink's stored hits.
+///
+/// The hits of a time window, filtered by user agent and endpoint (SQL
+/// `LIKE`), a page at a time: the contract the `coverage` reporter and
+/// `prova coverage live` read.
+#[utoipa::path(get, path = "/api/v1/audit/hits", operation_id = "getAuditHits", tag = "audit",
     params(
         ("since" = Option<String>, Query, description = "Hits at or after this time (RFC 3339, stage timestamp)"),
         ("until" = Option<String>, Query, description = "Hits before this time (RFC 3339)"),
@@ -232,10 +297,8 @@ impl From<AuditHit> for HitView {
         ("limit" = Option<u32>, Query, description = "Hits per page: default 1000, at most 10000"),
         ("next" = Option<String>, Query, description = "The next of the previous page (also accepted as cursor)")),
     responses(
-        (status = 200, description = "{\"hits\":[{AuditID, Endpoint (null when unmapped), Verb, Path, UserAgent, TestName, Time}], \"next\": cursor or null, \"sink\": \"on\" or \"off\" (off: this server takes no audit events, no --coverage-spec)}, ordered by time; while next is not null, ask again with next=<it>"),
-        (status = 400, description = "A time that is not RFC 3339, since after until, or a bad cursor"),
-        (status = 401, description = "Missing or wrong bearer token")))]
-/// `GET /api/v1/audit/hits`.
+        (status = 200, body = HitsPage, description = "A page of hits, ordered by time; while next is not null, ask again with next=<it>. sink off: this server takes no audit events (no --coverage-spec)"),
+        (status = 400, body = ErrorBody, description = "A time that is not RFC 3339, since after until, or a bad cursor")))]
 async fn hits(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<HitsQuery>,
@@ -252,25 +315,27 @@ async fn hits(
     // Stored hits are readable without a spec (another instance, or an
     // earlier run, may have taken them); `sink` says whether more can come.
     let sink = if state.audit.spec().is_ok() {
-        "on"
+        SinkState::On
     } else {
-        "off"
+        SinkState::Off
     };
-    Ok(Json(serde_json::json!({ "hits": hits, "next": next, "sink": sink })).into_response())
+    Ok(Json(HitsPage { hits, next, sink }).into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/audit/report", tag = "audit",
+/// The live coverage report.
+///
+/// The coverage report over the sink's hits in a window: the JSON of
+/// `prova coverage report --json` (APISnoop's release-file shape).
+#[utoipa::path(get, path = "/api/v1/audit/report", operation_id = "getAuditReport", tag = "audit",
     params(
         ("since" = Option<String>, Query, description = "Hits at or after this time (RFC 3339)"),
         ("until" = Option<String>, Query, description = "Hits before this time (RFC 3339)"),
         ("user_agent" = Option<String>, Query, description = "SQL LIKE pattern on the user agent"),
         ("endpoint" = Option<String>, Query, description = "SQL LIKE pattern on the endpoint")),
     responses(
-        (status = 200, description = "The coverage report over the window's hits: the JSON of `prova coverage report --json` (APISnoop's release-file shape)"),
-        (status = 400, description = "A bad time"),
-        (status = 401, description = "Missing or wrong bearer token"),
-        (status = 503, description = "No --coverage-spec")))]
-/// `GET /api/v1/audit/report`.
+        (status = 200, body = prova_coverage::report::Report, description = "The coverage report over the window's hits"),
+        (status = 400, body = ErrorBody, description = "A time that is not RFC 3339, or since after until"),
+        (status = 503, body = ErrorBody, description = "No --coverage-spec")))]
 async fn report(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<HitsQuery>,

@@ -5,11 +5,11 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use crate::manager::ManagerError;
 
-/// The body of every error answer of the API.
+/// The body of every error answer of `/api/v1` (4xx and 5xx, the
+/// extractors' rejections, an unknown route and a missing token included).
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// What went wrong, for a person.
@@ -87,10 +87,10 @@ impl IntoResponse for ApiError {
             _ => Vec::new(),
         };
         let (status, message) = self.public();
-        let mut body = json!({ "Error": message });
-        if !errors.is_empty() {
-            body["Errors"] = errors.into();
-        }
+        let body = ErrorBody {
+            error: message,
+            errors: (!errors.is_empty()).then_some(errors),
+        };
         (status, Json(body)).into_response()
     }
 }

@@ -19,12 +19,12 @@ use prova_results::history::{
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::extract::{ApiPath, ApiQuery};
 
 /// The routes, relative to `/api/v1`.
-pub fn routes() -> axum::Router<AppState> {
-    axum::Router::new()
+pub fn routes() -> crate::api::Routes {
+    crate::api::Routes::default()
         .route("/history", get(history))
         .route("/compare/{a}/{b}", get(compare))
 }
@@ -53,13 +53,16 @@ impl From<HistoryError> for ApiError {
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/history", tag = "history",
+/// A test's history.
+///
+/// Every test or JUnit case named `test` (exact matches win, else those
+/// containing it) over the newest `last` jobs of a name, as `prova history
+/// --json` answers.
+#[utoipa::path(get, path = "/api/v1/history", operation_id = "getHistory", tag = "history",
     params(HistoryParams),
     responses(
         (status = 200, body = HistoryAnswer, description = "The histories found, newest job first in each; none (and Known listing what exists) when nothing matched"),
-        (status = 400, description = "An empty or too long test, or last out of range: {Error}"),
-        (status = 401, description = "Missing or wrong bearer token")))]
-/// `GET /api/v1/history`.
+        (status = 400, body = ErrorBody, description = "An empty or too long test, or last out of range")))]
 pub async fn history(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<HistoryParams>,
@@ -68,13 +71,15 @@ pub async fn history(
     Ok(Json(load_history(state.store.as_ref(), &req).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/compare/{a}/{b}", tag = "history",
+/// Two jobs compared.
+///
+/// Job b compared with job a, as `prova diff --json` answers.
+#[utoipa::path(get, path = "/api/v1/compare/{a}/{b}", operation_id = "compareJobs", tag = "history",
     params(("a" = i64, Path, description = "The base job (before)"), ("b" = i64, Path, description = "The job compared with it (after)")),
     responses(
         (status = 200, body = Comparison, description = "Tests and JUnit cases newly failing, newly passing, still failing, added, removed, slower and faster (durations: at least 1 s and 25% together)"),
-        (status = 404, description = "A job is not in the store: {Error}"),
-        (status = 401, description = "Missing or wrong bearer token")))]
-/// `GET /api/v1/compare/{a}/{b}`.
+        (status = 400, body = ErrorBody, description = "A job id that is not a number"),
+        (status = 404, body = ErrorBody, description = "A job is not in the store")))]
 pub async fn compare(
     State(state): State<AppState>,
     ApiPath((a, b)): ApiPath<(JobId, JobId)>,

@@ -79,6 +79,7 @@ pub struct Comparison {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct JobRef {
     #[serde(rename = "JobID")]
+    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
     pub id: prova_core::JobId,
     #[serde(rename = "JobName")]
     pub name: String,

@@ -32,6 +32,7 @@ use super::outcome::{Execution, JobOutcomes, Outcome, Subject};
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HistoryEntry {
     #[serde(rename = "JobID")]
+    #[cfg_attr(feature = "openapi", schema(value_type = i64))]
     pub job_id: JobId,
     /// When the job was created.
     #[serde(rename = "CreatedAt")]
@@ -54,6 +55,7 @@ pub enum FlakyReason {
     #[serde(rename = "passed-on-retry")]
     PassedOnRetry {
         #[serde(rename = "Jobs")]
+        #[cfg_attr(feature = "openapi", schema(value_type = Vec<i64>))]
         jobs: Vec<JobId>,
     },
     /// Switched between pass and fail at least twice over these jobs, which
@@ -65,6 +67,7 @@ pub enum FlakyReason {
         #[serde(rename = "Switches")]
         switches: u32,
         #[serde(rename = "Jobs")]
+        #[cfg_attr(feature = "openapi", schema(value_type = Vec<i64>))]
         jobs: Vec<JobId>,
     },
 }
@@ -103,6 +106,7 @@ pub struct HistorySummary {
         default,
         skip_serializing_if = "Option::is_none"
     )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>))]
     pub first_failing_job: Option<JobId>,
     /// Jobs in the current failing streak.
     #[serde(rename = "FailingStreak")]
