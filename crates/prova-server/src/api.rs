@@ -40,12 +40,14 @@ impl Default for Routes {
 }
 
 impl Routes {
+    /// [`Router::route`], the path kept.
     pub fn route(mut self, path: &str, handler: MethodRouter<AppState>) -> Self {
         self.router = self.router.route(path, handler);
         self.paths.push(path.to_string());
         self
     }
 
+    /// [`Router::merge`], the paths kept.
     pub fn merge(mut self, other: Routes) -> Self {
         self.router = self.router.merge(other.router);
         self.paths.extend(other.paths);
