@@ -319,7 +319,13 @@ impl Schemas {
 
     /// The errors of `body` against the schema of that answer.
     fn errors(&self, method: &str, path: &str, status: u16, body: &Value) -> Vec<String> {
-        let mut schema = self.answer(method, path, status, "application/json");
+        let schema = self.answer(method, path, status, "application/json");
+        self.errors_against(schema, body)
+    }
+
+    /// The errors of `body` against `schema` (whose `$ref`s point into the
+    /// document's components).
+    fn errors_against(&self, mut schema: Value, body: &Value) -> Vec<String> {
         close(&mut schema, false);
         let mut root = match schema {
             Value::Object(m) => m,
@@ -329,7 +335,7 @@ impl Schemas {
         let validator = jsonschema::draft202012::options()
             .should_validate_formats(true)
             .build(&Value::Object(root))
-            .unwrap_or_else(|e| panic!("the schema of {method} {path} {status}: {e}"));
+            .unwrap_or_else(|e| panic!("not a schema: {e}"));
         validator
             .iter_errors(body)
             .map(|e| format!("{} at {}", e, e.instance_path()))
@@ -495,6 +501,38 @@ async fn real_answers_fit_their_schemas() {
     assert!(v.as_array().unwrap().len() > 10, "{v:#}");
     schemas.check("get", "/api/v1/jobs/{id}/events", 200, &v);
 
+    // The same events as Server-Sent Events: each `data` an Event.
+    let r = client()
+        .get(format!(
+            "{}/api/v1/jobs/{done}/events?follow=true",
+            server.url
+        ))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let text = r.text().await.unwrap();
+    let item =
+        schemas.answer("get", "/api/v1/jobs/{id}/events", 200, "application/json")["items"].clone();
+    let mut sent = 0;
+    for block in text.split("\n\n").filter(|b| b.contains("event: event")) {
+        let data = block
+            .lines()
+            .find_map(|l| l.strip_prefix("data: "))
+            .unwrap();
+        let errors = schemas.errors_against(item.clone(), &serde_json::from_str(data).unwrap());
+        assert!(errors.is_empty(), "an SSE event: {errors:?}\n{data}");
+        sent += 1;
+    }
+    assert_eq!(sent, v.as_array().unwrap().len(), "{text}");
+    assert!(text.contains("event: end"), "{text}");
+
     let r = client()
         .get(format!("{}/api/v1/jobs/{done}/junit", server.url))
         .bearer_auth(TOKEN)
@@ -629,6 +667,14 @@ async fn real_answers_fit_their_schemas() {
     schemas.check("post", "/api/v1/audit/events", 503, &v);
     let (_, v) = call(&server, Method::GET, "/api/v1/openapi.json").await;
     schemas.check("get", "/api/v1/openapi.json", 200, &v);
+    // Swagger UI reads the same document, without the token.
+    let r = client()
+        .get(format!("{}/api/docs/openapi.json", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap(), v);
 
     // ConTest's API: its envelope, and {Msg} on failure.
     let id = done.to_string();
