@@ -78,16 +78,31 @@ pub struct ContestReply<T> {
     /// This instance's `--server-id`.
     #[serde(rename = "ServerID")]
     pub server_id: String,
-    /// `ResponseTypeStart`, `ResponseTypeStatus`, `ResponseTypeStop`,
-    /// `ResponseTypeRetry`, `ResponseTypeList` or `ResponseTypeVersion`.
     #[serde(rename = "Type")]
-    pub kind: String,
+    pub kind: ContestType,
     #[serde(rename = "Data")]
     pub data: T,
     /// Always null: a failure is an HTTP 400 with `{Msg}`.
     #[serde(rename = "Error")]
     #[schema(value_type = Option<String>, required = true)]
     pub error: Option<String>,
+}
+
+/// What a ConTest answer answers, by ConTest's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+pub enum ContestType {
+    #[serde(rename = "ResponseTypeStart")]
+    Start,
+    #[serde(rename = "ResponseTypeStatus")]
+    Status,
+    #[serde(rename = "ResponseTypeStop")]
+    Stop,
+    #[serde(rename = "ResponseTypeRetry")]
+    Retry,
+    #[serde(rename = "ResponseTypeList")]
+    List,
+    #[serde(rename = "ResponseTypeVersion")]
+    Version,
 }
 
 /// ConTest's failure body (HTTP 400, or an opaque 500).
@@ -198,10 +213,10 @@ impl ToSchema for ContestJobStatus {
     }
 }
 
-fn reply<T: Serialize>(state: &AppState, kind: &str, data: T) -> Response {
+fn reply<T: Serialize>(state: &AppState, kind: ContestType, data: T) -> Response {
     Json(ContestReply {
         server_id: state.manager.server_id().to_string(),
-        kind: kind.to_string(),
+        kind,
         data,
         error: None,
     })
@@ -254,7 +269,7 @@ async fn start(State(state): State<AppState>, Form(f): Form<StartForm>) -> Respo
             .into_response();
     }
     match state.manager.submit(&f.job_desc, &f.requestor).await {
-        Ok(id) => reply(&state, "ResponseTypeStart", ContestStarted { job_id: id }),
+        Ok(id) => reply(&state, ContestType::Start, ContestStarted { job_id: id }),
         Err(e) => fail("Start", e),
     }
 }
@@ -276,7 +291,7 @@ async fn status(State(state): State<AppState>, Form(f): Form<JobForm>) -> Respon
     match prova_engine::status::load_status(&*state.store, id).await {
         Ok(Some(st)) => reply(
             &state,
-            "ResponseTypeStatus",
+            ContestType::Status,
             ContestStatusData {
                 status: ContestJobStatus(st),
             },
@@ -300,7 +315,7 @@ async fn stop(State(state): State<AppState>, Form(f): Form<JobForm>) -> Response
         Err(e) => return fail("Stop", e),
     };
     match state.manager.cancel(id, &f.requestor).await {
-        Ok(()) => reply(&state, "ResponseTypeStop", ContestStopped {}),
+        Ok(()) => reply(&state, ContestType::Stop, ContestStopped {}),
         Err(e) => fail("Stop", e),
     }
 }
@@ -321,7 +336,7 @@ async fn retry(State(state): State<AppState>, Form(f): Form<JobForm>) -> Respons
     match state.manager.retry(id, &f.requestor).await {
         Ok(new) => reply(
             &state,
-            "ResponseTypeRetry",
+            ContestType::Retry,
             ContestRetried {
                 job_id: new,
                 retry_of: id,
@@ -372,7 +387,7 @@ async fn list(State(state): State<AppState>, Form(f): Form<ListForm>) -> Respons
         Ok(jobs) => {
             let mut ids: Vec<JobId> = jobs.iter().map(|j| j.id).collect();
             ids.sort_unstable();
-            reply(&state, "ResponseTypeList", ContestJobIds { job_ids: ids })
+            reply(&state, ContestType::List, ContestJobIds { job_ids: ids })
         }
         Err(e) => fail("List", e),
     }
@@ -386,7 +401,7 @@ async fn list(State(state): State<AppState>, Form(f): Form<ListForm>) -> Respons
 async fn version(State(state): State<AppState>) -> Response {
     reply(
         &state,
-        "ResponseTypeVersion",
+        ContestType::Version,
         ContestVersion {
             version: CONTEST_API_VERSION,
         },

@@ -93,6 +93,10 @@ fn vacuous(doc: &Value, schema: &Value) -> Option<String> {
                 None
             }
         }
+        Some(t) if t == "array" => match m.get("items") {
+            Some(items) => vacuous(doc, items).map(|why| format!("items: {why}")),
+            None => Some(format!("an array of anything: {schema}")),
+        },
         Some(_) => None,
     }
 }
@@ -229,6 +233,14 @@ fn the_checks_above_see_a_vacuous_schema_and_a_dangling_ref() {
         None
     );
     assert_eq!(vacuous(&doc, &json!({"type": "string"})), None);
+    assert!(vacuous(&doc, &json!({"type": "array", "items": {}})).is_some());
+    assert_eq!(
+        vacuous(
+            &doc,
+            &json!({"type": "array", "items": {"$ref": "#/components/schemas/Good"}})
+        ),
+        None
+    );
 }
 
 /// A concrete path for a template: ids that parse, a file name.
@@ -681,6 +693,7 @@ async fn real_answers_fit_their_schemas() {
     let (code, v) = form(&server, "/status", &[("jobID", &id)]).await;
     assert_eq!(code, 200);
     assert_eq!(v["Data"]["Status"]["State"], "JobStateCompleted");
+    assert_eq!(v["Type"], "ResponseTypeStatus");
     schemas.check("post", "/status", 200, &v);
     let (code, v) = form(
         &server,
@@ -691,6 +704,8 @@ async fn real_answers_fit_their_schemas() {
     assert_eq!(code, 200);
     schemas.check("post", "/list", 200, &v);
     let (_, v) = form(&server, "/version", &[]).await;
+    assert_eq!(v["Type"], "ResponseTypeVersion");
+    assert_eq!(v["Data"]["Version"], 5);
     schemas.check("post", "/version", 200, &v);
     let (code, v) = form(&server, "/retry", &[("jobID", &id), ("requestor", "ci")]).await;
     assert_eq!(code, 200, "{v}");
