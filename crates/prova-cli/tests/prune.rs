@@ -140,3 +140,22 @@ fn bad_ages_and_flags_are_usage_errors() {
     }
     assert!(!env.db().exists());
 }
+
+#[test]
+fn the_help_teaches_with_examples() {
+    let env = Env::new();
+    let (code, out, _) = env.run(&["prune", "--help"]);
+    assert_eq!(code, 0);
+    for says in [
+        "Examples",
+        "--dry-run",
+        "--vacuum",
+        "30d",
+        "Exit codes",
+        "--server",
+    ] {
+        assert!(out.contains(says), "no {says:?} in\n{out}");
+    }
+    let (_, out, _) = env.run(&["--help"]);
+    assert!(out.contains("prova prune --older-than 30d"), "{out}");
+}
