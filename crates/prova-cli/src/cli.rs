@@ -143,6 +143,7 @@ Examples:
   prova prune --older-than 30d --dry-run      list what would go, delete nothing
   prova prune --older-than 30d                delete jobs that ended over 30 days ago
   prova prune --older-than 2w --vacuum        ... then give the space back to the disk
+  prova prune --older-than 30d --keep-last 20  ... but the newest 20 jobs of each name stay
   prova prune --older-than 90d --db postgres://prova@db/prova --json
 
 Only jobs in a final state (Completed, Failed, Cancelled, CancellationFailed)

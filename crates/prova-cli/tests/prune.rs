@@ -104,6 +104,20 @@ fn prune_deletes_the_old_ended_jobs_and_says_how_to_get_the_space_back() {
     }
     assert_eq!(env.status(2)["Verdict"], "passed");
 
+    // Keeping the newest job of each name: job 2 is the newest "hello
+    // world", so nothing goes even at any age.
+    let (code, out, err) = env.run(&[
+        "prune",
+        "--older-than",
+        "0",
+        "--keep-last",
+        "1",
+        "--dry-run",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(json(&out)["JobCount"], 0, "{out}");
+
     // Again: nothing left that old.
     let (code, out, _) = env.run(&["prune", "--older-than", "30d"]);
     assert_eq!(code, 0);

@@ -278,6 +278,10 @@ pub trait AuditHitStore: Send + Sync {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PruneRule {
     pub ended_before: jiff::Timestamp,
+    /// Keeps the newest this many jobs of each name (by id, whatever
+    /// their state), however old: the history of a job name
+    /// (`prova history`, `prova diff`) reads its newest jobs.
+    pub keep_last: Option<u32>,
 }
 
 /// A job a [`PruneRule`] selects.

@@ -204,6 +204,7 @@ async fn prune_deletes_old_ended_jobs_whole_and_nothing_else() {
 
         let rule = PruneRule {
             ended_before: days_ago(30),
+            keep_last: None,
         };
         // Dry run: the list, and nothing deleted.
         let listed = store.prunable_jobs(&rule).await.unwrap();
@@ -285,6 +286,7 @@ async fn a_big_prune_goes_in_batches_and_the_space_comes_back() {
         let count = store
             .prune_jobs(&PruneRule {
                 ended_before: days_ago(30),
+                keep_last: None,
             })
             .await
             .unwrap();
@@ -316,6 +318,45 @@ async fn a_big_prune_goes_in_batches_and_the_space_comes_back() {
                 // here, everything.
                 assert!(vacuumed.bytes < before.bytes, "{before:?} → {vacuumed:?}");
             }
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn keep_last_keeps_the_newest_jobs_of_each_name_however_old() {
+    for_each_backend_url(|store, _url| async move {
+        let old = days_ago(40);
+        let done = [JobState::Started, JobState::Completed];
+        let a1 = job(&store, "a", &done, old).await;
+        let a2 = job(&store, "a", &done, old).await;
+        let b1 = job(&store, "b", &done, old).await;
+        let a3 = job(&store, "a", &done, old).await;
+        // The newest "a" still runs: it counts among the newest two.
+        let a4 = job(&store, "a", &[JobState::Started], old).await;
+        let rule = |keep_last| PruneRule {
+            ended_before: days_ago(30),
+            keep_last,
+        };
+        let ids =
+            |jobs: Vec<prova_store::PrunableJob>| jobs.iter().map(|j| j.id).collect::<Vec<_>>();
+        assert_eq!(
+            ids(store.prunable_jobs(&rule(None)).await.unwrap()),
+            [a1, a2, b1, a3]
+        );
+        assert_eq!(
+            ids(store.prunable_jobs(&rule(Some(0))).await.unwrap()),
+            [a1, a2, b1, a3]
+        );
+        assert_eq!(
+            ids(store.prunable_jobs(&rule(Some(2))).await.unwrap()),
+            [a1, a2]
+        );
+        let count = store.prune_jobs(&rule(Some(3))).await.unwrap();
+        assert_eq!(count.jobs, 1);
+        assert!(store.get_job(a1).await.unwrap().is_none());
+        for kept in [a2, b1, a3, a4] {
+            assert!(store.get_job(kept).await.unwrap().is_some(), "{kept}");
         }
     })
     .await;

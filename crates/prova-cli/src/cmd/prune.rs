@@ -20,6 +20,11 @@ pub struct PruneArgs {
     /// CancellationFailed) longer ago than this: 30d, 2w, 1d12h, 36h, 90m.
     #[arg(long, value_name = "AGE", value_parser = parse_age)]
     pub older_than: Duration,
+    /// Keep the newest N jobs of each job name however old (counted over
+    /// all its jobs, running ones too): `prova history` and `prova diff`
+    /// read a name's newest jobs.
+    #[arg(long, value_name = "N")]
+    pub keep_last: Option<u32>,
     /// Only list the jobs that would go; delete nothing.
     #[arg(long, conflicts_with = "vacuum")]
     pub dry_run: bool,
@@ -84,6 +89,7 @@ pub async fn run(args: PruneArgs) -> anyhow::Result<ExitCode> {
         })?;
     let rule = PruneRule {
         ended_before: cutoff,
+        keep_last: args.keep_last,
     };
     let url = store::url(&args.store);
     if store::sqlite_file(&url).is_some_and(|f| !f.exists()) {

@@ -61,7 +61,18 @@ fn selected(rule: &PruneRule, now: i64, limit: Option<usize>, lock: bool) -> Sql
         .arg(Arg::I64(now))
         .push(") AND NOT EXISTS (SELECT 1 FROM target_locks t WHERE t.job_id = jobs.id AND t.expires_at >= ")
         .arg(Arg::I64(now))
-        .push(") ORDER BY id");
+        .push(")");
+    if let Some(n) = rule.keep_last.filter(|n| *n > 0) {
+        // A window in a subquery: PostgreSQL refuses `FOR UPDATE` beside
+        // a window function only at the same level.
+        sql.push(
+            " AND id NOT IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER \
+             (PARTITION BY name ORDER BY id DESC) AS newest FROM jobs) ranked WHERE newest <= ",
+        )
+        .arg(Arg::I64(i64::from(n)))
+        .push(")");
+    }
+    sql.push(" ORDER BY id");
     if let Some(n) = limit {
         sql.push(&format!(" LIMIT {n}"));
     }
