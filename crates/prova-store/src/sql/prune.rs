@@ -6,6 +6,8 @@
 //! other tables still cascade, but every one is deleted here explicitly,
 //! in the job's transaction, so nothing depends on `PRAGMA foreign_keys`.
 
+use std::collections::HashSet;
+
 use async_trait::async_trait;
 use prova_core::{JobId, JobState};
 use sqlx::any::AnyRow;
@@ -35,12 +37,14 @@ pub(super) const JOB_TABLES: [&str; 5] = [
 /// The tables `prova prune --vacuum` vacuums on PostgreSQL.
 const VACUUM_TABLES: &str = "jobs, events, job_status, job_tags, job_leases, target_locks";
 
-/// The jobs `rule` selects, oldest id first: (id, name, state, state_time,
-/// event_count). With `lock` (PostgreSQL, in the prune's transaction), their
-/// `jobs` rows are locked: an append to one of them (`prova coverage report
-/// --job`) updates that row first, so it waits, then finds the job gone
-/// and fails, instead of leaving events without a job.
-fn selected(rule: &PruneRule, now: i64, limit: Option<usize>, lock: bool) -> Sql {
+/// The jobs `rule` selects by state, age and holder, oldest id first,
+/// from the job after `after` on: (id, name, state, state_time,
+/// event_count). `keep_last` is applied by the caller ([`newest_of_names`]).
+/// With `lock` (PostgreSQL, in the prune's transaction), their `jobs` rows
+/// are locked: an append to one of them (`prova coverage report --job`)
+/// updates that row first, so it waits, then finds the job gone and
+/// fails, instead of leaving events without a job.
+fn selected(rule: &PruneRule, now: i64, after: JobId, limit: Option<usize>, lock: bool) -> Sql {
     let mut sql =
         Sql::new("SELECT id, name, state, state_time, event_count FROM jobs WHERE state IN (");
     for (i, st) in JobState::ALL
@@ -61,18 +65,9 @@ fn selected(rule: &PruneRule, now: i64, limit: Option<usize>, lock: bool) -> Sql
         .arg(Arg::I64(now))
         .push(") AND NOT EXISTS (SELECT 1 FROM target_locks t WHERE t.job_id = jobs.id AND t.expires_at >= ")
         .arg(Arg::I64(now))
-        .push(")");
-    if let Some(n) = rule.keep_last.filter(|n| *n > 0) {
-        // A window in a subquery: PostgreSQL refuses `FOR UPDATE` beside
-        // a window function only at the same level.
-        sql.push(
-            " AND id NOT IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER \
-             (PARTITION BY name ORDER BY id DESC) AS newest FROM jobs) ranked WHERE newest <= ",
-        )
-        .arg(Arg::I64(i64::from(n)))
-        .push(")");
-    }
-    sql.push(" ORDER BY id");
+        .push(") AND id > ")
+        .arg(Arg::I64(after))
+        .push(" ORDER BY id");
     if let Some(n) = limit {
         sql.push(&format!(" LIMIT {n}"));
     }
@@ -80,6 +75,24 @@ fn selected(rule: &PruneRule, now: i64, limit: Option<usize>, lock: bool) -> Sql
         sql.push(" FOR UPDATE");
     }
     sql
+}
+
+/// The newest `n` jobs of each name (by id, whatever their state): the
+/// ones `keep_last` keeps. Read once per prune, not per batch (a window
+/// over every job costs a sort): a job created meanwhile only makes the
+/// set keep more than it must.
+async fn newest_of_names(pool: &sqlx::AnyPool, n: u32) -> Result<HashSet<JobId>> {
+    let rows = sqlx::query(
+        "SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY name ORDER BY id DESC) \
+         AS newest FROM jobs) ranked WHERE newest <= $1",
+    )
+    .bind(i64::from(n))
+    .fetch_all(pool)
+    .await
+    .map_err(q("read the newest jobs of each name"))?;
+    rows.iter()
+        .map(|r| r.try_get::<i64, _>(0).map_err(|e| corrupt("job id", e)))
+        .collect()
 }
 
 fn prunable_from_row(row: &AnyRow) -> Result<PrunableJob> {
@@ -138,28 +151,60 @@ async fn delete_where_in(
     Ok(res.rows_affected())
 }
 
+/// What one prune transaction did.
+struct Batch {
+    jobs: u64,
+    events: u64,
+    /// The next batch starts after this job.
+    next_after: JobId,
+}
+
 impl SqlStore {
-    /// One batch: selects (and on PostgreSQL locks) the next jobs, deletes
-    /// them with their rows, commits. `None` when no job is left to prune.
-    async fn prune_batch(&self, rule: &PruneRule) -> Result<Option<(u64, u64)>> {
+    /// The `keep_last` newest jobs of each name, if asked.
+    async fn kept(&self, rule: &PruneRule) -> Result<HashSet<JobId>> {
+        match rule.keep_last.filter(|n| *n > 0) {
+            Some(n) => newest_of_names(&self.pool, n).await,
+            None => Ok(HashSet::new()),
+        }
+    }
+
+    /// One batch: selects (and on PostgreSQL locks) the next jobs after
+    /// `after`, deletes those not `kept` with their rows, commits. `None`
+    /// when no job is left to look at.
+    async fn prune_batch(
+        &self,
+        rule: &PruneRule,
+        after: JobId,
+        kept: &HashSet<JobId>,
+    ) -> Result<Option<Batch>> {
         let mut tx = self.begin_write("prune jobs").await?;
         let now = micros(jiff::Timestamp::now());
         let lock = self.backend == Backend::Postgres;
-        let rows = selected(rule, now, Some(PRUNE_BATCH_JOBS), lock)
+        let rows = selected(rule, now, after, Some(PRUNE_BATCH_JOBS), lock)
             .query()
             .fetch_all(&mut *tx)
             .await
             .map_err(q("select jobs to prune"))?;
-        if rows.is_empty() {
+        let mut jobs = Vec::with_capacity(rows.len());
+        for row in &rows {
+            jobs.push(prunable_from_row(row)?);
+        }
+        let Some(last) = jobs.last().map(|j| j.id) else {
             tx.rollback().await.map_err(q("prune jobs"))?;
             return Ok(None);
-        }
-        let jobs = rows
-            .iter()
-            .map(prunable_from_row)
-            .collect::<Result<Vec<_>>>()?;
+        };
+        jobs.retain(|j| !kept.contains(&j.id));
         let counts: Vec<u64> = jobs.iter().map(|j| j.events).collect();
         let n = batch_len(&counts, PRUNE_BATCH_JOBS, PRUNE_BATCH_EVENTS);
+        if n == 0 {
+            // Every job of this page is kept.
+            tx.rollback().await.map_err(q("prune jobs"))?;
+            return Ok(Some(Batch {
+                jobs: 0,
+                events: 0,
+                next_after: last,
+            }));
+        }
         let ids: Vec<JobId> = jobs[..n].iter().map(|j| j.id).collect();
         let mut events = 0;
         for table in JOB_TABLES {
@@ -171,27 +216,46 @@ impl SqlStore {
         let gone = delete_where_in(&mut tx, "jobs", "id", &ids).await?;
         tx.commit().await.map_err(q("prune jobs"))?;
         tracing::debug!(jobs = gone, events, "pruned a batch of jobs");
-        Ok(Some((gone, events)))
+        // The rest of the page (jobs over the events budget) comes next.
+        let next_after = if n == jobs.len() { last } else { ids[n - 1] };
+        Ok(Some(Batch {
+            jobs: gone,
+            events,
+            next_after,
+        }))
     }
 }
 
 #[async_trait]
 impl PruneStore for SqlStore {
     async fn prunable_jobs(&self, rule: &PruneRule) -> Result<Vec<PrunableJob>> {
-        let rows = selected(rule, micros(jiff::Timestamp::now()), None, false)
+        let kept = self.kept(rule).await?;
+        let rows = selected(rule, micros(jiff::Timestamp::now()), 0, None, false)
             .query()
             .fetch_all(&self.pool)
             .await
             .map_err(q("select jobs to prune"))?;
-        rows.iter().map(prunable_from_row).collect()
+        let mut jobs = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let job = prunable_from_row(row)?;
+            if !kept.contains(&job.id) {
+                jobs.push(job);
+            }
+        }
+        Ok(jobs)
     }
 
     async fn prune_jobs(&self, rule: &PruneRule) -> Result<PruneCount> {
+        let kept = self.kept(rule).await?;
         let mut count = PruneCount::default();
-        while let Some((jobs, events)) = self.prune_batch(rule).await? {
-            count.jobs += jobs;
-            count.events += events;
-            count.batches += 1;
+        let mut after = 0;
+        while let Some(batch) = self.prune_batch(rule, after, &kept).await? {
+            if batch.jobs > 0 {
+                count.jobs += batch.jobs;
+                count.events += batch.events;
+                count.batches += 1;
+            }
+            after = batch.next_after;
         }
         Ok(count)
     }
