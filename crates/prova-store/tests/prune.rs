@@ -252,6 +252,12 @@ async fn prune_deletes_old_ended_jobs_whole_and_nothing_else() {
         let st = store.job_status(running).await.unwrap().unwrap();
         assert_eq!(st.state, Some(JobState::Started));
 
+        // A late append to a pruned job (`prova coverage report --job`)
+        // fails and leaves no event behind.
+        let late = NewEvent::job(completed, names::COVERAGE_REPORT, Some(json!({})));
+        assert!(store.append_events(&[late]).await.is_err());
+        assert_eq!(rows_of(&pool, &url, completed).await["events"], 0);
+
         // Nothing left to prune: a second prune deletes nothing.
         let again = store.prune_jobs(&rule).await.unwrap();
         assert_eq!((again.jobs, again.events, again.batches), (0, 0, 0));
@@ -358,6 +364,65 @@ async fn keep_last_keeps_the_newest_jobs_of_each_name_however_old() {
         for kept in [a2, b1, a3, a4] {
             assert!(store.get_job(kept).await.unwrap().is_some(), "{kept}");
         }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_append_in_flight_is_waited_for_and_pruned_with_its_job() {
+    for_each_backend_url(|store, url| async move {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let old = days_ago(40);
+        let id = job(
+            &store,
+            "late",
+            &[JobState::Started, JobState::Completed],
+            old,
+        )
+        .await;
+        let before: i64 = {
+            let pool = AnyPool::connect(&url).await.unwrap();
+            rows_of(&pool, &url, id).await["events"]
+        };
+        // Another process appends to the job as the store does: the job's
+        // row first (its event count), then the event; not committed yet.
+        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+        let mut tx = if url.starts_with("sqlite") {
+            conn.begin_with("BEGIN IMMEDIATE").await.unwrap()
+        } else {
+            conn.begin().await.unwrap()
+        };
+        sqlx::query("UPDATE jobs SET event_count = event_count + 1 WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO events (job_id, kind, run_id, name, emit_time) \
+             VALUES ($1, 'job', 0, 'CoverageReport', $2)",
+        )
+        .bind(id)
+        .bind(jiff::Timestamp::now().as_microsecond())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        let rule = PruneRule {
+            ended_before: days_ago(30),
+            keep_last: None,
+        };
+        let (count, ()) = tokio::join!(store.prune_jobs(&rule), async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            tx.commit().await.unwrap();
+        });
+        // The prune waited for the append and took its event too: no
+        // event is left without its job.
+        let count = count.unwrap();
+        assert_eq!(count.jobs, 1);
+        assert_eq!(count.events as i64, before + 1);
+        let pool = AnyPool::connect(&url).await.unwrap();
+        let rows = rows_of(&pool, &url, id).await;
+        assert!(rows.values().all(|n| *n == 0), "{rows:?}");
     })
     .await;
 }
