@@ -14,6 +14,7 @@ Examples:
   prova jobs                               list recorded jobs
   prova status 1                           the status tree of job 1
   prova events 1 --name CmdStdout          events of job 1
+  prova prune --older-than 30d             delete jobs that ended over 30 days ago
   prova completions bash                   shell completions (zsh, fish too); prova man: man page
   prova coverage untested --spec swagger.json --audit audit.log
 
@@ -134,6 +135,25 @@ Durations count as changed when they move by at least 1 s and 25% together.
 Exit codes: 0 nothing newly fails, 1 something newly fails (a regression, or
 an added test or case that fails), 2 a job is not in the store, 4 error.")]
     Diff(crate::cmd::diff::DiffArgs),
+
+    /// Delete the jobs that ended long ago, with their events, to keep a
+    /// long-lived store small.
+    #[command(after_help = "\
+Examples:
+  prova prune --older-than 30d --dry-run      list what would go, delete nothing
+  prova prune --older-than 30d                delete jobs that ended over 30 days ago
+  prova prune --older-than 2w --vacuum        ... then give the space back to the disk
+  prova prune --older-than 30d --keep-last 20  ... but the newest 20 jobs of each name stay
+  prova prune --older-than 90d --db postgres://prova@db/prova --json
+
+Only jobs in a final state (Completed, Failed, Cancelled, CancellationFailed)
+go, each with every row of its own (events, status, tags, leases, target
+locks); running, paused and not-yet-started jobs stay, and so do jobs a
+process still holds. Deleting frees space inside the store; on SQLite the
+file only shrinks with --vacuum (which rewrites it: run it when no server is
+busy writing). Works on the local store (--db), not through --server.
+Exit codes: 0 done (also when nothing was old enough), 2 bad usage, 4 error.")]
+    Prune(crate::cmd::prune::PruneArgs),
 
     /// List the plugins a descriptor can name, and the events each step emits.
     #[command(after_help = "\

@@ -25,7 +25,7 @@ pub async fn open(args: &StoreArgs) -> anyhow::Result<Arc<dyn Store>> {
 }
 
 /// The SQLite file a store URL names (`None` for PostgreSQL and memory).
-fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     url.strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
         .filter(|p| !p.starts_with(":memory:") && !p.contains("mode=memory"))

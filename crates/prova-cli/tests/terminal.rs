@@ -1,7 +1,9 @@
 //! The live progress in a pseudo-terminal (util-linux `script`), read back
 //! through a terminal emulator (vt100) and compared with the screen a
 //! person sees when the job has ended; colour on by default, off with
-//! NO_COLOR and `--color never`.
+//! NO_COLOR and `--color never`. `prova start --wait` on a server draws
+//! the same view from the server's event stream, checked while the job
+//! runs and once it has ended.
 
 use std::process::Command;
 
@@ -228,5 +230,237 @@ fn ctrl_c_leaves_a_clean_screen() {
             .iter()
             .any(|l| l.starts_with("✘ [T] run 1 · t · 1 targets │ s: 1 in, 0 ok, 1 failed")),
         "{lines:#?}"
+    );
+}
+
+/// A job of two targets through three steps whose second waits until the
+/// file `gate` exists, so a test can look at the live screen while it
+/// waits; target b then fails the third step.
+fn gated_job(env: &Env, name: &str, gate: &std::path::Path) -> std::path::PathBuf {
+    env.write(
+        name,
+        &format!(
+            r#"JobName: gated
+TestDescriptors:
+  - TargetManagerName: TargetList
+    TargetManagerAcquireParameters: {{Targets: [{{ID: a}}, {{ID: b}}]}}
+    TestFetcherName: literal
+    TestFetcherFetchParameters:
+      TestName: gate
+      Steps:
+        - {{name: echo, label: first, parameters: {{text: [hi]}}}}
+        - {{name: cmd, label: wait, parameters: {{executable: [sh], args: ["-c", "while [ ! -e '{}' ]; do sleep 0.05; done"]}}}}
+        - {{name: cmd, label: last, parameters: {{executable: [test], args: ["{{{{ .ID }}}}", "!=", "b"]}}}}
+Reporting:
+  RunReporters: [{{name: TargetSuccess, parameters: {{SuccessExpression: "=100%"}}}}]
+"#,
+            gate.display()
+        ),
+    )
+}
+
+/// `cmdline` in a 160×40 pseudo-terminal, read as it draws: once the
+/// screen has a line containing `live_mark`, that screen is kept and
+/// `gate` is created (the job goes on). Returns (exit code, the raw output
+/// up to the live screen, all the raw output).
+fn in_pty_live(
+    env: &Env,
+    cmdline: &str,
+    live_mark: &str,
+    gate: &std::path::Path,
+) -> (i32, Vec<u8>, Vec<u8>) {
+    use std::io::Read;
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+    let mut child = Command::new("script")
+        .args([
+            "-qfec",
+            &format!("stty cols 160 rows 40; exec {cmdline}"),
+            "/dev/null",
+        ])
+        .env("PROVA_DB", env.db())
+        .env("TERM", "xterm-256color")
+        .env_remove("NO_COLOR")
+        .env_remove("RUST_LOG")
+        .current_dir(env.dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let raw = Arc::new(Mutex::new(Vec::new()));
+    let mut stdout = child.stdout.take().unwrap();
+    let sink = raw.clone();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = stdout.read(&mut buf) {
+            sink.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let live = loop {
+        let now = raw.lock().unwrap().clone();
+        if screen(&now).iter().any(|l| l.contains(live_mark)) {
+            break now;
+        }
+        if Instant::now() > deadline || child.try_wait().unwrap().is_some() {
+            let _ = child.kill();
+            panic!("no {live_mark:?} on the live screen:\n{:#?}", screen(&now));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // Let a redraw that was due land, so the kept screen is settled.
+    std::thread::sleep(Duration::from_millis(300));
+    let live = {
+        let now = raw.lock().unwrap().clone();
+        if now.len() > live.len() { now } else { live }
+    };
+    std::fs::write(gate, "").unwrap();
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    let all = raw.lock().unwrap().clone();
+    (status.code().unwrap_or(-1), live, all)
+}
+
+/// A live screen with what moves by itself redacted: spinner frames
+/// (`*`), elapsed times (`[00:00:01]` -> `[T]`) and an ETA (`eta 2s · `,
+/// shown once a second or more is left: how fast the first step went on
+/// a loaded machine, not what the view shows).
+fn live_screen(raw: &[u8]) -> Vec<String> {
+    screen(raw)
+        .into_iter()
+        .map(|l| {
+            let mut l: String = l
+                .chars()
+                .map(|c| {
+                    if "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏".contains(c) {
+                        '*'
+                    } else {
+                        c
+                    }
+                })
+                .collect();
+            if let Some(at) = l.find(" eta ")
+                && let Some(len) = l[at..].find(" · ")
+            {
+                l.replace_range(at + 1..at + len + " · ".len(), "");
+            }
+            redact_clock(&l)
+        })
+        .collect()
+}
+
+/// `[00:00:01]` -> `[T]`.
+fn redact_clock(line: &str) -> String {
+    let chars: Vec<char> = line.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let clock = chars.len() >= i + 10
+            && chars[i] == '['
+            && chars[i + 9] == ']'
+            && chars[i + 1..i + 9].iter().enumerate().all(|(k, c)| {
+                if k % 3 == 2 {
+                    *c == ':'
+                } else {
+                    c.is_ascii_digit()
+                }
+            });
+        if clock {
+            out.push_str("[T]");
+            i += 10;
+        } else {
+            out.push(chars[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Kills the server however the test ends.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn start_wait_draws_the_same_live_view_as_run_from_the_servers_events() {
+    let bin = assert_cmd::cargo::cargo_bin("prova");
+    let quote = |p: &std::path::Path| format!("'{}'", p.display());
+    // What people see while the job waits in its second step: the job
+    // line, and the test's bar with its size known from the descriptor
+    // (2 targets × 3 steps) and the counts of each step so far.
+    let want_live = [
+        "* [T] job 1 · run 1",
+        "* [T] ████░░░░░░░░ 2/6 run 1 · gate · 2 targets │ first: 2 in, 2 ok, 0 failed │ wait: 2 in, 0 ok, 0 failed",
+    ];
+    // Then each failure above the bars, and the test's line.
+    let want_end = [
+        "✘ run 1 · gate: target b failed at last: test failed: exit status 1",
+        "✘ [T] run 1 · gate · 2 targets │ first: 2 in, 2 ok, 0 failed │ wait: 2 in, 2 ok, 0 failed │ last: 2 in, 1 ok, 1 failed",
+    ];
+    let mark = "wait: 2 in, 0 ok";
+
+    // `prova run`, the reference.
+    let env = Env::new();
+    let gate = env.dir.path().join("gate");
+    let job = gated_job(&env, "gated.yaml", &gate);
+    let (code, live, all) = in_pty_live(
+        &env,
+        &format!("{} run {}", bin.display(), quote(&job)),
+        mark,
+        &gate,
+    );
+    assert_eq!(code, 1, "{}", String::from_utf8_lossy(&all));
+    let run_live = live_screen(&live);
+    assert_eq!(run_live[0], "job 1 started", "{run_live:#?}");
+    assert_eq!(run_live[1..], want_live, "{run_live:#?}");
+    let run_end = screen(&all);
+    assert_eq!(run_end[1..3], want_end, "{run_end:#?}");
+
+    // `prova start --wait` on a server: the same view, from the server's
+    // event stream; the job id on stdout and where it runs first.
+    let env = Env::new();
+    let db = env.dir.path().join("server.db");
+    let (server, url) = support::spawn_server(&["--db", db.to_str().unwrap()]);
+    let _server = Server(server);
+    let gate = env.dir.path().join("gate");
+    let job = gated_job(&env, "gated.yaml", &gate);
+    let (code, live, all) = in_pty_live(
+        &env,
+        &format!(
+            "{} start {} --server {url} --wait",
+            bin.display(),
+            quote(&job)
+        ),
+        mark,
+        &gate,
+    );
+    assert_eq!(
+        code,
+        1,
+        "the job's verdict: {}",
+        String::from_utf8_lossy(&all)
+    );
+    let start_live = live_screen(&live);
+    let header = ["1".to_string(), format!("job 1 started on {url}")];
+    assert_eq!(start_live[..2], header, "{start_live:#?}");
+    assert_eq!(start_live[2..], want_live, "{start_live:#?}");
+    let start_end = screen(&all);
+    assert_eq!(start_end[..2], header, "{start_end:#?}");
+    assert_eq!(start_end[2..4], want_end, "{start_end:#?}");
+    // And the status tree once the job has ended, instead of the reports.
+    assert_eq!(
+        start_end[4], "job 1 \"gated\": Completed, verdict failed",
+        "{start_end:#?}"
+    );
+    assert!(
+        start_end
+            .iter()
+            .any(|l| l == "│  │  └─ target b: failed at last: test failed: exit status 1"),
+        "{start_end:#?}"
     );
 }

@@ -270,6 +270,81 @@ pub trait AuditHitStore: Send + Sync {
     async fn query_audit_hits(&self, query: &AuditHitQuery) -> Result<Vec<AuditHit>>;
 }
 
+/// Which jobs [`PruneStore::prune_jobs`] deletes: jobs in a final state
+/// (`Completed`, `Failed`, `Cancelled`, `CancellationFailed`) that reached
+/// it before `ended_before`. A job that has not ended (running, paused,
+/// not started) is never deleted, nor one whose lease or target locks have
+/// not expired (a process still holds it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PruneRule {
+    pub ended_before: jiff::Timestamp,
+    /// Keeps the newest this many jobs of each name (by id, whatever
+    /// their state), however old: the history of a job name
+    /// (`prova history`, `prova diff`) reads its newest jobs.
+    pub keep_last: Option<u32>,
+}
+
+/// A job a [`PruneRule`] selects.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrunableJob {
+    pub id: JobId,
+    pub name: String,
+    pub state: JobState,
+    /// When it reached its final state.
+    pub ended_at: jiff::Timestamp,
+    /// How many events it has (`jobs.event_count`).
+    pub events: u64,
+}
+
+/// What [`PruneStore::prune_jobs`] deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PruneCount {
+    pub jobs: u64,
+    pub events: u64,
+    /// Transactions it took (see [`PruneStore::prune_jobs`]).
+    pub batches: u64,
+}
+
+/// How big the store is and how much of it is free, in bytes. `free` is
+/// space the database holds but does not use (SQLite's free pages, which
+/// a `VACUUM` gives back to the file system); `None` where the backend
+/// cannot tell cheaply (PostgreSQL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreSize {
+    pub bytes: u64,
+    pub free: Option<u64>,
+}
+
+/// Keeping a long-lived store small: deleting ended jobs with everything
+/// that belongs to them, and giving the space back (`prova prune`). Not
+/// part of [`Store`]: a maintenance task on a [`SqlStore`], not something
+/// a running server needs.
+#[async_trait]
+pub trait PruneStore: Send + Sync {
+    /// The jobs `rule` selects, oldest id first, without deleting anything.
+    async fn prunable_jobs(&self, rule: &PruneRule) -> Result<Vec<PrunableJob>>;
+    /// Deletes the jobs `rule` selects and every row that belongs to them
+    /// (events, saved status, tags, expired leases and target locks), in
+    /// batches of at most [`PRUNE_BATCH_JOBS`] jobs and about
+    /// [`PRUNE_BATCH_EVENTS`] events per transaction, so writers wait
+    /// for one batch, not for the whole prune. Each job goes whole or not
+    /// at all.
+    async fn prune_jobs(&self, rule: &PruneRule) -> Result<PruneCount>;
+    /// The store's size.
+    async fn store_size(&self) -> Result<StoreSize>;
+    /// Gives the space of deleted rows back: SQLite `VACUUM` (rewrites the
+    /// file; needs as much free disk as the file's size, and blocks
+    /// writers while it runs), PostgreSQL `VACUUM` of prova's tables (the
+    /// space becomes reusable; autovacuum would do the same in time).
+    async fn vacuum(&self) -> Result<()>;
+}
+
+/// The most jobs one prune transaction deletes.
+pub const PRUNE_BATCH_JOBS: usize = 500;
+/// The events one prune transaction aims at: a batch takes jobs while
+/// their events stay under this (a single bigger job still goes alone).
+pub const PRUNE_BATCH_EVENTS: u64 = 50_000;
+
 /// The whole store: jobs, their events, job leases, target locks, the
 /// audit sink's hits and the reads of histories. Implemented for anything that implements the parts,
 /// so `Arc<dyn Store>` serves every user, while code that needs one part

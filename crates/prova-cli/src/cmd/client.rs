@@ -165,9 +165,10 @@ pub async fn start(args: StartArgs) -> anyhow::Result<ExitCode> {
     };
     // Checked here first, so the errors name the file and its lines; the
     // server checks again (its plugins, its files root).
-    if let Err(code) = super::load::descriptor(&args.file, args.strict) {
-        return Ok(code);
-    }
+    let job = match super::load::descriptor(&args.file, args.strict) {
+        Ok(job) => job,
+        Err(code) => return Ok(code),
+    };
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
     // Where the file is, so a server on this machine resolves the files it
@@ -197,7 +198,10 @@ pub async fn start(args: StartArgs) -> anyhow::Result<ExitCode> {
     }
     // The same progress as `prova run`, from the server's event stream.
     let live = std::io::stderr().is_terminal();
-    let progress = crate::progress::Progress::new(live, Default::default());
+    // The steps of each test size its bar and ETA, as in `prova run`: the
+    // file is the one the server runs (a fetcher's steps are resolved here
+    // as there).
+    let progress = crate::progress::Progress::new(live, super::load::steps_per_test(&job));
     let observer = progress.observer();
     let followed = follow(&client, id, &mut |ev| {
         observer(&ev.event);

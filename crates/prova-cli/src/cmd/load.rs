@@ -1,6 +1,7 @@
 //! Reading a descriptor for `run` and `start`: every error printed once,
 //! under the file's name; warnings printed, or refused with `--strict`.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -38,6 +39,15 @@ pub fn descriptor(file: &Path, strict: bool) -> Result<PreparedJob, ExitCode> {
             Err(ExitCode::from(exit::INVALID))
         }
     }
+}
+
+/// Steps per test (its steps and cleanup steps): the size of each test's
+/// work, for the progress bars of `run` and `start --wait`.
+pub fn steps_per_test(job: &PreparedJob) -> HashMap<String, u64> {
+    job.tests
+        .iter()
+        .map(|t| (t.name.clone(), (t.steps.len() + t.cleanup.len()) as u64))
+        .collect()
 }
 
 /// `FILE: invalid job descriptor (N errors)` and each error once; the

@@ -11,6 +11,7 @@ pub(crate) mod history;
 mod jobs;
 mod load;
 mod plugins;
+pub(crate) mod prune;
 mod run;
 mod serve;
 mod status;
@@ -49,6 +50,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Events(args) => runtime()?.block_on(events::run(args)),
         Command::History(args) => runtime()?.block_on(history::run(args)),
         Command::Diff(args) => runtime()?.block_on(diff::run(args)),
+        Command::Prune(args) => runtime()?.block_on(prune::run(args)),
         Command::Bench(args) => runtime()?.block_on(bench::run(args)),
         Command::Serve(args) => runtime()?.block_on(serve::run(args)),
         Command::Collector(args) => prova_k8s::run_collector(args),

@@ -47,12 +47,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let job_id = Arc::new(std::sync::OnceLock::new());
 
     let live = std::io::stderr().is_terminal() && !args.no_progress && !args.json;
-    let steps_per_test = job
-        .tests
-        .iter()
-        .map(|t| (t.name.clone(), (t.steps.len() + t.cleanup.len()) as u64))
-        .collect();
-    let progress = progress::Progress::new(live, steps_per_test);
+    let progress = progress::Progress::new(live, super::load::steps_per_test(&job));
     tokio::spawn(watch_signals(
         cancel.clone(),
         hard_cancel.clone(),

@@ -12,8 +12,9 @@
 //! [`event_rows`] (decoding event rows, plain and packed), [`leases`]
 //! ([`crate::LeaseStore`]), [`locks`] ([`crate::TargetLockStore`]),
 //! [`hits`] ([`crate::AuditHitStore`]), [`statement`] (statements built
-//! at run time), [`append`] (writing events) and [`status`] (job statuses
-//! kept as events arrive).
+//! at run time), [`append`] (writing events), [`status`] (job statuses
+//! kept as events arrive) and [`prune`] ([`crate::PruneStore`]: deleting
+//! ended jobs).
 
 mod append;
 mod event_rows;
@@ -24,6 +25,7 @@ mod jobs;
 mod leases;
 mod locks;
 mod open;
+mod prune;
 mod statement;
 mod status;
 
