@@ -50,7 +50,12 @@ impl JobState {
     /// Parses either form (`Completed` or `JobStateCompleted`), any case.
     pub fn parse(s: &str) -> Option<JobState> {
         let s = s.trim();
-        let short = if s.len() > 8 && s[..8].eq_ignore_ascii_case("jobstate") {
+        // `get`: a name whose 8th byte falls inside a character is not a
+        // prefixed one (and must not panic).
+        let short = if s.len() > 8
+            && s.get(..8)
+                .is_some_and(|p| p.eq_ignore_ascii_case("jobstate"))
+        {
             &s[8..]
         } else {
             s
@@ -91,6 +96,9 @@ mod tests {
             Some(JobState::Cancelled)
         );
         assert_eq!(JobState::parse("running"), None);
+        // Not ASCII around the prefix's end: not a state, and no panic.
+        assert_eq!(JobState::parse("PGCOPY\n\u{ff}x"), None);
+        assert_eq!(JobState::parse("JobStat\u{e9}Paused"), None);
         for st in JobState::ALL {
             assert_eq!(JobState::parse(st.event_name()), Some(st));
         }

@@ -181,10 +181,11 @@ async fn backends(a: BackendsBench) -> anyhow::Result<ExitCode> {
         let (s, ns) = job(&text, &sqlite.store_url(&format!("echo{i}")).await?).await?;
         let (p, np) = job(&text, &postgres.store_url(&format!("echo{i}")).await?).await?;
         eprintln!(
-            "round {}: SQLite {:.3}s ({ns} events), PostgreSQL {:.3}s ({np} events)",
+            "round {}: SQLite {:.3}s ({ns} events), PostgreSQL {:.3}s ({np} events), {:.2}×",
             i + 1,
             s.as_secs_f64(),
-            p.as_secs_f64()
+            p.as_secs_f64(),
+            p.as_secs_f64() / s.as_secs_f64()
         );
         best_sqlite = best_sqlite.min(s);
         best_pg = best_pg.min(p);

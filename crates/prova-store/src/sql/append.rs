@@ -3,12 +3,13 @@
 //! the rows in bulk, and saves the statuses that are due (see [`status`]).
 //!
 //! Each backend inserts through sqlx's own driver for it, not `Any`, which
-//! copies every text value once more on the way (and carries no arrays):
-//! on SQLite multi-row `INSERT`s over one writer connection, on PostgreSQL
-//! one `INSERT … SELECT FROM UNNEST` of the whole batch. The rest of the
-//! transaction is the same code over either driver ([`BatchDb`]).
+//! copies every text value once more on the way: on SQLite multi-row
+//! `INSERT`s over one writer connection, on PostgreSQL one binary `COPY`
+//! of the whole batch ([`pg_copy`]). The rest of the transaction is the
+//! same code over either driver ([`BatchDb`]).
 //!
 //! [`status`]: super::status
+//! [`pg_copy`]: super::pg_copy
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 use prova_core::{EventKind, JobId, JobState, NewEvent};
 use sqlx::{AssertSqlSafe, Database};
 
+use super::pg_copy::EventCopy;
 use super::statement::{CachedSql, multi_row_insert};
 use super::status::{Tracked, TrackedJobs};
 use super::{Backend, SqlStore, corrupt, micros, q};
@@ -47,16 +49,6 @@ fn full_insert_sql() -> Arc<str> {
         insert_events_sql(b, EVENT_ROWS_PER_INSERT)
     })
 }
-
-/// PostgreSQL's bulk insert: a whole batch in one statement, each column
-/// bound as one array. 64-row `VALUES` lists cost a round trip and a
-/// 704-parameter bind per 64 events; this costs one per batch. `UNNEST`
-/// emits the arrays' elements in order, so `seq` numbers the events in the
-/// order given.
-const PG_INSERT_EVENTS: &str = "INSERT INTO events (job_id, kind, run_id, test_name, \
-     test_attempt, step_label, target_id, target, name, payload, emit_time) \
-     SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::bigint[], \
-     $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bigint[])";
 
 /// What a batch does to one job.
 #[derive(Default)]
@@ -215,63 +207,6 @@ where
     Ok(())
 }
 
-/// A batch of events as columns, for [`PG_INSERT_EVENTS`].
-#[derive(Default)]
-struct EventColumns<'a> {
-    job_id: Vec<i64>,
-    kind: Vec<&'a str>,
-    run_id: Vec<i64>,
-    test_name: Vec<Option<&'a str>>,
-    test_attempt: Vec<Option<i64>>,
-    step_label: Vec<Option<&'a str>>,
-    target_id: Vec<Option<&'a str>>,
-    target: Vec<Option<String>>,
-    name: Vec<&'a str>,
-    payload: Vec<Option<String>>,
-    emit_time: Vec<i64>,
-}
-
-impl<'a> EventColumns<'a> {
-    fn new(events: &'a [NewEvent]) -> Result<Self> {
-        let mut c = EventColumns::default();
-        for e in events {
-            c.job_id.push(e.job_id);
-            c.kind.push(e.kind.as_str());
-            c.run_id.push(i64::from(e.run_id));
-            c.test_name.push(e.test_name.as_deref());
-            c.test_attempt.push(e.test_attempt.map(i64::from));
-            c.step_label.push(e.step_label.as_deref());
-            c.target_id.push(e.target.as_ref().map(|t| t.id.as_str()));
-            c.target.push(target_json(e)?);
-            c.name.push(e.name.as_str());
-            c.payload.push(e.payload.as_ref().map(|p| p.to_string()));
-            c.emit_time.push(micros(e.emit_time));
-        }
-        Ok(c)
-    }
-}
-
-/// The batch in one `INSERT … SELECT * FROM UNNEST(…)` (PostgreSQL).
-async fn insert_unnest(conn: &mut sqlx::PgConnection, events: &[NewEvent]) -> Result<()> {
-    let c = EventColumns::new(events)?;
-    sqlx::query(PG_INSERT_EVENTS)
-        .bind(&c.job_id)
-        .bind(&c.kind)
-        .bind(&c.run_id)
-        .bind(&c.test_name)
-        .bind(&c.test_attempt)
-        .bind(&c.step_label)
-        .bind(&c.target_id)
-        .bind(&c.target)
-        .bind(&c.name)
-        .bind(&c.payload)
-        .bind(&c.emit_time)
-        .execute(conn)
-        .await
-        .map_err(q("append events"))?;
-    Ok(())
-}
-
 /// The steps of one append, over any of the drivers.
 struct Append<'a> {
     events: &'a [NewEvent],
@@ -326,8 +261,22 @@ impl<'a> Append<'a> {
         Ok(())
     }
 
-    /// Applies the batch to the running statuses and saves those that are
-    /// due, in the batch's transaction.
+    /// Applies the batch to the running statuses (after [`Append::count`]
+    /// chose them). CPU only: on PostgreSQL it runs while the server
+    /// inserts the rows.
+    fn apply(&mut self) {
+        if self.tracked.is_empty() {
+            return;
+        }
+        for e in self.events {
+            if let Some(t) = self.tracked.get_mut(&e.job_id) {
+                t.apply(e);
+            }
+        }
+    }
+
+    /// Saves the running statuses that are due (after [`Append::apply`]),
+    /// in the batch's transaction.
     async fn save<DB>(&mut self, conn: &mut DB::Connection) -> Result<()>
     where
         DB: BatchDb,
@@ -337,14 +286,6 @@ impl<'a> Append<'a> {
         DB::Arguments: sqlx::IntoArguments<DB>,
         usize: sqlx::ColumnIndex<DB::Row>,
     {
-        if self.tracked.is_empty() {
-            return Ok(());
-        }
-        for e in self.events {
-            if let Some(t) = self.tracked.get_mut(&e.job_id) {
-                t.apply(e);
-            }
-        }
         for (job, t) in &mut self.tracked {
             let state_moved = self.jobs.get(job).is_some_and(|b| b.state.is_some());
             if let Some(json) = t.due(state_moved)? {
@@ -374,7 +315,12 @@ impl SqlStore {
         if let Some(pg) = &self.pg {
             let mut tx = pg.begin().await.map_err(q("append events"))?;
             a.count::<sqlx::Postgres>(&mut tx, &self.tracked).await?;
-            insert_unnest(&mut tx, events).await?;
+            let copy = EventCopy::begin(&mut tx).await?.send(events).await?;
+            // The server inserts the rows sent while this process applies
+            // them to the statuses it keeps (a fifth of the batch's time
+            // saved, measured).
+            a.apply();
+            copy.finish().await?;
             a.save::<sqlx::Postgres>(&mut tx).await?;
             tx.commit().await.map_err(q("append events"))?;
         } else if let Some(writer) = &self.sqlite_writer {
@@ -384,6 +330,7 @@ impl SqlStore {
                 .map_err(q("append events"))?;
             a.count::<sqlx::Sqlite>(&mut tx, &self.tracked).await?;
             insert_rows::<sqlx::Sqlite>(&mut tx, events).await?;
+            a.apply();
             a.save::<sqlx::Sqlite>(&mut tx).await?;
             tx.commit().await.map_err(q("append events"))?;
         } else {
@@ -391,6 +338,7 @@ impl SqlStore {
             let mut tx = self.begin_write("append events").await?;
             a.count::<sqlx::Any>(&mut tx, &self.tracked).await?;
             insert_rows::<sqlx::Any>(&mut tx, events).await?;
+            a.apply();
             a.save::<sqlx::Any>(&mut tx).await?;
             tx.commit().await.map_err(q("append events"))?;
         }

@@ -12,9 +12,9 @@
 //! [`event_rows`] (decoding event rows, plain and packed), [`leases`]
 //! ([`crate::LeaseStore`]), [`locks`] ([`crate::TargetLockStore`]),
 //! [`hits`] ([`crate::AuditHitStore`]), [`statement`] (statements built
-//! at run time), [`append`] (writing events), [`status`] (job statuses
-//! kept as events arrive) and [`prune`] ([`crate::PruneStore`]: deleting
-//! ended jobs).
+//! at run time), [`append`] (writing events) with [`pg_copy`] (its
+//! PostgreSQL `COPY`), [`status`] (job statuses kept as events arrive)
+//! and [`prune`] ([`crate::PruneStore`]: deleting ended jobs).
 
 mod append;
 mod event_rows;
@@ -25,6 +25,7 @@ mod jobs;
 mod leases;
 mod locks;
 mod open;
+mod pg_copy;
 mod prune;
 mod statement;
 mod status;
@@ -55,9 +56,9 @@ pub struct SqlStore {
     writer: AnyPool,
     backend: Backend,
     /// PostgreSQL only: the same database through sqlx's own PostgreSQL
-    /// driver, for what `Any` cannot carry: arrays, which the bulk event
-    /// insert binds (one `UNNEST` per column; see [`events`]). Connects
-    /// on first use, so opening a store costs no more.
+    /// driver, for what `Any` cannot carry: `COPY`, the bulk event insert
+    /// (see [`pg_copy`]). Connects on first use, so opening a store costs
+    /// no more.
     pg: Option<sqlx::PgPool>,
     /// SQLite files: the writer of event appends, on sqlx's own SQLite
     /// driver (see [`append`]). One connection, as `writer`; the two take
