@@ -32,11 +32,7 @@ struct EventParts<'a> {
 impl EventParts<'_> {
     fn into_event(self) -> Result<Event> {
         let seq = self.seq;
-        let kind = match self.kind {
-            "job" => EventKind::Job,
-            "test" => EventKind::Test,
-            other => return Err(corrupt("event kind", format!("seq {seq}: {other:?}"))),
-        };
+        let kind = event_kind(seq, self.kind)?;
         let target = match self.target {
             Some(t) => Some(
                 serde_json::from_str::<Target>(t)
@@ -72,8 +68,24 @@ impl EventParts<'_> {
     }
 }
 
-/// An event row, selected as [`EVENT_COLUMNS`].
-pub(super) fn event_from_row(row: &AnyRow) -> Result<Event> {
+/// A stored event kind.
+fn event_kind(seq: i64, kind: &str) -> Result<EventKind> {
+    match kind {
+        "job" => Ok(EventKind::Job),
+        "test" => Ok(EventKind::Test),
+        other => Err(corrupt("event kind", format!("seq {seq}: {other:?}"))),
+    }
+}
+
+/// An event row, selected as [`EVENT_COLUMNS`], from `Any` or from a
+/// backend's own driver.
+pub(super) fn event_from_row<'r, R>(row: &'r R) -> Result<Event>
+where
+    R: Row,
+    usize: sqlx::ColumnIndex<R>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    &'r str: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
     let get = |e: sqlx::Error| corrupt("event row", e);
     EventParts {
         seq: row.try_get(0).map_err(get)?,
@@ -101,14 +113,22 @@ pub(super) const EVENTS_PER_PACK: usize = 1024;
 /// `Any` copies each value again: for 100,000 events that was over half of
 /// a read. Packing cuts it to ~100 rows. (PostgreSQL's `json_agg` was
 /// slower than its plain rows, so PostgreSQL reads rows.)
+///
+/// Target and payload go in as JSON (`json(…)`), not as strings holding
+/// JSON: a string would be escaped by SQLite, unescaped into a new string
+/// here and parsed once more. The payload is wrapped in a one-element
+/// array so that a stored JSON `null` stays distinct from no payload.
 pub(super) fn packed_events_sql(inner: &str) -> String {
     format!(
-        "SELECT json_group_array(json_array({EVENT_COLUMNS})) FROM ({inner}) \
-         GROUP BY seq / {EVENTS_PER_PACK} ORDER BY min(seq)"
+        "SELECT json_group_array(json_array(seq, job_id, kind, run_id, test_name, \
+         test_attempt, step_label, json(target), name, \
+         CASE WHEN payload IS NULL THEN NULL ELSE json_array(json(payload)) END, emit_time)) \
+         FROM ({inner}) GROUP BY seq / {EVENTS_PER_PACK} ORDER BY min(seq)"
     )
 }
 
-/// One event of a packed row: `[seq, job_id, kind, ...]`.
+/// One event of a packed row: `[seq, job_id, kind, ...]`, its target an
+/// object and its payload `[payload]` (see [`packed_events_sql`]).
 #[derive(serde::Deserialize)]
 struct PackedEvent<'a>(
     i64,
@@ -118,9 +138,9 @@ struct PackedEvent<'a>(
     #[serde(borrow)] Option<Cow<'a, str>>,
     Option<i64>,
     #[serde(borrow)] Option<Cow<'a, str>>,
-    #[serde(borrow)] Option<Cow<'a, str>>,
+    Option<Target>,
     #[serde(borrow)] Cow<'a, str>,
-    #[serde(borrow)] Option<Cow<'a, str>>,
+    Option<(serde_json::Value,)>,
     i64,
 );
 
@@ -130,23 +150,23 @@ pub(super) fn events_from_packed(row: &AnyRow, out: &mut Vec<Event>) -> Result<(
     let packed: Vec<PackedEvent<'_>> =
         serde_json::from_str(text).map_err(|e| corrupt("packed events", e))?;
     out.reserve(packed.len());
-    for p in &packed {
-        out.push(
-            EventParts {
-                seq: p.0,
+    for p in packed {
+        let seq = p.0;
+        out.push(Event {
+            seq,
+            event: NewEvent {
+                kind: event_kind(seq, &p.2)?,
                 job_id: p.1,
-                kind: &p.2,
-                run_id: p.3,
-                test_name: p.4.as_deref(),
-                test_attempt: p.5,
-                step_label: p.6.as_deref(),
-                target: p.7.as_deref(),
-                name: &p.8,
-                payload: p.9.as_deref(),
-                emit_time: p.10,
-            }
-            .into_event()?,
-        );
+                run_id: to_u32("event run_id", p.3)?,
+                test_name: p.4.map(Cow::into_owned),
+                test_attempt: p.5.map(|a| to_u32("event test_attempt", a)).transpose()?,
+                step_label: p.6.map(Cow::into_owned),
+                target: p.7,
+                name: p.8.into_owned(),
+                payload: p.9.map(|(v,)| v),
+                emit_time: from_micros("event emit_time", p.10)?,
+            },
+        });
     }
     Ok(())
 }

@@ -109,6 +109,17 @@ impl Sql {
         self.text.push_str(s);
         self
     }
+    /// The statement on sqlx's own PostgreSQL driver.
+    pub(super) fn pg_query(self) -> Query<'static, sqlx::Postgres, sqlx::postgres::PgArguments> {
+        let mut qry = sqlx::query(AssertSqlSafe(self.text));
+        for a in self.args {
+            qry = match a {
+                Arg::I64(v) => qry.bind(v),
+                Arg::Text(v) => qry.bind(v),
+            };
+        }
+        qry
+    }
     pub(super) fn query(self) -> Query<'static, Any, AnyArguments> {
         let mut qry = sqlx::query(AssertSqlSafe(self.text));
         for a in self.args {
