@@ -10,10 +10,6 @@
 
 use std::time::{Duration, Instant};
 
-/// The allocator the `prova` binary uses, so reads are measured as they run.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use prova_core::{EventKind, EventQuery, JobState, NewEvent, Target};
 use prova_store::{EventStore, JobStore, NewJob, SqlStore};

@@ -1,14 +1,12 @@
 //! Decoding events read from the store: a row per event, or (SQLite) many
 //! events packed into one row as JSON.
 
-use std::borrow::Cow;
-
 use prova_core::{Event, EventKind, NewEvent, Target};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{corrupt, from_micros, to_u32};
-use crate::Result;
+use crate::{Result, StoreError};
 
 /// The columns of an event, in the order the decoders here expect them.
 pub(super) const EVENT_COLUMNS: &str = "seq, job_id, kind, run_id, test_name, test_attempt, \
@@ -108,65 +106,173 @@ pub(super) const EVENTS_PER_PACK: usize = 1024;
 
 /// Wraps an event SELECT (columns [`EVENT_COLUMNS`], ordered by seq) so
 /// SQLite returns its rows packed, up to [`EVENTS_PER_PACK`] per row, as
-/// JSON arrays of arrays. sqlx's SQLite driver hands every row from its
-/// worker thread to the caller's task and copies every value on the way;
-/// `Any` copies each value again: for 100,000 events that was over half of
-/// a read. Packing cuts it to ~100 rows. (PostgreSQL's `json_agg` was
-/// slower than its plain rows, so PostgreSQL reads rows.)
+/// one text (see [`PackReader`] for the format). sqlx's SQLite driver hands
+/// every row from its worker thread to the caller's task and copies every
+/// value on the way; `Any` copies each value again: for 100,000 events
+/// that was over half of a read. Packing cuts it to ~100 rows.
+/// (PostgreSQL's `json_agg` was slower than its plain rows, so PostgreSQL
+/// reads rows.)
 ///
-/// Target and payload go in as JSON (`json(…)`), not as strings holding
-/// JSON: a string would be escaped by SQLite, unescaped into a new string
-/// here and parsed once more. The payload is wrapped in a one-element
-/// array so that a stored JSON `null` stays distinct from no payload.
+/// The pack is not JSON: JSON made SQLite escape every string and this
+/// side unescape it into a new one, and the payload (itself JSON) was
+/// parsed twice. Here each text is its byte length and its bytes, copied
+/// as they are, and read back as borrowed slices.
 pub(super) fn packed_events_sql(inner: &str) -> String {
+    let text = |c: &str| format!("ifnull(octet_length({c}) || ':' || {c}, '-')");
     format!(
-        "SELECT json_group_array(json_array(seq, job_id, kind, run_id, test_name, \
-         test_attempt, step_label, json(target), name, \
-         CASE WHEN payload IS NULL THEN NULL ELSE json_array(json(payload)) END, emit_time)) \
-         FROM ({inner}) GROUP BY seq / {EVENTS_PER_PACK} ORDER BY min(seq)"
+        "SELECT group_concat(seq || ',' || job_id || ',' || run_id || ',' || \
+         ifnull(test_attempt, '') || ',' || emit_time || ',' || {} || {} || {} || {} || {} || {}, '') \
+         FROM ({inner}) GROUP BY seq / {EVENTS_PER_PACK} ORDER BY min(seq)",
+        text("kind"),
+        text("test_name"),
+        text("step_label"),
+        text("target"),
+        text("name"),
+        text("payload"),
     )
 }
 
-/// One event of a packed row: `[seq, job_id, kind, ...]`, its target an
-/// object and its payload `[payload]` (see [`packed_events_sql`]).
-#[derive(serde::Deserialize)]
-struct PackedEvent<'a>(
-    i64,
-    i64,
-    #[serde(borrow)] Cow<'a, str>,
-    i64,
-    #[serde(borrow)] Option<Cow<'a, str>>,
-    Option<i64>,
-    #[serde(borrow)] Option<Cow<'a, str>>,
-    Option<Target>,
-    #[serde(borrow)] Cow<'a, str>,
-    Option<(serde_json::Value,)>,
-    i64,
-);
+/// Reads a pack made by [`packed_events_sql`]: per event, the integers
+/// `seq,job_id,run_id,test_attempt,emit_time,` (an empty `test_attempt`
+/// is NULL), then kind, test name, step label, target, name and payload,
+/// each `<bytes>:<text>` or `-` for NULL. Hand-written because the format
+/// is ours: a dozen lines, and no copy of any text it does not keep.
+struct PackReader<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl<'a> PackReader<'a> {
+    fn bad(&self, what: &str) -> StoreError {
+        corrupt("packed events", format!("{what} at byte {}", self.at))
+    }
+
+    /// Digits (and a sign) up to `end`, which is consumed.
+    fn int(&mut self, end: u8) -> Result<Option<i64>> {
+        let rest = &self.text.as_bytes()[self.at..];
+        let len = rest
+            .iter()
+            .position(|&b| b == end)
+            .ok_or_else(|| self.bad("unterminated number"))?;
+        let digits = &self.text[self.at..self.at + len];
+        self.at += len + 1;
+        if digits.is_empty() {
+            return Ok(None);
+        }
+        digits
+            .parse()
+            .map(Some)
+            .map_err(|_| self.bad("not a number"))
+    }
+
+    fn required_int(&mut self) -> Result<i64> {
+        self.int(b',')?.ok_or_else(|| self.bad("missing number"))
+    }
+
+    /// `<bytes>:<text>` or `-` (NULL).
+    fn text(&mut self) -> Result<Option<&'a str>> {
+        if self.text.as_bytes().get(self.at) == Some(&b'-') {
+            self.at += 1;
+            return Ok(None);
+        }
+        let len = self.int(b':')?.ok_or_else(|| self.bad("missing length"))?;
+        let len = usize::try_from(len).map_err(|_| self.bad("negative length"))?;
+        let end = self.at.checked_add(len).ok_or_else(|| self.bad("length"))?;
+        let t = self
+            .text
+            .get(self.at..end)
+            .ok_or_else(|| self.bad("text past the pack's end"))?;
+        self.at = end;
+        Ok(Some(t))
+    }
+
+    fn required_text(&mut self) -> Result<&'a str> {
+        self.text()?.ok_or_else(|| self.bad("missing text"))
+    }
+
+    fn event(&mut self) -> Result<Event> {
+        let seq = self.required_int()?;
+        let job_id = self.required_int()?;
+        let run_id = self.required_int()?;
+        let test_attempt = self.int(b',')?;
+        let emit_time = self.required_int()?;
+        EventParts {
+            seq,
+            job_id,
+            run_id,
+            test_attempt,
+            emit_time,
+            kind: self.required_text()?,
+            test_name: self.text()?,
+            step_label: self.text()?,
+            target: self.text()?,
+            name: self.required_text()?,
+            payload: self.text()?,
+        }
+        .into_event()
+    }
+}
 
 /// Decodes a packed row (see [`packed_events_sql`]) onto `out`.
 pub(super) fn events_from_packed(row: &AnyRow, out: &mut Vec<Event>) -> Result<()> {
     let text: &str = row.try_get(0).map_err(|e| corrupt("packed events", e))?;
-    let packed: Vec<PackedEvent<'_>> =
-        serde_json::from_str(text).map_err(|e| corrupt("packed events", e))?;
-    out.reserve(packed.len());
-    for p in packed {
-        let seq = p.0;
-        out.push(Event {
-            seq,
-            event: NewEvent {
-                kind: event_kind(seq, &p.2)?,
-                job_id: p.1,
-                run_id: to_u32("event run_id", p.3)?,
-                test_name: p.4.map(Cow::into_owned),
-                test_attempt: p.5.map(|a| to_u32("event test_attempt", a)).transpose()?,
-                step_label: p.6.map(Cow::into_owned),
-                target: p.7,
-                name: p.8.into_owned(),
-                payload: p.9.map(|(v,)| v),
-                emit_time: from_micros("event emit_time", p.10)?,
-            },
-        });
+    let mut r = PackReader { text, at: 0 };
+    while r.at < text.len() {
+        out.push(r.event()?);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_all(text: &str) -> Result<Vec<Event>> {
+        let mut r = PackReader { text, at: 0 };
+        let mut out = Vec::new();
+        while r.at < text.len() {
+            out.push(r.event()?);
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn a_pack_reads_back_its_texts_as_they_are() {
+        let target = r#"{"ID":"h:1"}"#;
+        let pack = format!(
+            "7,1,2,,1700000000000000,4:test3:a:b-{}:{target}5:N,:é-8,1,2,0,1700000000000001,3:job--------",
+            target.len()
+        );
+        // The second event has no name: an error, not a guess.
+        assert!(read_all(&pack).is_err());
+        let pack = format!(
+            "7,1,2,,1700000000000000,4:test3:a:b-{}:{target}5:N,:é-8,1,2,0,1700000000000001,3:job---1:x4:null",
+            target.len()
+        );
+        let events = read_all(&pack).unwrap();
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0].test_name.as_deref(), Some("a:b"));
+        assert_eq!(events[0].step_label, None);
+        assert_eq!(events[0].target.as_ref().unwrap().id, "h:1");
+        assert_eq!(events[0].name, "N,:é");
+        assert_eq!(events[0].payload, None);
+        assert_eq!(events[1].test_attempt, Some(0));
+        assert_eq!(events[1].payload, Some(serde_json::Value::Null));
+    }
+
+    #[test]
+    fn a_broken_pack_is_an_error_not_a_panic() {
+        for bad in [
+            "1,2",
+            "1,2,3,,4,3:job-",
+            "1,2,3,,4,99:job",
+            "x,2,3,,4,-",
+            "1,2,3,,4,4:test1:é",
+            "1,2,3,,4,-1:x",
+            "1,2,3,,4,99999999999999999999:x",
+        ] {
+            let err = read_all(bad).expect_err(bad);
+            assert!(err.to_string().contains("packed events"), "{bad}: {err}");
+        }
+    }
 }

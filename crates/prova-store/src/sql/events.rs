@@ -132,10 +132,11 @@ impl EventStore for SqlStore {
         let filter = event_filter(query);
         if self.packed_reads {
             match self.query_events_in_parts(query, &filter, true).await {
-                Err(StoreError::Query { source, .. }) => {
+                Err(e @ (StoreError::Query { .. } | StoreError::Corrupt(_))) => {
                     // E.g. a pack past SQLite's 1 GB string limit (huge
-                    // payloads): read row by row instead.
-                    tracing::debug!(error = %source, "packed event read failed; reading rows");
+                    // payloads), or one this side cannot read: read row by
+                    // row instead (which names a bad row, if one is).
+                    tracing::debug!(error = %e, "packed event read failed; reading rows");
                 }
                 other => return other,
             }
@@ -253,8 +254,11 @@ mod tests {
             EventQuery::for_job(job + 1),
         ];
         for query in &queries {
-            store.packed_reads = true;
-            let packed = store.query_events(query).await.unwrap();
+            // The packed read itself, not its fallback to rows.
+            let packed = store
+                .query_events_in_parts(query, &event_filter(query), true)
+                .await
+                .unwrap();
             store.packed_reads = false;
             let rows = store.query_events(query).await.unwrap();
             assert_eq!(packed, rows, "{query:?}");

@@ -112,11 +112,14 @@ impl SqlStore {
             while let Some(row) = match rows.try_next().await {
                 Ok(r) => r,
                 Err(e) => {
-                    read = Err(e);
+                    read = Err(e.to_string());
                     None
                 }
             } {
-                events_from_packed(&row, &mut out)?;
+                if let Err(e) = events_from_packed(&row, &mut out) {
+                    read = Err(e.to_string());
+                    break;
+                }
             }
             match read {
                 Ok(()) => {
@@ -125,7 +128,8 @@ impl SqlStore {
                     }
                     return Ok(out);
                 }
-                // A pack past SQLite's string limit: read row by row.
+                // A pack past SQLite's string limit, or one this side
+                // cannot read: read row by row (which names a bad row).
                 Err(e) => {
                     tracing::debug!(error = %e, "packed history read failed; reading rows");
                     out.clear();
