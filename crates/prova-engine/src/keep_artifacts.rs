@@ -161,7 +161,7 @@ fn files_beneath(dir: &Path) -> std::io::Result<Vec<(PathBuf, PathBuf)>> {
         return Ok(out);
     }
     let mut stack = vec![(dir.to_path_buf(), PathBuf::new(), 0usize)];
-    while let Some((abs, rel, depth)) = stack.pop() {
+    'walk: while let Some((abs, rel, depth)) = stack.pop() {
         for entry in std::fs::read_dir(&abs)? {
             let entry = entry?;
             let ty = entry.file_type()?;
@@ -170,7 +170,8 @@ fn files_beneath(dir: &Path) -> std::io::Result<Vec<(PathBuf, PathBuf)>> {
                 stack.push((entry.path(), rel, depth + 1));
             } else if ty.is_file() {
                 if out.len() == MAX_FILES {
-                    return Ok(out);
+                    tracing::warn!(dir = %dir.display(), "more than {MAX_FILES} artifact files: the rest are not stored");
+                    break 'walk;
                 }
                 out.push((entry.path(), rel));
             }
