@@ -12,6 +12,7 @@
 //! - [`retry_failed`]: the tests of an ended job that failed, and its descriptor cut down to them.
 //! - [`runner`]: the job, test and step runners.
 //! - [`emit`]: the event sink that batches events into the store.
+//! - [`keep_artifacts`]: steps' artifacts copied into the store as each step finishes.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -26,6 +27,7 @@
 
 pub mod emit;
 pub mod files_root;
+pub mod keep_artifacts;
 pub mod locks;
 pub mod output_file;
 pub mod ownership;

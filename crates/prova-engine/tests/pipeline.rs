@@ -175,8 +175,38 @@ fn registry() -> Registry {
             Fixed(Prepared::per_target(Suite).unwrap(), SUITE_EVENTS),
         )
         .step("undeclared", per_target(Undeclared))
-        .step("unreachable", per_target(Unreachable));
+        .step("unreachable", per_target(Unreachable))
+        .step("keeps", per_target(Keeps));
     r
+}
+
+/// A results directory as a container step leaves it: a JUnit file, a
+/// binary file one level down, and one over the store's file limit; then
+/// target "bad" fails (its files are kept all the same).
+struct Keeps;
+#[async_trait]
+impl PreparedStep for Keeps {
+    async fn run(&self, ctx: &StepContext, t: &Target) -> Result<(), StepError> {
+        let dir = ctx.artifacts_dir(t);
+        std::fs::create_dir_all(dir.join("logs")).unwrap();
+        std::fs::write(dir.join("junit.xml"), junit_of(&t.id)).unwrap();
+        std::fs::write(dir.join("logs/bin"), kept_bytes()).unwrap();
+        let big = std::fs::File::create(dir.join("big")).unwrap();
+        big.set_len(prova_store::ARTIFACT_FILE_LIMIT + 1).unwrap();
+        if t.id == "bad" {
+            return Err(StepError::failed("bad target"));
+        }
+        Ok(())
+    }
+}
+
+fn junit_of(target: &str) -> String {
+    format!("<testsuites name=\"{target}\"/>")
+}
+
+fn kept_bytes() -> Vec<u8> {
+    // A period of 251: no piece of 1 MiB looks like another.
+    (0..3u32 << 20).map(|i| (i % 251) as u8).collect()
 }
 
 /// Cannot reach what it drives.
@@ -702,4 +732,58 @@ async fn an_infrastructure_error_fails_the_target_marked_as_infra() {
     .await;
     let errs = find(&events, "TargetErr", "a");
     assert_eq!(errs[0].payload.as_ref().unwrap().get("Infra"), None);
+}
+
+#[tokio::test]
+async fn what_steps_keep_is_stored_as_they_finish_with_each_target() {
+    use prova_store::ArtifactStore;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqlStore::open_path(&dir.path().join("p.db")).await.unwrap());
+    let yaml = job(&["good", "bad"], &step("keeps", "keep_it", ""), "");
+    let prepared =
+        prepare_str(&yaml, Format::Yaml, None, &registry()).unwrap_or_else(|e| panic!("{e}"));
+    let root = dir.path().join("artifacts");
+    let opts = RunOptions {
+        artifacts_root: Some(root.clone()),
+        ..Default::default()
+    };
+    let outcome = run_job(prepared, store.clone(), opts).await.unwrap();
+    let id = outcome.job_id;
+    assert_eq!(outcome.state, JobState::Completed);
+
+    let listed = store.list_artifacts(id, 100).await.unwrap();
+    let mut want = Vec::new();
+    for t in ["bad", "good"] {
+        let base = format!("run-1/T/attempt-0/keep_it/{t}");
+        want.push((
+            format!("{base}/big"),
+            prova_store::ARTIFACT_FILE_LIMIT + 1,
+            false,
+        ));
+        want.push((format!("{base}/junit.xml"), junit_of(t).len() as u64, true));
+        want.push((format!("{base}/logs/bin"), 3 << 20, true));
+    }
+    let got: Vec<(String, u64, bool)> = listed
+        .iter()
+        .map(|m| (m.path.clone(), m.bytes, m.stored))
+        .collect();
+    assert_eq!(got, want);
+    // Stored byte for byte; and still on disk for local readers.
+    let path = "run-1/T/attempt-0/keep_it/good/logs/bin";
+    let mut content = Vec::new();
+    for seq in 0.. {
+        match store.artifact_chunk(id, path, seq).await.unwrap() {
+            Some(piece) => content.extend(piece),
+            None => break,
+        }
+    }
+    assert!(content == kept_bytes());
+    assert!(root.join(format!("job-{id}")).join(path).is_file());
+    assert!(
+        store
+            .artifact_chunk(id, &want[0].0, 0)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }

@@ -1,16 +1,26 @@
 //! A job's artifacts (the results directories its docker, k8sjob and ssh
-//! steps kept, under `<artifacts root>/job-<id>/`), listed and downloaded:
+//! steps kept), listed and downloaded:
 //!
-//! - `GET /api/v1/jobs/{id}/artifacts`: every regular file, relative to the
-//!   job's directory, with its size (bounded by [`MAX_LISTED`]).
+//! - `GET /api/v1/jobs/{id}/artifacts`: every file, relative to the job's
+//!   directory, with its size and whether the store has it (bounded by
+//!   [`MAX_LISTED`]).
 //! - `GET /api/v1/jobs/{id}/artifacts/{path}`: one file's bytes.
 //!
 //! The page session has the same download at `/jobs/{id}/artifacts/{path}`.
-//! A path is confined to the job's directory: `..`, absolute paths and
-//! symbolic links that lead out of it are refused. The directory is opened
+//!
+//! The engine copies each step's files into the store as the step
+//! finishes (`prova_engine::keep_artifacts`), so every instance on the
+//! same store serves them; a file is read from the store one piece
+//! ([`prova_store::ARTIFACT_CHUNK`]) at a time. Files the store does not
+//! have (over its limits, or kept before migration 0007) are read from
+//! this instance's disk, under `<artifacts root>/job-<id>/`, when they are
+//! there.
+//!
+//! A path is checked before anything is read: `..`, `.`, empty segments
+//! and absolute paths are refused. On disk the job's directory is opened
 //! with cap-std, which resolves the path beneath it as `openat2`'s
-//! `RESOLVE_BENEATH` does, so a link swapped in after a check cannot lead
-//! out either.
+//! `RESOLVE_BENEATH` does, so a symbolic link that leads out of it (or is
+//! swapped in after a check) cannot lead out either.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -52,6 +62,12 @@ pub struct ArtifactFile {
     pub path: String,
     #[serde(rename = "Bytes")]
     pub bytes: u64,
+    /// The store has the file: every instance serves it. `false`: it is
+    /// only on the disk of the instance whose step kept it (over the
+    /// store's limits, or kept before the store had artifacts), and only
+    /// that instance serves it.
+    #[serde(rename = "Stored")]
+    pub stored: bool,
 }
 
 /// The answer of `GET /api/v1/jobs/{id}/artifacts`.
@@ -76,6 +92,10 @@ pub enum ArtifactError {
     BadPath(String, &'static str),
     #[error("job {0} has no artifact {1:?}")]
     NotFound(JobId, String),
+    #[error(
+        "artifact {1:?} of job {0} is not in the store (over its limits): only the instance that ran the step has it"
+    )]
+    NotStored(JobId, String),
     #[error("cannot read artifact {path:?} of job {id}")]
     Io {
         id: JobId,
@@ -89,7 +109,9 @@ impl From<ArtifactError> for ApiError {
     fn from(e: ArtifactError) -> Self {
         match e {
             ArtifactError::BadPath(..) => ApiError::BadRequest(e.to_string()),
-            ArtifactError::NotFound(..) => ApiError::NotFound(e.to_string()),
+            ArtifactError::NotFound(..) | ArtifactError::NotStored(..) => {
+                ApiError::NotFound(e.to_string())
+            }
             ArtifactError::Io { .. } => ApiError::Internal(format!("{e}: {:?}", e)),
         }
     }
@@ -135,6 +157,7 @@ pub fn list_files(root: &Path, id: JobId) -> std::io::Result<ArtifactList> {
                 out.files.push(ArtifactFile {
                     path,
                     bytes: entry.metadata()?.len(),
+                    stored: false,
                 });
             }
         }
@@ -215,16 +238,65 @@ pub fn open(root: &Path, id: JobId, path: &str) -> Result<(std::fs::File, u64), 
     Ok((file.into_std(), meta.len()))
 }
 
-/// The response carrying a file: streamed, as an attachment named after it.
+/// The response carrying a file, as an attachment named after it: from
+/// the store when it has the file (one piece at a time), else from this
+/// instance's disk.
 pub async fn file_response(state: &AppState, id: JobId, path: &str) -> Result<Response, ApiError> {
     if state.store.get_job(id).await?.is_none() {
         return Err(ApiError::NotFound(format!("job {id} not found")));
     }
+    checked_relative(path)?;
+    let known = state.store.artifact(id, path).await?;
+    if let Some(meta) = known.as_ref().filter(|m| m.stored) {
+        return Ok(attachment(
+            path,
+            meta.bytes,
+            Body::from_stream(stored_pieces(state, id, path)),
+        ));
+    }
     let root = state.config.artifacts_root.clone();
     let owned = path.to_string();
-    let (file, len) = tokio::task::spawn_blocking(move || open(&root, id, &owned))
+    let opened = tokio::task::spawn_blocking(move || open(&root, id, &owned))
         .await
-        .map_err(|e| ApiError::Internal(format!("artifact open task: {e}")))??;
+        .map_err(|e| ApiError::Internal(format!("artifact open task: {e}")))?;
+    let (file, len) = match opened {
+        Ok(found) => found,
+        // The store knows the file but kept it on another instance's disk.
+        Err(ArtifactError::NotFound(..)) if known.is_some() => {
+            return Err(ArtifactError::NotStored(id, path.to_string()).into());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let stream = tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(file));
+    Ok(attachment(path, len, Body::from_stream(stream)))
+}
+
+/// A stored file's content as a stream of its pieces, read one at a time
+/// as the client takes them: a download holds one piece in memory.
+fn stored_pieces(
+    state: &AppState,
+    id: JobId,
+    path: &str,
+) -> impl futures::Stream<Item = std::io::Result<axum::body::Bytes>> + Send + 'static {
+    let store = state.store.clone();
+    let path = path.to_string();
+    futures::stream::try_unfold(0u64, move |seq| {
+        let (store, path) = (store.clone(), path.clone());
+        async move {
+            match store.artifact_chunk(id, &path, seq).await {
+                Ok(Some(piece)) => Ok(Some((axum::body::Bytes::from(piece), seq + 1))),
+                Ok(None) => Ok(None),
+                Err(e) => {
+                    tracing::warn!(job = id, path, "cannot read a stored artifact: {e:?}");
+                    Err(std::io::Error::other(e))
+                }
+            }
+        }
+    })
+}
+
+/// The response headers of a download named after the file's last segment.
+fn attachment(path: &str, len: u64, body: Body) -> Response {
     let name = Path::new(path)
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -240,8 +312,7 @@ pub async fn file_response(state: &AppState, id: JobId, path: &str) -> Result<Re
             }
         })
         .collect();
-    let stream = tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(file));
-    Ok((
+    (
         [
             (header::CONTENT_TYPE, "application/octet-stream".to_string()),
             (header::CONTENT_LENGTH, len.to_string()),
@@ -250,31 +321,61 @@ pub async fn file_response(state: &AppState, id: JobId, path: &str) -> Result<Re
                 format!("attachment; filename=\"{name}\""),
             ),
         ],
-        Body::from_stream(stream),
+        body,
     )
-        .into_response())
+        .into_response()
 }
 
-/// The job's files, or 404 when there is no such job.
+/// The job's files, or 404 when there is no such job: those the store
+/// has, and those on this instance's disk it does not (`Stored: false`),
+/// in path order, at most [`MAX_LISTED`].
 pub async fn load_list(state: &AppState, id: JobId) -> Result<ArtifactList, ApiError> {
     if state.store.get_job(id).await?.is_none() {
         return Err(ApiError::NotFound(format!("job {id} not found")));
     }
+    let stored = state.store.list_artifacts(id, MAX_LISTED + 1).await?;
     let root = state.config.artifacts_root.clone();
-    tokio::task::spawn_blocking(move || list_files(&root, id))
+    let local = tokio::task::spawn_blocking(move || list_files(&root, id))
         .await
         .map_err(|e| ApiError::Internal(format!("artifact list task: {e}")))?
-        .map_err(|e| ApiError::Internal(format!("cannot list the artifacts of job {id}: {e}")))
+        .map_err(|e| ApiError::Internal(format!("cannot list the artifacts of job {id}: {e}")))?;
+    Ok(merge(id, stored, local))
+}
+
+/// The store's files of a job and those on disk it does not have, in path
+/// order, at most [`MAX_LISTED`].
+fn merge(id: JobId, stored: Vec<prova_store::ArtifactMeta>, local: ArtifactList) -> ArtifactList {
+    let mut files: std::collections::BTreeMap<String, ArtifactFile> = stored
+        .into_iter()
+        .map(|m| {
+            let f = ArtifactFile {
+                path: m.path,
+                bytes: m.bytes,
+                stored: m.stored,
+            };
+            (f.path.clone(), f)
+        })
+        .collect();
+    for f in local.files {
+        files.entry(f.path.clone()).or_insert(f);
+    }
+    let truncated = local.truncated || files.len() > MAX_LISTED;
+    ArtifactList {
+        job_id: id,
+        files: files.into_values().take(MAX_LISTED).collect(),
+        truncated,
+    }
 }
 
 /// List a job's artifacts.
 ///
-/// The files the job's steps kept on this server (the docker, k8sjob and
-/// ssh steps' results directories), in path order, at most 10,000;
-/// symbolic links are not listed.
+/// The files the job's steps kept (the docker, k8sjob and ssh steps'
+/// results directories), in path order, at most 10,000: those in the
+/// store (any instance serves them) and those only on this instance's
+/// disk (`Stored: false`); symbolic links are not listed.
 #[utoipa::path(get, path = "/api/v1/jobs/{id}/artifacts", operation_id = "listArtifacts", tag = "jobs", params(("id" = i64, Path, description = "The job")),
     responses(
-        (status = 200, body = ArtifactList, description = "The files the job's steps kept on this server (results directories), in path order; none when the job kept none here"),
+        (status = 200, body = ArtifactList, description = "The files the job's steps kept (results directories), in path order: in the store, and on this instance's disk only (`Stored: false`)"),
         (status = 400, body = crate::error::ErrorBody, description = "A job id that is not a number"),
         (status = 404, body = crate::error::ErrorBody, description = "No such job")))]
 pub async fn list(
@@ -286,15 +387,16 @@ pub async fn list(
 
 /// Download one of a job's artifacts.
 ///
-/// The file is opened beneath the job's artifacts directory: `..`, `.`
-/// and absolute paths are refused, and a symbolic link that leads out of
-/// it is answered as a missing file.
+/// From the store when it has the file, else from this instance's disk,
+/// beneath the job's artifacts directory: `..`, `.` and absolute paths
+/// are refused, and a symbolic link that leads out of it is answered as a
+/// missing file.
 #[utoipa::path(get, path = "/api/v1/jobs/{id}/artifacts/{path}", operation_id = "downloadArtifact", tag = "jobs",
     params(("id" = i64, Path, description = "The job"), ("path" = String, Path, description = "A file's Path from the artifacts list")),
     responses(
         (status = 200, body = String, content_type = "application/octet-stream", description = "The file's bytes, as an attachment"),
         (status = 400, body = crate::error::ErrorBody, description = "A path with `..`, `.` or a leading `/`, or a job id that is not a number"),
-        (status = 404, body = crate::error::ErrorBody, description = "No such job, or no such file beneath the job's artifacts directory (links that lead out of it count as none)")))]
+        (status = 404, body = crate::error::ErrorBody, description = "No such job, or no such file in the store nor beneath the job's artifacts directory on this instance (links that lead out of it count as none; a file over the store's limits is only on the instance that ran its step)")))]
 pub async fn download(
     State(state): State<AppState>,
     ApiPath((id, path)): ApiPath<(JobId, String)>,
@@ -359,7 +461,8 @@ mod tests {
             listed.files,
             [ArtifactFile {
                 path: "run-1/out.txt".into(),
-                bytes: 5
+                bytes: 5,
+                stored: false,
             }]
         );
         assert!(!listed.truncated);

@@ -295,6 +295,91 @@ async fn artifacts_are_listed_and_downloaded_only_beneath_the_job_directory() {
     server.stop().await;
 }
 
+/// Files in the store (as the engine keeps them) are served without being
+/// on this server's disk, piece after piece; a file the store only
+/// records (over its limits) and this disk lacks is a 404 saying where it
+/// is; a file on disk only is listed `Stored: false` beside them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_artifacts_are_served_without_the_disk() {
+    use prova_store::ARTIFACT_CHUNK;
+    let server = Server::start(Some(TOKEN)).await;
+    let id = record_suite_job(&server.state, "suite").await;
+    let dir = "run-1/e2e_suite/attempt-0/e2e/node-1";
+    let big: Vec<u8> = (0..2 * ARTIFACT_CHUNK as u32 + 3)
+        .map(|i| (i % 253) as u8)
+        .collect();
+    let store = &server.state.store;
+    assert!(
+        store
+            .put_artifact(id, &format!("{dir}/big.bin"), &big, u64::MAX)
+            .await
+            .unwrap()
+    );
+    store
+        .put_unstored_artifact(id, &format!("{dir}/huge.bin"), 1 << 30)
+        .await
+        .unwrap();
+    let on_disk = lay_out_artifacts(&server, id);
+    // The store's copy wins over the disk's.
+    std::fs::write(on_disk.join("big.bin"), b"stale").unwrap();
+    let api = |path: &str| {
+        client()
+            .get(format!("{}/api/v1/jobs/{id}/artifacts{path}", server.url))
+            .bearer_auth(TOKEN)
+    };
+
+    let v: Value = api("").send().await.unwrap().json().await.unwrap();
+    let files: Vec<(&str, u64, bool)> = v["Files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["Path"].as_str().unwrap(),
+                f["Bytes"].as_u64().unwrap(),
+                f["Stored"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    let p = |name: &str| format!("{dir}/{name}");
+    assert_eq!(
+        files,
+        [
+            (p("big.bin").as_str(), big.len() as u64, true),
+            (p("huge.bin").as_str(), 1 << 30, false),
+            (p("junit_01.xml").as_str(), 12, false),
+            (p("odd name #1%.txt").as_str(), 3, false),
+        ]
+    );
+
+    let r = api(&format!("/{dir}/big.bin")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.headers()["content-length"],
+        big.len().to_string().as_str()
+    );
+    let got = r.bytes().await.unwrap();
+    assert!(got[..] == big[..], "{} bytes differ", got.len());
+
+    let r = api(&format!("/{dir}/huge.bin")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["Error"]
+            .as_str()
+            .unwrap()
+            .contains("only the instance that ran the step has it"),
+        "{body}"
+    );
+    // Disk-only files still download from the instance that has them.
+    let r = api(&format!("/{dir}/junit_01.xml")).send().await.unwrap();
+    assert_eq!(r.text().await.unwrap(), "<testsuite/>");
+    // The path rules hold before the store is asked.
+    let r = api("/run-1%2F..%2Fbig.bin").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_job_page_links_every_artifact_to_a_session_download() {
     let server = Server::start(Some(TOKEN)).await;

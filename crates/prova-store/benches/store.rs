@@ -4,7 +4,11 @@
 //!   1,000 (throughput in events/s);
 //! - `append_1000_batches_of_1`: the per-call cost when the engine flushes
 //!   single events;
-//! - `query_job_100k`: read every event of a job with 100,000 events.
+//! - `query_job_100k`: read every event of a job with 100,000 events;
+//! - `artifacts/put_16MiB`, `artifacts/read_16MiB`: store a file at the
+//!   per-file limit, and read it back piece by piece as a download does
+//!   (throughput in bytes/s); on PostgreSQL too when
+//!   `PROVA_TEST_POSTGRES_URL` is set (in the database it names).
 //!
 //! `cargo bench -p prova-store -- --sample-size 10`
 
@@ -12,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use prova_core::{EventKind, EventQuery, JobState, NewEvent, Target};
-use prova_store::{EventStore, JobStore, NewJob, SqlStore};
+use prova_store::{ARTIFACT_FILE_LIMIT, ArtifactStore, EventStore, JobStore, NewJob, SqlStore};
 use serde_json::json;
 
 const EVENTS: usize = 100_000;
@@ -140,5 +144,58 @@ fn benches(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(store, benches);
+/// Storing and reading a file at the per-file limit: what a step's
+/// finish and a download cost.
+fn artifact_benches(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let content: Vec<u8> = (0..ARTIFACT_FILE_LIMIT as u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let mut stores = vec![("sqlite", rt.block_on(fresh_store(&dir, "artifacts.db")))];
+    if let Ok(url) = std::env::var("PROVA_TEST_POSTGRES_URL") {
+        let store = rt.block_on(SqlStore::open(&url)).unwrap();
+        let job = rt
+            .block_on(store.create_job(NewJob {
+                name: "bench".into(),
+                ..Default::default()
+            }))
+            .unwrap();
+        stores.push(("postgres", (store, job)));
+    }
+    let mut g = c.benchmark_group("artifacts");
+    g.throughput(Throughput::Bytes(content.len() as u64));
+    for (backend, (store, job)) in &stores {
+        g.bench_function(format!("put_16MiB/{backend}"), |b| {
+            b.iter(|| {
+                rt.block_on(store.put_artifact(*job, "bench/file.bin", &content, u64::MAX))
+                    .unwrap()
+            })
+        });
+        g.bench_function(format!("read_16MiB/{backend}"), |b| {
+            b.iter(|| {
+                rt.block_on(async {
+                    let mut n = 0;
+                    for seq in 0.. {
+                        match store
+                            .artifact_chunk(*job, "bench/file.bin", seq)
+                            .await
+                            .unwrap()
+                        {
+                            Some(piece) => n += piece.len(),
+                            None => break,
+                        }
+                    }
+                    assert_eq!(n, content.len());
+                })
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(store, benches, artifact_benches);
 criterion_main!(store);

@@ -324,7 +324,8 @@ pub trait PruneStore: Send + Sync {
     /// The jobs `rule` selects, oldest id first, without deleting anything.
     async fn prunable_jobs(&self, rule: &PruneRule) -> Result<Vec<PrunableJob>>;
     /// Deletes the jobs `rule` selects and every row that belongs to them
-    /// (events, saved status, tags, expired leases and target locks), in
+    /// (events, saved status, tags, expired leases and target locks,
+    /// artifacts), in
     /// batches of at most [`PRUNE_BATCH_JOBS`] jobs and about
     /// [`PRUNE_BATCH_EVENTS`] events per transaction, so writers wait
     /// for one batch, not for the whole prune. Each job goes whole or not
@@ -339,6 +340,54 @@ pub trait PruneStore: Send + Sync {
     async fn vacuum(&self) -> Result<()>;
 }
 
+/// The largest artifact file the store keeps: a bigger one stays on the
+/// disk of the instance whose step fetched it ([`ArtifactStore`]).
+pub const ARTIFACT_FILE_LIMIT: u64 = 16 << 20;
+/// The most artifact bytes the store keeps per job: files past it stay on
+/// the disk of the instance whose step fetched them.
+pub const ARTIFACT_JOB_LIMIT: u64 = 256 << 20;
+/// The size of the pieces an artifact's content is stored and read in: a
+/// download holds one piece at a time.
+pub const ARTIFACT_CHUNK: usize = 1 << 20;
+
+/// One file of a job's artifacts, as the store knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArtifactMeta {
+    /// Relative to the job's artifacts directory, `/`-separated.
+    pub path: String,
+    pub bytes: u64,
+    /// The content is in the store; `false`: it was over a limit and is
+    /// only on the disk of the instance that ran the step.
+    pub stored: bool,
+}
+
+/// The files a job's steps kept (their results directories), so any
+/// instance on the store can list and serve them. Content is stored in
+/// pieces of [`ARTIFACT_CHUNK`] bytes and read one piece at a time.
+#[async_trait]
+pub trait ArtifactStore: Send + Sync {
+    /// Stores `content` as the job's file `path` (replacing what was
+    /// there), unless the job's stored files and this one would pass
+    /// `job_limit` bytes: then the file is recorded as not stored
+    /// (`stored: false`, no content). Returns whether it was stored.
+    async fn put_artifact(
+        &self,
+        job_id: JobId,
+        path: &str,
+        content: &[u8],
+        job_limit: u64,
+    ) -> Result<bool>;
+    /// Records a file kept only on disk (over [`ARTIFACT_FILE_LIMIT`]).
+    async fn put_unstored_artifact(&self, job_id: JobId, path: &str, bytes: u64) -> Result<()>;
+    /// The job's files in path order, at most `limit`.
+    async fn list_artifacts(&self, job_id: JobId, limit: usize) -> Result<Vec<ArtifactMeta>>;
+    /// One file of the job, if the store knows it.
+    async fn artifact(&self, job_id: JobId, path: &str) -> Result<Option<ArtifactMeta>>;
+    /// Piece `seq` (0, 1, ...) of a stored file's content; `None` past
+    /// its end or when the file is not stored.
+    async fn artifact_chunk(&self, job_id: JobId, path: &str, seq: u64) -> Result<Option<Vec<u8>>>;
+}
+
 /// The most jobs one prune transaction deletes.
 pub const PRUNE_BATCH_JOBS: usize = 500;
 /// The events one prune transaction aims at: a batch takes jobs while
@@ -346,17 +395,24 @@ pub const PRUNE_BATCH_JOBS: usize = 500;
 pub const PRUNE_BATCH_EVENTS: u64 = 50_000;
 
 /// The whole store: jobs, their events, job leases, target locks, the
-/// audit sink's hits and the reads of histories. Implemented for anything that implements the parts,
+/// audit sink's hits, the reads of histories and jobs' artifacts. Implemented for anything that implements the parts,
 /// so `Arc<dyn Store>` serves every user, while code that needs one part
 /// can ask for that part alone (an `Arc<dyn Store>` coerces to `Arc<dyn
 /// EventStore>`, ...).
 pub trait Store:
-    JobStore + EventStore + LeaseStore + TargetLockStore + AuditHitStore + HistoryStore
+    JobStore + EventStore + LeaseStore + TargetLockStore + AuditHitStore + HistoryStore + ArtifactStore
 {
 }
 
 impl<
-    T: JobStore + EventStore + LeaseStore + TargetLockStore + AuditHitStore + HistoryStore + ?Sized,
+    T: JobStore
+        + EventStore
+        + LeaseStore
+        + TargetLockStore
+        + AuditHitStore
+        + HistoryStore
+        + ArtifactStore
+        + ?Sized,
 > Store for T
 {
 }

@@ -276,3 +276,48 @@ async fn upgrade_from_0004(url: &str, migrator: Migrator) {
     assert_eq!(count, 6);
     pool.close().await;
 }
+
+#[tokio::test]
+async fn migration_0007_gives_jobs_made_before_it_artifacts() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite://{}?mode=rwc", dir.path().join("v5.db").display());
+    eprintln!("backend: sqlite");
+    upgrade_from_0005(&sqlite, sqlx::migrate!("./migrations/sqlite")).await;
+    if let Some(pg) = PostgresSchema::create().await {
+        eprintln!("backend: postgres ({})", pg.url);
+        upgrade_from_0005(&pg.url, sqlx::migrate!("./migrations/postgres")).await;
+        pg.drop().await;
+    }
+}
+
+/// Builds a store at schema 0005 holding a job (0002's seed), migrates it
+/// by opening it, and stores, lists and reads an artifact of that job; the
+/// job itself is untouched and still has none listed before.
+async fn upgrade_from_0005(url: &str, migrator: Migrator) {
+    use prova_store::ArtifactStore;
+    sqlx::any::install_default_drivers();
+    let pool = AnyPool::connect(url).await.unwrap();
+    migrator.run_to(2, &pool).await.unwrap();
+    let job = seed_v2(&pool).await;
+    migrator.run_to(5, &pool).await.unwrap();
+    pool.close().await;
+
+    let store = SqlStore::open(url).await.unwrap();
+    assert_eq!(store.get_job(job).await.unwrap().unwrap().name, "old");
+    assert!(store.list_artifacts(job, 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .put_artifact(job, "run-1/t/junit.xml", b"\0<x/>", u64::MAX)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .artifact_chunk(job, "run-1/t/junit.xml", 0)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(&b"\0<x/>"[..])
+    );
+    assert_eq!(store.list_artifacts(job, 10).await.unwrap().len(), 1);
+}

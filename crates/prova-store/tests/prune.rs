@@ -8,8 +8,8 @@ use std::time::Duration;
 use prova_core::event::names;
 use prova_core::{EventKind, EventQuery, JobId, JobState, NewEvent, Target};
 use prova_store::{
-    EventStore, JobStore, LeaseStore, NewJob, PRUNE_BATCH_EVENTS, PruneRule, PruneStore, SqlStore,
-    TargetLockStore,
+    ArtifactStore, EventStore, JobStore, LeaseStore, NewJob, PRUNE_BATCH_EVENTS, PruneRule,
+    PruneStore, SqlStore, TargetLockStore,
 };
 use serde_json::json;
 use sqlx::{AnyPool, AssertSqlSafe, Row};
@@ -44,8 +44,9 @@ fn test_event(job: JobId, step: Option<&str>, name: &str, t: jiff::Timestamp) ->
 }
 
 /// A job with tags, that went through `states` (the last one at `ended`),
-/// with test events and step output in between: rows in `jobs`,
-/// `job_tags`, `events` and (once its state moves) `job_status`.
+/// with test events and step output in between, and a kept file: rows
+/// in `jobs`, `job_tags`, `events`, `artifacts`, `artifact_chunks` and
+/// (once its state moves) `job_status`.
 async fn job(store: &SqlStore, name: &str, states: &[JobState], ended: jiff::Timestamp) -> JobId {
     let id = store
         .create_job(NewJob {
@@ -81,6 +82,15 @@ async fn job(store: &SqlStore, name: &str, states: &[JobState], ended: jiff::Tim
         events.push(at(NewEvent::job(id, st.event_name(), None), ended));
     }
     store.append_events(&events).await.unwrap();
+    store
+        .put_artifact(
+            id,
+            "run-1/T/attempt-0/s1/t/junit.xml",
+            b"<testsuites/>",
+            u64::MAX,
+        )
+        .await
+        .unwrap();
     id
 }
 
@@ -139,6 +149,8 @@ async fn prune_deletes_old_ended_jobs_whole_and_nothing_else() {
             "job_tags",
             "job_leases",
             "target_locks",
+            "artifacts",
+            "artifact_chunks",
         ] {
             assert!(tables.contains(&t.to_string()), "{t} not in {tables:?}");
         }
@@ -198,6 +210,8 @@ async fn prune_deletes_old_ended_jobs_whole_and_nothing_else() {
             "job_tags",
             "job_leases",
             "target_locks",
+            "artifacts",
+            "artifact_chunks",
         ] {
             assert!(c[t] > 0, "job {completed} has no {t} rows: {c:?}");
         }

@@ -252,17 +252,23 @@ async fn drive(
         graceful: opts.cancel.clone(),
         hard: opts.hard_cancel.clone(),
     };
+    let artifacts_root: Arc<std::path::Path> = Arc::from(
+        opts.artifacts_root
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join("prova-artifacts"))
+            .as_path(),
+    );
     let ctx = JobCtx {
         job_id,
         sink: sink.clone(),
         cancel: cancel.clone(),
         pause: opts.pause.clone(),
-        artifacts_root: Arc::from(
-            opts.artifacts_root
-                .clone()
-                .unwrap_or_else(|| std::env::temp_dir().join("prova-artifacts"))
-                .as_path(),
-        ),
+        keeper: Arc::new(crate::keep_artifacts::ArtifactKeeper::new(
+            store.clone(),
+            job_id,
+            &artifacts_root,
+        )),
+        artifacts_root,
         store: store.clone(),
     };
     sink.emit(NewEvent::job(

@@ -20,6 +20,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::emit::EventSink;
+use crate::keep_artifacts::ArtifactKeeper;
 use crate::plugin::{EventDecl, Prepared, PreparedStep, StepContext, StepError, TestScope};
 use crate::vars::StepVars;
 
@@ -109,6 +110,9 @@ pub struct PipelineEnv {
     pub cancel: CancellationToken,
     pub pause: CancellationToken,
     pub artifacts_root: Arc<std::path::Path>,
+    /// Copies what a step kept for a target into the store once the step
+    /// returns it.
+    pub keeper: Arc<ArtifactKeeper>,
 }
 
 enum Input {
@@ -164,6 +168,7 @@ pub async fn run_pipeline(
             input: rx,
             next: senders.get(i + 1).cloned(),
             done: done_tx.clone(),
+            keeper: env.keeper.clone(),
         };
         stages.spawn(stage.run());
     }
@@ -210,6 +215,7 @@ struct Stage {
     /// The next stage, or `None` for the last step.
     next: Option<mpsc::UnboundedSender<Input>>,
     done: mpsc::UnboundedSender<(Target, Exit)>,
+    keeper: Arc<ArtifactKeeper>,
 }
 
 #[derive(Default)]
@@ -220,6 +226,9 @@ struct StageState {
     returned: HashSet<String>,
     /// Why the step is broken; later targets fail at once with this.
     broken: Option<String>,
+    /// Artifacts being copied into the store (see [`ArtifactKeeper`]); the
+    /// stage ends once they are, so they are stored before the job ends.
+    keeping: JoinSet<()>,
 }
 
 struct InFlight {
@@ -287,6 +296,7 @@ impl Stage {
         while let Ok((target, result)) = step_out_rx.try_recv() {
             self.on_result(&label, target, result, &mut st);
         }
+        while st.keeping.join_next().await.is_some() {}
         st.broken
     }
 
@@ -412,6 +422,14 @@ impl Stage {
             Some(f) if f.target == target => {
                 st.in_flight.remove(&target.id);
                 st.returned.insert(target.id.clone());
+                if !matches!(result, Err(StepError::Paused(_))) {
+                    // The step is done with the target: what it kept for
+                    // it is complete. (A paused step finishes, and keeps,
+                    // when the job resumes.)
+                    let keeper = self.keeper.clone();
+                    let dir = self.ctx.artifacts_dir(&target);
+                    st.keeping.spawn(async move { keeper.keep(dir).await });
+                }
                 match result {
                     Ok(()) => self.pass(target),
                     Err(StepError::Paused(state)) => {

@@ -54,6 +54,8 @@ pub struct JobCtx {
     pub pause: CancellationToken,
     pub artifacts_root: Arc<std::path::Path>,
     pub store: Arc<dyn prova_store::Store>,
+    /// Copies steps' artifacts into the store.
+    pub keeper: Arc<crate::keep_artifacts::ArtifactKeeper>,
 }
 
 impl JobCtx {
@@ -321,6 +323,7 @@ async fn run_attempt(
         cancel: cancel.graceful.clone(),
         pause: job.pause.clone(),
         artifacts_root: job.artifacts_root.clone(),
+        keeper: job.keeper.clone(),
     };
     let mut cancelled_before_steps = false;
     let cleanup_entries = if phase == Phase::Steps {

@@ -117,7 +117,7 @@ pub struct JobView {
     pub cases: Vec<Case>,
     pub cases_cut: bool,
     pub artifacts: Vec<(String, String, Artifacts)>,
-    /// The files under the job's artifacts directory on this server.
+    /// The job's files: in the store, and on this server's disk only.
     pub artifact_files: crate::artifacts::ArtifactList,
     /// Tests whose last attempt failed (for "Retry failed").
     pub failed_tests: std::collections::BTreeSet<String>,
@@ -568,13 +568,14 @@ fn artifacts_part(v: &JobView) -> Markup {
                     }
                 }
                 @if v.artifact_files.files.is_empty() {
-                    p.muted { "No files of this job are kept on this server (another instance may have run its steps)." }
+                    p.muted { "No files of this job are in the store or on this server." }
                 } @else {
                     table.artifact-files {
-                        thead { tr { th { "File" } th.num { "Bytes" } } }
+                        thead { tr { th { "File" } th.num { "Bytes" } th { "Where" } } }
                         tbody {
                             @for f in &v.artifact_files.files {
-                                tr { td { a href=(artifact_href(v.job.id, &f.path)) download { (f.path) } } td.num { (f.bytes) } }
+                                tr { td { a href=(artifact_href(v.job.id, &f.path)) download { (f.path) } } td.num { (f.bytes) }
+                                     td { @if f.stored { "store" } @else { "the instance that ran the step" } } }
                             }
                         }
                     }

@@ -14,9 +14,11 @@
 //! [`hits`] ([`crate::AuditHitStore`]), [`statement`] (statements built
 //! at run time), [`append`] (writing events) with [`pg_copy`] (its
 //! PostgreSQL `COPY`), [`status`] (job statuses kept as events arrive)
-//! and [`prune`] ([`crate::PruneStore`]: deleting ended jobs).
+//! [`prune`] ([`crate::PruneStore`]: deleting ended jobs) and
+//! [`artifacts`] ([`crate::ArtifactStore`]: jobs' kept files).
 
 mod append;
+mod artifacts;
 mod event_rows;
 mod events;
 mod history;

@@ -26,8 +26,10 @@ use crate::{
 /// `job_id` column and checks none keeps a row of a pruned job, so a table
 /// a later migration adds without a cascade fails there until it is
 /// listed here.
-pub(super) const JOB_TABLES: [&str; 5] = [
+pub(super) const JOB_TABLES: [&str; 7] = [
     "events",
+    "artifact_chunks",
+    "artifacts",
     "job_status",
     "job_tags",
     "job_leases",
@@ -35,7 +37,8 @@ pub(super) const JOB_TABLES: [&str; 5] = [
 ];
 
 /// The tables `prova prune --vacuum` vacuums on PostgreSQL.
-const VACUUM_TABLES: &str = "jobs, events, job_status, job_tags, job_leases, target_locks";
+const VACUUM_TABLES: &str =
+    "jobs, events, job_status, job_tags, job_leases, target_locks, artifacts, artifact_chunks";
 
 /// The jobs `rule` selects by state, age and holder, oldest id first,
 /// from the job after `after` on: (id, name, state, state_time,
