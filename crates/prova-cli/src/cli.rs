@@ -319,6 +319,9 @@ pub struct JobsArgs {
     /// Only jobs with this tag; repeatable (all must match).
     #[arg(long = "tag")]
     pub tags: Vec<String>,
+    /// Only jobs whose name contains this, in any case.
+    #[arg(long)]
+    pub name: Option<String>,
     /// At most this many jobs.
     #[arg(long, default_value_t = 50)]
     pub limit: u32,

@@ -111,6 +111,19 @@ impl Verdict {
             Verdict::Cancelled => "cancelled",
         }
     }
+
+    /// The verdict [`Verdict::as_str`] names; `None` for any other text.
+    pub fn parse(s: &str) -> Option<Verdict> {
+        [
+            Verdict::Pending,
+            Verdict::Passed,
+            Verdict::Failed,
+            Verdict::Error,
+            Verdict::Cancelled,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+    }
 }
 
 /// Whether the last attempt of a test failed because of the

@@ -276,3 +276,41 @@ async fn upgrade_from_0004(url: &str, migrator: Migrator) {
     assert_eq!(count, 6);
     pool.close().await;
 }
+
+#[tokio::test]
+async fn migration_0006_folds_old_names_and_leaves_old_verdicts_unset() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite://{}?mode=rwc", dir.path().join("v5.db").display());
+    eprintln!("backend: sqlite");
+    upgrade_from_0005(&sqlite, sqlx::migrate!("./migrations/sqlite")).await;
+    if let Some(pg) = PostgresSchema::create().await {
+        eprintln!("backend: postgres ({})", pg.url);
+        upgrade_from_0005(&pg.url, sqlx::migrate!("./migrations/postgres")).await;
+        pg.drop().await;
+    }
+}
+
+/// A store at schema 0005 holding an ended job ("old", Completed),
+/// migrated by opening it: the name filter finds the job in any case, and
+/// its verdict is unknown (readers compute it from its status).
+async fn upgrade_from_0005(url: &str, migrator: Migrator) {
+    sqlx::any::install_default_drivers();
+    let pool = AnyPool::connect(url).await.unwrap();
+    migrator.run_to(2, &pool).await.unwrap();
+    let job = seed_v2(&pool).await;
+    migrator.run_to(5, &pool).await.unwrap();
+    pool.close().await;
+
+    let store = SqlStore::open(url).await.unwrap();
+    let rec = store.get_job(job).await.unwrap().unwrap();
+    assert_eq!(rec.state, Some(JobState::Completed));
+    assert_eq!(rec.verdict, None, "no verdict stored before 0006");
+    let found = store
+        .list_jobs(&JobFilter {
+            name_contains: Some("OL".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(found.iter().map(|j| j.id).collect::<Vec<_>>(), [job]);
+}

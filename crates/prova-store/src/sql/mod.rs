@@ -13,7 +13,8 @@
 //! ([`crate::LeaseStore`]), [`locks`] ([`crate::TargetLockStore`]),
 //! [`hits`] ([`crate::AuditHitStore`]), [`statement`] (statements built
 //! at run time), [`append`] (writing events), [`status`] (job statuses
-//! kept as events arrive) and [`prune`] ([`crate::PruneStore`]: deleting
+//! kept as events arrive), [`verdict`] (each ended job's verdict on its
+//! row) and [`prune`] ([`crate::PruneStore`]: deleting
 //! ended jobs).
 
 mod append;
@@ -28,6 +29,7 @@ mod open;
 mod prune;
 mod statement;
 mod status;
+mod verdict;
 
 pub use open::default_sqlite_path;
 
