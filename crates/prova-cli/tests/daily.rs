@@ -207,6 +207,12 @@ fn an_infrastructure_failure_is_the_same_error_in_status_lists_api_and_page() {
         assert_eq!(code, 0, "{err}");
         let list: Value = serde_json::from_str(&out).unwrap();
         assert_eq!(listed_verdict(&list, id), "error", "prova {cmd} --json");
+        // --name: part of the name, any case.
+        let (_, out, _) = env.run(&[cmd, "--json", "--name", "E2E IN THE"]);
+        let list: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(listed_verdict(&list, id), "error", "prova {cmd} --name");
+        let (_, out, _) = env.run(&[cmd, "--json", "--name", "nightly"]);
+        assert_eq!(out.trim(), "[]", "prova {cmd} --name nightly");
     }
 
     let db = env.db();
@@ -227,8 +233,16 @@ fn an_infrastructure_failure_is_the_same_error_in_status_lists_api_and_page() {
             get("/".into()).await,
         )
     });
+    let (code, out, err) = env.run(&["list", "--json", "--name", "E2E", "--server", &url]);
     server.kill().unwrap();
     server.wait().unwrap();
+    assert_eq!(code, 0, "{err}");
+    let served: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        listed_verdict(&served, id),
+        "error",
+        "prova list --server --name"
+    );
     let api_list: Value = serde_json::from_str(&api_list).unwrap();
     assert_eq!(
         listed_verdict(&api_list["Jobs"], id),

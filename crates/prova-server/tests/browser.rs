@@ -13,7 +13,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
-use prova_store::EventStore;
 use web_support::{
     FAILURE, Server, TOKEN, apisnoop_release, record_check_job, record_suite_job, sleep_job,
 };
