@@ -224,6 +224,14 @@ async fn the_name_filter_is_a_case_insensitive_substring_paged_in_the_store() {
         );
         assert!(
             store
+                .list_jobs(&by_name("night\0ly", None, None))
+                .await
+                .unwrap()
+                .is_empty(),
+            "a NUL matches nothing, and is no error"
+        );
+        assert!(
+            store
                 .list_jobs(&by_name("monthly", None, None))
                 .await
                 .unwrap()

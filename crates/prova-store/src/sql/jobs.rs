@@ -116,16 +116,22 @@ impl JobStore for SqlStore {
             sql.push(" AND requestor = ").arg(Arg::Text(r.clone()));
         }
         if let Some(part) = filter.name_contains.as_deref().filter(|p| !p.is_empty()) {
-            // A plain substring test on the folded name: no pattern
-            // characters to escape (LIKE would treat `%` and `_`). Scans
-            // the jobs newest first until the page is full.
-            let find = match self.backend {
-                Backend::Sqlite => "instr",
-                Backend::Postgres => "strpos",
-            };
-            sql.push(&format!(" AND {find}(name_folded, "))
-                .arg(Arg::Text(part.to_lowercase()))
-                .push(") > 0");
+            if part.contains('\0') {
+                // PostgreSQL text cannot hold NUL (nor can a job's name
+                // there), and SQLite's `instr` stops at one: no job matches.
+                sql.push(" AND 1 = 0");
+            } else {
+                // A plain substring test on the folded name: no pattern
+                // characters to escape (LIKE would treat `%` and `_`).
+                // Scans the jobs newest first until the page is full.
+                let find = match self.backend {
+                    Backend::Sqlite => "instr",
+                    Backend::Postgres => "strpos",
+                };
+                sql.push(&format!(" AND {find}(name_folded, "))
+                    .arg(Arg::Text(part.to_lowercase()))
+                    .push(") > 0");
+            }
         }
         if let Some(before) = filter.before_id {
             sql.push(" AND id < ").arg(Arg::I64(before));
