@@ -122,15 +122,19 @@ impl JobStore for SqlStore {
                 sql.push(" AND 1 = 0");
             } else {
                 // A plain substring test on the folded name: no pattern
-                // characters to escape (LIKE would treat `%` and `_`).
-                // Scans the jobs newest first until the page is full.
+                // characters to escape (LIKE would treat `%` and `_`). In
+                // a subquery that the index `jobs_id_name` answers alone,
+                // so only matching rows are read, not every job's whole
+                // row (descriptors included) on the way.
                 let find = match self.backend {
                     Backend::Sqlite => "instr",
                     Backend::Postgres => "strpos",
                 };
-                sql.push(&format!(" AND {find}(name_folded, "))
-                    .arg(Arg::Text(part.to_lowercase()))
-                    .push(") > 0");
+                sql.push(&format!(
+                    " AND id IN (SELECT id FROM jobs WHERE {find}(name_folded, "
+                ))
+                .arg(Arg::Text(part.to_lowercase()))
+                .push(") > 0)");
             }
         }
         if let Some(before) = filter.before_id {
