@@ -563,6 +563,21 @@ impl StatusBuilder {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_verdict_parses_from_its_name_and_nothing_else() {
+        for v in [
+            Verdict::Pending,
+            Verdict::Passed,
+            Verdict::Failed,
+            Verdict::Error,
+            Verdict::Cancelled,
+        ] {
+            assert_eq!(Verdict::parse(v.as_str()), Some(v));
+        }
+        assert_eq!(Verdict::parse("Passed"), None);
+        assert_eq!(Verdict::parse(""), None);
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn ev(
         seq: i64,
