@@ -117,6 +117,7 @@ Examples:
   prova history 'Test 1' --job-name nightly
   prova history 'pkg.PodsTest.should start' --last 100
   prova history Pods --json
+  prova history Pods --server http://127.0.0.1:8080
 
 Flaky: passed on a retry within a job, or switched between pass and fail at
 least twice over jobs with the same inputs (docs/history.md).
@@ -130,6 +131,7 @@ Exit codes: 0 something matched, 1 nothing matched (what exists is listed),
 Examples:
   prova diff 12 15
   prova diff 12 15 --json
+  prova diff 12 15 --server http://127.0.0.1:8080
 
 Durations count as changed when they move by at least 1 s and 25% together.
 Exit codes: 0 nothing newly fails, 1 something newly fails (a regression, or
@@ -319,6 +321,9 @@ pub struct JobsArgs {
     /// Only jobs with this tag; repeatable (all must match).
     #[arg(long = "tag")]
     pub tags: Vec<String>,
+    /// Only jobs whose name contains this, in any case.
+    #[arg(long)]
+    pub name: Option<String>,
     /// At most this many jobs.
     #[arg(long, default_value_t = 50)]
     pub limit: u32,

@@ -167,6 +167,97 @@ fn a_kubernetes_example_without_a_cluster_is_an_infrastructure_failure() {
     );
 }
 
+/// `prova run` of the Kubernetes example without a cluster: a job whose
+/// tests failed only because the infrastructure did. Returns its id.
+fn run_infra_failure(env: &Env) -> i64 {
+    let job = env.write(
+        "node-junit.yaml",
+        &std::fs::read_to_string(example("k8s/node-junit.yaml")).unwrap(),
+    );
+    let out = env
+        .cmd()
+        .args(["run", job.to_str().unwrap(), "--no-progress"])
+        .env("KUBECONFIG", env.dir.path().join("no-kubeconfig"))
+        .env("HOME", env.dir.path())
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    job_id(&err)
+}
+
+/// The `Verdict` of job `id` in a jobs list (`[{JobID, Verdict, ...}]`).
+fn listed_verdict(list: &Value, id: i64) -> Value {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["JobID"] == id)
+        .unwrap_or_else(|| panic!("job {id} not listed: {list}"))["Verdict"]
+        .clone()
+}
+
+#[test]
+fn an_infrastructure_failure_is_the_same_error_in_status_lists_api_and_page() {
+    let env = Env::new();
+    let id = run_infra_failure(&env);
+    assert_eq!(env.status(id)["Verdict"], "error", "prova status");
+    for cmd in ["jobs", "list"] {
+        let (code, out, err) = env.run(&[cmd, "--json"]);
+        assert_eq!(code, 0, "{err}");
+        let list: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(listed_verdict(&list, id), "error", "prova {cmd} --json");
+        // --name: part of the name, any case.
+        let (_, out, _) = env.run(&[cmd, "--json", "--name", "E2E IN THE"]);
+        let list: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(listed_verdict(&list, id), "error", "prova {cmd} --name");
+        let (_, out, _) = env.run(&[cmd, "--json", "--name", "nightly"]);
+        assert_eq!(out.trim(), "[]", "prova {cmd} --name nightly");
+    }
+
+    let db = env.db();
+    let (mut server, url) = support::spawn_server(&["--db", db.to_str().unwrap()]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (api_list, api_status, page) = rt.block_on(async {
+        let get = |path: String| {
+            let url = format!("{url}{path}");
+            async move {
+                let resp = reqwest::get(&url).await.unwrap();
+                assert_eq!(resp.status(), 200, "{url}");
+                resp.text().await.unwrap()
+            }
+        };
+        (
+            get("/api/v1/jobs".into()).await,
+            get(format!("/api/v1/jobs/{id}")).await,
+            get("/".into()).await,
+        )
+    });
+    let (code, out, err) = env.run(&["list", "--json", "--name", "E2E", "--server", &url]);
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert_eq!(code, 0, "{err}");
+    let served: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        listed_verdict(&served, id),
+        "error",
+        "prova list --server --name"
+    );
+    let api_list: Value = serde_json::from_str(&api_list).unwrap();
+    assert_eq!(
+        listed_verdict(&api_list["Jobs"], id),
+        "error",
+        "GET /api/v1/jobs"
+    );
+    let api_status: Value = serde_json::from_str(&api_status).unwrap();
+    assert_eq!(api_status["Verdict"], "error", "GET /api/v1/jobs/{id}");
+    let row_start = page
+        .find(&format!("id=\"job-{id}\""))
+        .unwrap_or_else(|| panic!("no row for job {id}: {page}"));
+    let row = &page[row_start..row_start + page[row_start..].find("</tr>").unwrap()];
+    assert!(row.contains("badge verdict error"), "the page's row: {row}");
+}
+
 #[test]
 fn filters_that_match_nothing_say_what_the_job_has() {
     let env = Env::new();

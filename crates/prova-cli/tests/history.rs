@@ -193,3 +193,88 @@ Reporting:
         "{out}"
     );
 }
+
+/// A `prova serve` child, killed when dropped (a failing test included).
+struct Served(std::process::Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn history_and_diff_with_a_server_answer_as_the_local_store_does() {
+    let env = Env::new();
+    let file = descriptor(&env);
+    let j1 = run(&env, &file, true);
+    let j2 = run(&env, &file, false);
+    let _j3 = run(&env, &file, true);
+    let db = env.db();
+    let (child, url) = support::spawn_server(&["--db", db.to_str().unwrap()]);
+    let _served = Served(child);
+
+    let (j1, j2) = (j1.to_string(), j2.to_string());
+    let same: [&[&str]; 7] = [
+        &["diff", &j1, &j2],
+        &["diff", &j2, &j1, "--json"],
+        &["history", "check"],
+        &["history", "check", "--job-name", "history demo", "--json"],
+        &["history", "check", "--last", "2"],
+        &["history", "always", "--json"],
+        &["history", "chek"],
+    ];
+    for args in same {
+        let local = env.run(args);
+        let mut remote: Vec<&str> = args.to_vec();
+        remote.extend(["--server", &url]);
+        let served = env.run(&remote);
+        assert_eq!(
+            (served.0, &served.1),
+            (local.0, &local.1),
+            "prova {args:?} with --server: {}",
+            served.2
+        );
+        assert!(!local.1.is_empty(), "prova {args:?} printed nothing");
+    }
+
+    // PROVA_SERVER names the server as --server does.
+    let out = env
+        .cmd()
+        .args(["diff", &j1, &j2])
+        .env("PROVA_SERVER", &url)
+        .env("PROVA_DB", env.dir.path().join("absent.db"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "newly failing, from the server");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        env.run(&["diff", &j1, &j2]).1
+    );
+
+    // Refusals: the same exit codes, and the reason.
+    let refused: [(&[&str], &str); 3] = [
+        (&["diff", &j1, "999"], "job 999 not found"),
+        (&["history", " "], "empty"),
+        (&["history", "check", "--last", "0"], "last=0"),
+    ];
+    for (args, why) in refused {
+        let local = env.run(args);
+        let mut remote: Vec<&str> = args.to_vec();
+        remote.extend(["--server", &url]);
+        let served = env.run(&remote);
+        assert_eq!(
+            (local.0, served.0),
+            (2, 2),
+            "prova {args:?}: {} / {}",
+            local.2,
+            served.2
+        );
+        assert!(
+            served.2.contains(why),
+            "prova {args:?} --server: {}",
+            served.2
+        );
+    }
+}

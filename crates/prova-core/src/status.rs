@@ -111,6 +111,19 @@ impl Verdict {
             Verdict::Cancelled => "cancelled",
         }
     }
+
+    /// The verdict [`Verdict::as_str`] names; `None` for any other text.
+    pub fn parse(s: &str) -> Option<Verdict> {
+        [
+            Verdict::Pending,
+            Verdict::Passed,
+            Verdict::Failed,
+            Verdict::Error,
+            Verdict::Cancelled,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+    }
 }
 
 /// Whether the last attempt of a test failed because of the
@@ -549,6 +562,21 @@ impl StatusBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_verdict_parses_from_its_name_and_nothing_else() {
+        for v in [
+            Verdict::Pending,
+            Verdict::Passed,
+            Verdict::Failed,
+            Verdict::Error,
+            Verdict::Cancelled,
+        ] {
+            assert_eq!(Verdict::parse(v.as_str()), Some(v));
+        }
+        assert_eq!(Verdict::parse("Passed"), None);
+        assert_eq!(Verdict::parse(""), None);
+    }
 
     #[allow(clippy::too_many_arguments)]
     fn ev(

@@ -14,12 +14,33 @@ pub async fn load_status(
     store.job_status(job_id).await
 }
 
-/// A job's verdict for lists (`prova jobs`, the jobs API, the jobs page):
-/// from its state, and for an ended job its run and final reports, read
-/// alone (two event names, not the whole status). Not the infrastructure
-/// rule of [`Verdict::with_infra`], which needs the targets' statuses:
-/// `prova status` applies it.
+/// A job's verdict for lists (`prova jobs`, the jobs API, the jobs page),
+/// the same as its status gives (`prova status`, infrastructure rule
+/// included): the verdict the store kept on the job's row when it ended;
+/// for a job not ended, from its state alone; for a job that ended before
+/// the store kept verdicts (or whose verdict could not be written), from
+/// its status, read once.
 pub async fn list_verdict(store: &dyn Store, job: &JobRecord) -> Result<Verdict, StoreError> {
+    if let Some(v) = job.verdict {
+        return Ok(v);
+    }
+    if !job.state.is_some_and(JobState::is_final) {
+        return Ok(Verdict::of(job.state, &[], &[]));
+    }
+    Ok(match store.job_status(job.id).await? {
+        Some(status) => status.verdict,
+        None => Verdict::of(job.state, &[], &[]),
+    })
+}
+
+/// A job's verdict from its run and final reports alone (two event names,
+/// not the whole status), without the infrastructure rule: how the lists
+/// computed it, per request, before the store kept verdicts. Kept for the
+/// benchmark that compares the two.
+pub async fn verdict_from_reports(
+    store: &dyn Store,
+    job: &JobRecord,
+) -> Result<Verdict, StoreError> {
     if !job.state.is_some_and(JobState::is_final) {
         return Ok(Verdict::of(job.state, &[], &[]));
     }

@@ -4,7 +4,10 @@
 //! store reads on SQLite, rendering), without a socket.
 //!
 //! Also a test's history page over 1,000 jobs and the coverage page of
-//! APISnoop's 1.37.0 release file (874 endpoints, the whole sunburst).
+//! APISnoop's 1.37.0 release file (874 endpoints, the whole sunburst), and
+//! the verdicts of a list page of 50 jobs two ways in the same run: stored
+//! on the jobs' rows as they ended (what the lists read), and read from
+//! each job's reports per request (how they were read before).
 //!
 //! Targets (issue 11): a job page ≤ 300 ms, the jobs list ≤ 100 ms, a
 //! test's history over 1,000 jobs ≤ 200 ms.
@@ -17,8 +20,9 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use prova_core::results::{CaseStatus, TEST_CASE, TestCaseResult};
 use prova_core::status::FINAL_REPORT;
 use prova_core::{EventKind, JobId, JobState, NewEvent, Target};
+use prova_engine::status::{list_verdicts, verdict_from_reports};
 use prova_server::ServerConfig;
-use prova_store::{EventStore, JobStore, NewJob};
+use prova_store::{EventStore, JobFilter, JobStore, NewJob};
 use serde_json::json;
 use tower::ServiceExt;
 
@@ -30,13 +34,39 @@ const EVENTS: usize = 100_000;
 const JOBS: usize = 10_000;
 const HISTORY_JOBS: usize = 1_000;
 
+/// A descriptor of a real one's size (six tests: ~2 KB): the jobs list's
+/// name filter reads every job's row, and rows this big cost it more than
+/// rows holding `{}`.
+fn descriptor_text() -> String {
+    let tests: Vec<serde_json::Value> = (0..6)
+        .map(|i| {
+            json!({
+                "TargetManagerName": "TargetList",
+                "TargetManagerAcquireParameters": {"Targets": [{"ID": "host1"}, {"ID": "host2"}]},
+                "TestFetcherName": "literal",
+                "TestFetcherFetchParameters": {
+                    "TestName": format!("test {i}"),
+                    "Steps": [{"name": "cmd", "label": "probe",
+                               "parameters": {"executable": ["/usr/bin/test"], "args": ["-f", "/etc/hostname"]}}]
+                }
+            })
+        })
+        .collect();
+    json!({
+        "JobName": "bench", "Runs": 1, "TestDescriptors": tests,
+        "Reporting": {"RunReporters": [{"name": "TargetSuccess", "parameters": {"SuccessExpression": "=100%"}}]}
+    })
+    .to_string()
+}
+
 fn new_job(name: &str) -> NewJob {
+    let descriptor = descriptor_text();
     NewJob {
         name: name.into(),
         tags: vec!["bench".into()],
         requestor: "bench".into(),
-        descriptor: "{}".into(),
-        extended_descriptor: "{}".into(),
+        extended_descriptor: descriptor.clone(),
+        descriptor,
         source_path: None,
     }
 }
@@ -44,7 +74,15 @@ fn new_job(name: &str) -> NewJob {
 /// A finished job of 100,000 events: 500 targets through 10 steps
 /// (10,000 TargetIn/TargetOut), 2,000 suite cases, the rest step output.
 async fn big_job(store: &prova_store::SqlStore) -> JobId {
-    let id = store.create_job(new_job("big")).await.unwrap();
+    // Its descriptor names no tests: the page shows the events' alone.
+    let id = store
+        .create_job(NewJob {
+            descriptor: "{}".into(),
+            extended_descriptor: "{}".into(),
+            ..new_job("big")
+        })
+        .await
+        .unwrap();
     let mut events = vec![NewEvent::job(id, JobState::Started.event_name(), None)];
     let ev = |name: &str,
               step: Option<String>,
@@ -197,7 +235,7 @@ async fn history_jobs(store: &prova_store::SqlStore) {
 fn pages(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (app, big) = rt.block_on(async {
+    let (app, big, store) = rt.block_on(async {
         let store = prova_store::SqlStore::open_path(&dir.path().join("bench.db"))
             .await
             .unwrap();
@@ -214,8 +252,9 @@ fn pages(c: &mut Criterion) {
             )),
             ..ServerConfig::default()
         };
-        let state = prova_server::state(config, Arc::new(store), prova_engine::plugins::registry());
-        (prova_server::router(state), big)
+        let store = Arc::new(store);
+        let state = prova_server::state(config, store.clone(), prova_engine::plugins::registry());
+        (prova_server::router(state), big, store)
     });
     let get = |uri: String| {
         let app = app.clone();
@@ -247,6 +286,38 @@ fn pages(c: &mut Criterion) {
     g.bench_function("jobs list, 10,000 jobs, name filter", |b| {
         b.iter(|| rt.block_on(get("/?name=job%209999".into())))
     });
+    let page_of_50 = || async {
+        store
+            .list_jobs(&JobFilter {
+                limit: Some(50),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+    };
+    g.bench_function("jobs list verdicts, 50 jobs, stored", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let jobs = page_of_50().await;
+                list_verdicts(&*store, &jobs).await.unwrap()
+            })
+        })
+    });
+    g.bench_function(
+        "jobs list verdicts, 50 jobs, from reports per request",
+        |b| {
+            b.iter(|| {
+                rt.block_on(async {
+                    let jobs = page_of_50().await;
+                    futures::future::try_join_all(
+                        jobs.iter().map(|j| verdict_from_reports(&*store, j)),
+                    )
+                    .await
+                    .unwrap()
+                })
+            })
+        },
+    );
     g.bench_function("history page, 1,000 jobs", |b| {
         b.iter(|| rt.block_on(get("/history?test=check&job_name=nightly&last=1000".into())))
     });

@@ -259,6 +259,8 @@ pub struct ListQuery {
     /// Comma-separated tags (all must match).
     pub tag: Option<String>,
     pub requestor: Option<String>,
+    /// Part of the job's name, any case.
+    pub name: Option<String>,
     pub limit: Option<u32>,
     /// Jobs older than this id (the `Next` of the previous page).
     pub before: Option<JobId>,
@@ -292,7 +294,8 @@ pub struct JobSummary {
     #[serde(rename = "State")]
     #[schema(required = true)]
     pub state: Option<JobState>,
-    /// From the state and, for an ended job, its run and final reports.
+    /// The verdict `GET /api/v1/jobs/{id}` gives (kept by the store when
+    /// the job ended).
     #[serde(rename = "Verdict")]
     pub verdict: Verdict,
     #[serde(rename = "CreatedAt")]
@@ -320,7 +323,7 @@ pub struct JobList {
 /// Newest first, a page at a time: while `Next` is not null, ask again
 /// with `before=<Next>`.
 #[utoipa::path(get, path = "/api/v1/jobs", operation_id = "listJobs", tag = "jobs",
-    params(("state" = Option<String>, Query, description = "Comma-separated states (Started, Completed, ..., or JobStateCompleted, ...)"), ("tag" = Option<String>, Query, description = "Comma-separated tags, all must match"), ("requestor" = Option<String>, Query, description = "Only jobs this requestor submitted"), ("limit" = Option<u32>, Query, description = "At most this many: 1 to 1000, default 50"), ("before" = Option<i64>, Query, description = "Jobs older than this id: the Next of the previous page")),
+    params(("state" = Option<String>, Query, description = "Comma-separated states (Started, Completed, ..., or JobStateCompleted, ...)"), ("tag" = Option<String>, Query, description = "Comma-separated tags, all must match"), ("requestor" = Option<String>, Query, description = "Only jobs this requestor submitted"), ("name" = Option<String>, Query, description = "Only jobs whose name contains this, in any case"), ("limit" = Option<u32>, Query, description = "At most this many: 1 to 1000, default 50"), ("before" = Option<i64>, Query, description = "Jobs older than this id: the Next of the previous page")),
     responses(
         (status = 200, body = JobList, description = "A page of jobs, newest first"),
         (status = 400, body = ErrorBody, description = "An unknown state, or a query that does not parse")))]
@@ -342,6 +345,7 @@ async fn list(
             states,
             tags: split(&q.tag),
             requestor: q.requestor.clone(),
+            name_contains: q.name.clone(),
             limit: Some(limit),
             before_id: q.before,
         })

@@ -447,6 +447,98 @@ async fn stop_and_retry_work_from_the_page_and_fail_without_the_csrf_token() {
     server.stop().await;
 }
 
+/// A job of two tests on one target: `alpha-ok` passes, `omega-broken`
+/// fails (its command exits 1).
+fn one_failing_one_passing() -> String {
+    let test = |name: &str, exe: &str| {
+        format!(
+            "  - TargetManagerName: TargetList\n    TargetManagerAcquireParameters: {{Targets: [{{ID: a}}]}}\n    TestFetcherName: literal\n    TestFetcherFetchParameters:\n      TestName: {name}\n      Steps: [{{name: cmd, label: run, parameters: {{executable: [{exe}]}}}}]\n"
+        )
+    };
+    format!(
+        "JobName: half green\nTestDescriptors:\n{}{}Reporting:\n  RunReporters: [{{name: TargetSuccess, parameters: {{SuccessExpression: \"=100%\"}}}}]\n",
+        test("alpha-ok", "true"),
+        test("omega-broken", "false")
+    )
+}
+
+/// The names of the tests the job page's status tree shows.
+async fn tests_on_page(c: &Client) -> Vec<String> {
+    let mut names = Vec::new();
+    for el in c
+        .find_all(Locator::Css("details.test > summary > strong"))
+        .await
+        .unwrap()
+    {
+        names.push(el.text().await.unwrap());
+    }
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_failed_from_the_page_reruns_only_the_failed_test() {
+    let _one = ONE_BROWSER.lock().await;
+    let Some(b) = browser().await else { return };
+    let c = &b.client;
+    let server = Server::start(Some(TOKEN)).await;
+    login(c, &server).await;
+    let id = server.submit(&one_failing_one_passing()).await;
+    server
+        .wait_state(id, "Completed", Duration::from_secs(20))
+        .await;
+    c.goto(&format!("{}/jobs/{id}", server.url)).await.unwrap();
+    assert_eq!(tests_on_page(c).await, ["alpha-ok", "omega-broken"]);
+    let button = c.find(Locator::Id("action-retry-failed")).await.unwrap();
+    assert_eq!(button.text().await.unwrap(), "Retry failed (1)");
+    // Clicked from a script: the live refresh may swap the button.
+    c.execute(
+        "document.getElementById('action-retry-failed').click()",
+        vec![],
+    )
+    .await
+    .unwrap();
+    let notice = c
+        .wait()
+        .at_most(Duration::from_secs(5))
+        .for_element(Locator::Id("notice"))
+        .await
+        .unwrap();
+    assert!(
+        notice
+            .text()
+            .await
+            .unwrap()
+            .contains(&format!("reruns the tests that failed in job {id}")),
+        "{}",
+        notice.text().await.unwrap()
+    );
+    let url = c.current_url().await.unwrap();
+    let new: i64 = url.path().trim_start_matches("/jobs/").parse().unwrap();
+    assert!(new > id);
+    server
+        .wait_state(new, "Completed", Duration::from_secs(20))
+        .await;
+    // What ran: the failed test alone, as the store has it ...
+    let status = server.state.store.job_status(new).await.unwrap().unwrap();
+    let ran: Vec<&str> = status
+        .run_statuses
+        .iter()
+        .flat_map(|r| &r.test_statuses)
+        .map(|t| t.test_name.as_str())
+        .collect();
+    assert_eq!(ran, ["omega-broken"]);
+    // ... and as the page shows it, once the live page has caught up.
+    until(
+        "the new job's page shows its test",
+        Duration::from_secs(10),
+        || async { tests_on_page(c).await == ["omega-broken"] },
+    )
+    .await;
+    screenshot(c, "job-retry-failed").await;
+    b.client.clone().close().await.unwrap();
+    server.stop().await;
+}
+
 /// Clicks `css` where the browser says it is on top (an SVG arc's
 /// bounding box centre may lie on another arc): a real pointer click, as
 /// a reader's, at a point found by `elementFromPoint`.

@@ -316,6 +316,31 @@ async fn the_jobs_list_filters_by_state_name_and_tag_and_pages() {
     assert!(has(&all, a) && has(&all, b) && has(&all, c));
     let named = get("?name=ALPHA").await;
     assert!(has(&named, a) && !has(&named, b) && !has(&named, c));
+    // The name filter pages in the store: a page of one match, then the next.
+    let named = get("?name=Suite&limit=1").await;
+    assert!(has(&named, b) && !has(&named, a) && !has(&named, c));
+    assert!(
+        named.contains(&format!("href=\"/?name=Suite&amp;limit=1&amp;before={b}\"")),
+        "a next-page link that keeps the filter: {named}"
+    );
+    let named = get(&format!("?name=Suite&limit=1&before={b}")).await;
+    assert!(has(&named, a) && !has(&named, b) && !has(&named, c));
+    // The same filter in the API.
+    let api: serde_json::Value = client()
+        .get(format!("{}/api/v1/jobs?name=sUITE", server.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<i64> = api["Jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["JobID"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [b, a], "GET /api/v1/jobs?name=");
     let started = get("?state=Started").await;
     assert!(!has(&started, a) && has(&started, c));
     let tagged = get("?tag=nightly,web").await;

@@ -88,6 +88,12 @@ pub struct JobRecord {
     pub state: Option<JobState>,
     /// Time of the newest job-state event.
     pub state_time: Option<jiff::Timestamp>,
+    /// The verdict `prova status` gives (infrastructure rule included),
+    /// stored when the job reached a final state (migration 0006). `None`
+    /// before that, and for jobs that ended before the store kept it:
+    /// `prova_engine::status::list_verdict` computes those.
+    #[serde(default)]
+    pub verdict: Option<prova_core::status::Verdict>,
 }
 
 /// Which jobs to list. Empty fields mean any; `tags` must all be present.
@@ -96,6 +102,9 @@ pub struct JobFilter {
     pub states: Vec<JobState>,
     pub tags: Vec<String>,
     pub requestor: Option<String>,
+    /// Only jobs whose name contains this, in any case (both lower-cased
+    /// with Rust's `to_lowercase`; `%` and `_` are plain characters).
+    pub name_contains: Option<String>,
     /// Newest first; at most this many.
     pub limit: Option<u32>,
     /// Only jobs with id < this (pagination, newest first).

@@ -278,7 +278,7 @@ async fn upgrade_from_0004(url: &str, migrator: Migrator) {
 }
 
 #[tokio::test]
-async fn migration_0007_gives_jobs_made_before_it_artifacts() {
+async fn migrations_0006_and_0007_over_a_store_made_at_0005() {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = format!("sqlite://{}?mode=rwc", dir.path().join("v5.db").display());
     eprintln!("backend: sqlite");
@@ -290,9 +290,10 @@ async fn migration_0007_gives_jobs_made_before_it_artifacts() {
     }
 }
 
-/// Builds a store at schema 0005 holding a job (0002's seed), migrates it
-/// by opening it, and stores, lists and reads an artifact of that job; the
-/// job itself is untouched and still has none listed before.
+/// A store at schema 0005 holding an ended job ("old", Completed),
+/// migrated by opening it: the name filter (0006) finds the job in any
+/// case, its verdict is unknown (readers compute it from its status), and
+/// an artifact of it (0007) is stored, listed and read back.
 async fn upgrade_from_0005(url: &str, migrator: Migrator) {
     use prova_store::ArtifactStore;
     sqlx::any::install_default_drivers();
@@ -303,6 +304,17 @@ async fn upgrade_from_0005(url: &str, migrator: Migrator) {
     pool.close().await;
 
     let store = SqlStore::open(url).await.unwrap();
+    let rec = store.get_job(job).await.unwrap().unwrap();
+    assert_eq!(rec.state, Some(JobState::Completed));
+    assert_eq!(rec.verdict, None, "no verdict stored before 0006");
+    let found = store
+        .list_jobs(&JobFilter {
+            name_contains: Some("OL".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(found.iter().map(|j| j.id).collect::<Vec<_>>(), [job]);
     assert_eq!(store.get_job(job).await.unwrap().unwrap().name, "old");
     assert!(store.list_artifacts(job, 10).await.unwrap().is_empty());
     assert!(

@@ -302,6 +302,9 @@ pub async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
     if !args.jobs.tags.is_empty() {
         q.push(("tag", args.jobs.tags.join(",")));
     }
+    if let Some(name) = &args.jobs.name {
+        q.push(("name", name.clone()));
+    }
     let v = match client
         .send(client.req(reqwest::Method::GET, "/api/v1/jobs").query(&q))
         .await

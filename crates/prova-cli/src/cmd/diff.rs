@@ -1,14 +1,17 @@
 //! `prova diff JOB1 JOB2`: what changed from job JOB1 (the base) to job
 //! JOB2, test by test and JUnit case by case (the categories and the
 //! duration thresholds are in `prova_results::history::compare` and
-//! docs/history.md). Exit code 1 when something newly fails.
+//! docs/history.md). Exit code 1 when something newly fails. From the
+//! local store or, with `--server`, a server's (`GET
+//! /api/v1/compare/{a}/{b}`, the same comparison).
 
 use std::process::ExitCode;
 
 use clap::Args;
 use prova_results::history::{Change, Comparison, HistoryError, load_comparison};
 
-use crate::cli::StoreArgs;
+use super::client::{Client, report};
+use crate::cli::{ServerArgs, StoreArgs};
 use crate::output::outln;
 use crate::{exit, store};
 
@@ -23,17 +26,31 @@ pub struct DiffArgs {
     pub json: bool,
     #[command(flatten)]
     pub store: StoreArgs,
+    #[command(flatten)]
+    pub server: ServerArgs,
 }
 
 pub async fn run(args: DiffArgs) -> anyhow::Result<ExitCode> {
-    let store = store::open(&args.store).await?;
-    let c = match load_comparison(store.as_ref(), args.base, args.head).await {
-        Ok(c) => c,
-        Err(e @ HistoryError::JobNotFound(_)) => {
-            eprintln!("prova: {e} (store: {})", store::url(&args.store));
-            return Ok(ExitCode::from(exit::INVALID));
+    let c: Comparison = match Client::new(&args.server)? {
+        Some(client) => {
+            let path = format!("/api/v1/compare/{}/{}", args.base, args.head);
+            match client.send(client.req(reqwest::Method::GET, &path)).await {
+                Ok(v) => serde_json::from_value(v)?,
+                // An unknown job is a 404: exit 2, as here.
+                Err(e) => return report(e),
+            }
         }
-        Err(e) => return Err(e.into()),
+        None => {
+            let store = store::open(&args.store).await?;
+            match load_comparison(store.as_ref(), args.base, args.head).await {
+                Ok(c) => c,
+                Err(e @ HistoryError::JobNotFound(_)) => {
+                    eprintln!("prova: {e} (store: {})", store::url(&args.store));
+                    return Ok(ExitCode::from(exit::INVALID));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     };
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&c)?)?;

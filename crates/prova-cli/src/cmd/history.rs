@@ -1,6 +1,7 @@
 //! `prova history TEST`: a test's or a JUnit case's outcomes over the
-//! newest jobs of a name, from the local store (the rules are in
-//! `prova_results::history` and docs/history.md).
+//! newest jobs of a name, from the local store or, with `--server`, a
+//! server's (`GET /api/v1/history`, the same answer); the rules are in
+//! `prova_results::history` and docs/history.md.
 
 use std::process::ExitCode;
 
@@ -10,7 +11,8 @@ use prova_results::history::{
     load_history,
 };
 
-use crate::cli::StoreArgs;
+use super::client::{Client, report};
+use crate::cli::{ServerArgs, StoreArgs};
 use crate::output::outln;
 use crate::{exit, store};
 
@@ -31,25 +33,62 @@ pub struct HistoryArgs {
     pub json: bool,
     #[command(flatten)]
     pub store: StoreArgs,
+    #[command(flatten)]
+    pub server: ServerArgs,
 }
 
 pub async fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
+    let answer = match Client::new(&args.server)? {
+        Some(client) => {
+            let mut q = vec![("test", args.test.clone()), ("last", args.last.to_string())];
+            if let Some(name) = &args.job_name {
+                q.push(("job_name", name.clone()));
+            }
+            let r = client
+                .req(reqwest::Method::GET, "/api/v1/history")
+                .query(&q);
+            match client.send(r).await {
+                Ok(v) => serde_json::from_value(v)?,
+                Err(e) => return report(e),
+            }
+        }
+        None => match local(&args).await? {
+            Ok(a) => a,
+            Err(code) => return Ok(code),
+        },
+    };
+    print(&answer, &args)
+}
+
+/// Where the answer came from, for "nothing matched" messages.
+fn source(args: &HistoryArgs) -> String {
+    match &args.server.server {
+        Some(s) => format!("server: {s}"),
+        None => store::url(&args.store),
+    }
+}
+
+/// The answer from the local store, or the exit code of a bad request.
+async fn local(args: &HistoryArgs) -> anyhow::Result<Result<HistoryAnswer, ExitCode>> {
     let store = store::open(&args.store).await?;
     let req = HistoryRequest::new(args.test.clone(), args.job_name.clone(), args.last);
-    let answer = match load_history(store.as_ref(), &req).await {
-        Ok(a) => a,
+    match load_history(store.as_ref(), &req).await {
+        Ok(a) => Ok(Ok(a)),
         Err(
             e @ (HistoryError::EmptyText | HistoryError::TextTooLong(_) | HistoryError::BadLast(_)),
         ) => {
             eprintln!("prova: {e}");
-            return Ok(ExitCode::from(exit::INVALID));
+            Ok(Err(ExitCode::from(exit::INVALID)))
         }
-        Err(e) => return Err(e.into()),
-    };
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn print(answer: &HistoryAnswer, args: &HistoryArgs) -> anyhow::Result<ExitCode> {
     if args.json {
-        outln!("{}", serde_json::to_string_pretty(&answer)?)?;
+        outln!("{}", serde_json::to_string_pretty(answer)?)?;
     } else if answer.histories.is_empty() {
-        nothing_matched(&answer, &args)?;
+        nothing_matched(answer, args)?;
     } else {
         for (i, h) in answer.histories.iter().enumerate() {
             if i > 0 {
@@ -74,10 +113,7 @@ pub async fn run(args: HistoryArgs) -> anyhow::Result<ExitCode> {
 fn nothing_matched(answer: &HistoryAnswer, args: &HistoryArgs) -> anyhow::Result<()> {
     let scope = match &args.job_name {
         Some(n) if answer.jobs_searched == 0 => {
-            outln!(
-                "no jobs named {n:?} in the store ({})",
-                store::url(&args.store)
-            )?;
+            outln!("no jobs named {n:?} in the store ({})", source(args))?;
             return Ok(());
         }
         Some(n) => format!("the newest {} jobs named {n:?}", answer.jobs_searched),

@@ -36,6 +36,7 @@ pub async fn run(args: JobsArgs) -> anyhow::Result<ExitCode> {
             states,
             tags: args.tags.clone(),
             requestor: None,
+            name_contains: args.name.clone(),
             limit: Some(args.limit),
             before_id: None,
         })

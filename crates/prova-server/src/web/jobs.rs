@@ -27,10 +27,6 @@ use crate::AppState;
 pub const PAGE_SIZE: u32 = 50;
 /// The most rows a page may ask for.
 pub const MAX_PAGE_SIZE: u32 = 500;
-/// A name filter is matched here, not in the store: at most this many jobs
-/// are read per page looking for matches (the page then says where it
-/// stopped and links on).
-pub const MAX_NAME_SCAN: usize = 20_000;
 /// How often the live stream looks at the store.
 const LIVE_POLL: Duration = Duration::from_secs(1);
 
@@ -71,7 +67,7 @@ impl JobsQuery {
             .as_deref()
             .map(str::trim)
             .filter(|s| !s.is_empty())
-            .map(str::to_lowercase)
+            .map(str::to_string)
     }
 
     fn tags(&self) -> Vec<String> {
@@ -104,72 +100,28 @@ impl JobsQuery {
 /// One page of jobs.
 pub struct JobsPage {
     pub jobs: Vec<JobRecord>,
-    /// The `before` of the next page, if there may be one.
+    /// The `before` of the next page, if there is one.
     pub next: Option<JobId>,
-    /// The name filter stopped after [`MAX_NAME_SCAN`] jobs.
-    pub scan_cut: bool,
 }
 
-/// Reads one page. Without a name filter, one store query; with one, the
-/// store is read in batches until the page is full or the scan bound hit.
+/// Reads one page: one store query, every filter (the name too) and the
+/// page's bound in SQL. One job more than the page is asked for, to know
+/// whether there is a next page.
 pub async fn load_page(store: &dyn Store, q: &JobsQuery) -> Result<JobsPage, PageError> {
     let limit = q.limit();
-    let mut filter = JobFilter {
+    let filter = JobFilter {
         states: q.state()?.into_iter().collect(),
         tags: q.tags(),
         requestor: None,
+        name_contains: q.name(),
         limit: Some(limit + 1),
         before_id: q.before,
     };
-    let Some(name) = q.name() else {
-        let mut jobs = store.list_jobs(&filter).await?;
-        let more = jobs.len() > limit as usize;
-        jobs.truncate(limit as usize);
-        let next = more.then(|| jobs.last().map(|j| j.id)).flatten();
-        return Ok(JobsPage {
-            jobs,
-            next,
-            scan_cut: false,
-        });
-    };
-    const BATCH: u32 = 500;
-    filter.limit = Some(BATCH);
-    let mut jobs = Vec::new();
-    let mut scanned = 0usize;
-    loop {
-        let batch = store.list_jobs(&filter).await?;
-        let ended = batch.len() < BATCH as usize;
-        for job in batch {
-            scanned += 1;
-            filter.before_id = Some(job.id);
-            if job.name.to_lowercase().contains(&name) {
-                if jobs.len() == limit as usize {
-                    // A further match: there is a next page, before the last shown.
-                    let next = jobs.last().map(|j: &JobRecord| j.id);
-                    return Ok(JobsPage {
-                        jobs,
-                        next,
-                        scan_cut: false,
-                    });
-                }
-                jobs.push(job);
-            }
-        }
-        if ended {
-            return Ok(JobsPage {
-                jobs,
-                next: None,
-                scan_cut: false,
-            });
-        }
-        if scanned >= MAX_NAME_SCAN {
-            return Ok(JobsPage {
-                jobs,
-                next: filter.before_id,
-                scan_cut: true,
-            });
-        }
-    }
+    let mut jobs = store.list_jobs(&filter).await?;
+    let more = jobs.len() > limit as usize;
+    jobs.truncate(limit as usize);
+    let next = more.then(|| jobs.last().map(|j| j.id)).flatten();
+    Ok(JobsPage { jobs, next })
 }
 
 /// One row of the table (its `id` lets the live script replace it).
@@ -264,9 +216,6 @@ pub fn render(
                         tr id="no-jobs" { td colspan="8" .none { "No jobs match." } }
                     }
                 }
-            }
-            @if page.scan_cut {
-                p.notice { "The name filter read the newest " (MAX_NAME_SCAN) " jobs from here; older matches are on the next page." }
             }
             nav.pager {
                 @if q.before.is_some() { a href={"/" (q.link(None))} { "« Newest" } }

@@ -343,6 +343,7 @@ impl SqlStore {
             tx.commit().await.map_err(q("append events"))?;
         }
         a.committed(&self.tracked);
+        self.save_verdicts(events).await;
         Ok(())
     }
 }

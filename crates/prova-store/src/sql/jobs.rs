@@ -4,17 +4,18 @@ use std::collections::BTreeSet;
 
 use async_trait::async_trait;
 use futures::TryStreamExt;
+use prova_core::status::Verdict;
 use prova_core::{JobId, JobState};
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
 use super::statement::{Arg, Sql};
-use super::{SqlStore, corrupt, from_micros, micros, q};
+use super::{Backend, SqlStore, corrupt, from_micros, micros, q};
 use crate::{JobFilter, JobRecord, JobStore, NewJob, Result};
 
 /// The columns of a job, in the order [`job_from_row`] expects them.
 const JOB_COLUMNS: &str = "id, name, tags, requestor, descriptor, extended_descriptor, \
-                           source_path, created_at, state, state_time";
+                           source_path, created_at, state, state_time, verdict";
 
 fn job_from_row(row: &AnyRow) -> Result<JobRecord> {
     let get = |e: sqlx::Error| corrupt("job row", e);
@@ -32,6 +33,12 @@ fn job_from_row(row: &AnyRow) -> Result<JobRecord> {
         Some(t) => Some(from_micros("job state_time", t)?),
         None => None,
     };
+    let verdict = match row.try_get::<Option<&str>, _>(10).map_err(get)? {
+        Some(v) => Some(
+            Verdict::parse(v).ok_or_else(|| corrupt("job verdict", format!("job {id}: {v:?}")))?,
+        ),
+        None => None,
+    };
     Ok(JobRecord {
         id,
         name: row.try_get(1).map_err(get)?,
@@ -43,6 +50,7 @@ fn job_from_row(row: &AnyRow) -> Result<JobRecord> {
         created_at: from_micros("job created_at", row.try_get(7).map_err(get)?)?,
         state,
         state_time,
+        verdict,
     })
 }
 
@@ -54,7 +62,8 @@ impl JobStore for SqlStore {
         let mut tx = self.begin_write("create job").await?;
         let id: i64 = sqlx::query(
             "INSERT INTO jobs (name, tags, requestor, descriptor, extended_descriptor, \
-             source_path, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+             source_path, created_at, name_folded) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             RETURNING id",
         )
         .bind(job.name.as_str())
         .bind(tags_json)
@@ -63,6 +72,7 @@ impl JobStore for SqlStore {
         .bind(job.extended_descriptor.as_str())
         .bind(job.source_path.as_deref())
         .bind(micros(jiff::Timestamp::now()))
+        .bind(job.name.to_lowercase())
         .fetch_one(&mut *tx)
         .await
         .map_err(q("create job"))?
@@ -104,6 +114,28 @@ impl JobStore for SqlStore {
         }
         if let Some(r) = &filter.requestor {
             sql.push(" AND requestor = ").arg(Arg::Text(r.clone()));
+        }
+        if let Some(part) = filter.name_contains.as_deref().filter(|p| !p.is_empty()) {
+            if part.contains('\0') {
+                // PostgreSQL text cannot hold NUL (nor can a job's name
+                // there), and SQLite's `instr` stops at one: no job matches.
+                sql.push(" AND 1 = 0");
+            } else {
+                // A plain substring test on the folded name: no pattern
+                // characters to escape (LIKE would treat `%` and `_`). In
+                // a subquery that the index `jobs_id_name` answers alone,
+                // so only matching rows are read, not every job's whole
+                // row (descriptors included) on the way.
+                let find = match self.backend {
+                    Backend::Sqlite => "instr",
+                    Backend::Postgres => "strpos",
+                };
+                sql.push(&format!(
+                    " AND id IN (SELECT id FROM jobs WHERE {find}(name_folded, "
+                ))
+                .arg(Arg::Text(part.to_lowercase()))
+                .push(") > 0)");
+            }
         }
         if let Some(before) = filter.before_id {
             sql.push(" AND id < ").arg(Arg::I64(before));

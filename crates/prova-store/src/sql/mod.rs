@@ -13,9 +13,10 @@
 //! ([`crate::LeaseStore`]), [`locks`] ([`crate::TargetLockStore`]),
 //! [`hits`] ([`crate::AuditHitStore`]), [`statement`] (statements built
 //! at run time), [`append`] (writing events) with [`pg_copy`] (its
-//! PostgreSQL `COPY`), [`status`] (job statuses kept as events arrive)
-//! [`prune`] ([`crate::PruneStore`]: deleting ended jobs) and
-//! [`artifacts`] ([`crate::ArtifactStore`]: jobs' kept files).
+//! PostgreSQL `COPY`), [`status`] (job statuses kept as events arrive),
+//! [`verdict`] (each ended job's verdict on its row), [`prune`]
+//! ([`crate::PruneStore`]: deleting ended jobs) and [`artifacts`]
+//! ([`crate::ArtifactStore`]: jobs' kept files).
 
 mod append;
 mod artifacts;
@@ -31,6 +32,7 @@ mod pg_copy;
 mod prune;
 mod statement;
 mod status;
+mod verdict;
 
 pub use open::default_sqlite_path;
 
