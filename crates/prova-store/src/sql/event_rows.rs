@@ -110,8 +110,9 @@ pub(super) const EVENTS_PER_PACK: usize = 1024;
 /// every row from its worker thread to the caller's task and copies every
 /// value on the way; `Any` copies each value again: for 100,000 events
 /// that was over half of a read. Packing cuts it to ~100 rows.
-/// (PostgreSQL's `json_agg` was slower than its plain rows, so PostgreSQL
-/// reads rows.)
+/// (PostgreSQL reads plain rows on its own driver: its `json_agg`, and
+/// this packing with `string_agg`, were slower: 161–175 ms against
+/// 140–154 ms for 100,000 events, measured in the same run.)
 ///
 /// The pack is not JSON: JSON made SQLite escape every string and this
 /// side unescape it into a new one, and the payload (itself JSON) was
