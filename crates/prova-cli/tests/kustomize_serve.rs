@@ -9,7 +9,6 @@
 //! `PROVA_REQUIRE_KUBECTL` is set). The store is PostgreSQL when
 //! `PROVA_TEST_POSTGRES_URL` is set (scripts/test.sh), else SQLite.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -17,6 +16,8 @@ use std::time::{Duration, Instant};
 use assert_cmd::cargo::CommandCargoExt;
 use prova_core::node::{Format, parse_document};
 use serde_json::Value;
+
+mod support;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -151,38 +152,8 @@ fn start(deploy: &Value, db: &str, token: &str, fake_root: &Path) -> Serve {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = Vec::new();
-    let url = loop {
-        let Some(line) = lines.next() else {
-            let status = child.wait().unwrap();
-            panic!(
-                "prova serve exited ({status}) before listening:\n{}",
-                seen.join("\n")
-            );
-        };
-        let line = line.unwrap();
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-        seen.push(line);
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let url = support::listening_url(&mut child);
     Serve { child, url }
-}
-
-/// A fresh database on the test PostgreSQL, or None without one.
-fn postgres_db() -> Option<String> {
-    let url = std::env::var("PROVA_TEST_POSTGRES_URL").ok()?;
-    let db = format!("prova_kustomize_{}", std::process::id());
-    let status = Command::new("psql")
-        .arg(&url)
-        .args(["-q", "-c", &format!("CREATE DATABASE {db}")])
-        .status()
-        .unwrap();
-    assert!(status.success(), "cannot create database {db}");
-    let (base, _) = url.rsplit_once('/').unwrap();
-    Some(format!("{base}/{db}"))
 }
 
 #[tokio::test]
@@ -190,13 +161,8 @@ async fn the_deployments_command_line_serves_and_runs_a_job() {
     let Some(kubectl) = kubectl() else { return };
     let deploy = deployment(&kubectl, "deploy/kustomize/base");
     let dir = tempfile::tempdir().unwrap();
-    let db = postgres_db().unwrap_or_else(|| {
-        assert!(
-            std::env::var_os("PROVA_REQUIRE_POSTGRES").is_none(),
-            "PROVA_REQUIRE_POSTGRES is set but PROVA_TEST_POSTGRES_URL is not"
-        );
-        dir.path().join("prova.db").display().to_string()
-    });
+    let db = support::postgres_db("kustomize")
+        .unwrap_or_else(|| dir.path().join("prova.db").display().to_string());
     let token = "k8s-test-token-7f3a9c";
     let serve = start(&deploy, &db, token, dir.path());
     let http = reqwest::Client::new();

@@ -639,28 +639,6 @@ async fn a_killed_server_fails_its_zombie_jobs_on_restart() {
     );
 }
 
-/// A fresh database on the test PostgreSQL server (scripts/postgres.sh), or
-/// None when there is none and none is required.
-fn postgres_db(name: &str) -> Option<String> {
-    let Ok(url) = std::env::var("PROVA_TEST_POSTGRES_URL") else {
-        assert!(
-            std::env::var_os("PROVA_REQUIRE_POSTGRES").is_none(),
-            "PROVA_REQUIRE_POSTGRES is set but PROVA_TEST_POSTGRES_URL is not"
-        );
-        eprintln!("skipped: no PROVA_TEST_POSTGRES_URL (scripts/test.sh starts PostgreSQL)");
-        return None;
-    };
-    let db = format!("prova_{name}_{}", std::process::id());
-    let status = Command::new("psql")
-        .arg(&url)
-        .args(["-q", "-c", &format!("CREATE DATABASE {db}")])
-        .status()
-        .unwrap();
-    assert!(status.success(), "cannot create database {db}");
-    let (base, _) = url.rsplit_once('/').unwrap();
-    Some(format!("{base}/{db}"))
-}
-
 fn start_on(url: &str, id: &str) -> Server {
     Server::spawn(&["--server-id", id, "--db", url])
 }
@@ -670,7 +648,7 @@ fn start_on(url: &str, id: &str) -> Server {
 /// paused cannot be resumed, fails it with the reason.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_takes_over_the_jobs_of_a_killed_one() {
-    let Some(db) = postgres_db("takeover_kill") else {
+    let Some(db) = support::postgres_db("takeover_kill") else {
         return;
     };
     let a = start_on(&db, "instance-a");
@@ -702,7 +680,7 @@ async fn an_instance_takes_over_the_jobs_of_a_killed_one() {
 /// completes with no event twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_instance_resumes_the_paused_jobs_of_one_that_went_away() {
-    let Some(db) = postgres_db("takeover_pause") else {
+    let Some(db) = support::postgres_db("takeover_pause") else {
         return;
     };
     let a = start_on(&db, "instance-a");

@@ -9,7 +9,6 @@
 //! skipped without them unless `PROVA_REQUIRE_POSTGRES` is set, and
 //! without Docker only when `PROVA_SKIP_DOCKER=1`.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -17,6 +16,8 @@ use std::time::{Duration, Instant};
 use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+mod support;
 
 const IMAGE: &str = "prova-test/docker-fixture:latest";
 
@@ -48,17 +49,7 @@ impl Server {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let url = loop {
-            let line = lines
-                .next()
-                .expect("server exited before listening")
-                .unwrap();
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                break rest.split_whitespace().next().unwrap().to_string();
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
+        let url = support::listening_url(&mut child);
         Server { child, url, data }
     }
 
@@ -73,28 +64,6 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A fresh database on the test PostgreSQL server, or None when there is
-/// none and none is required.
-fn postgres_db(name: &str) -> Option<String> {
-    let Ok(url) = std::env::var("PROVA_TEST_POSTGRES_URL") else {
-        assert!(
-            std::env::var_os("PROVA_REQUIRE_POSTGRES").is_none(),
-            "PROVA_REQUIRE_POSTGRES is set but PROVA_TEST_POSTGRES_URL is not"
-        );
-        eprintln!("skipped: no PROVA_TEST_POSTGRES_URL (scripts/test.sh starts PostgreSQL)");
-        return None;
-    };
-    let db = format!("prova_{name}_{}", std::process::id());
-    let status = Command::new("psql")
-        .arg(&url)
-        .args(["-q", "-c", &format!("CREATE DATABASE {db}")])
-        .status()
-        .unwrap();
-    assert!(status.success(), "cannot create database {db}");
-    let (base, _) = url.rsplit_once('/').unwrap();
-    Some(format!("{base}/{db}"))
 }
 
 /// Builds the docker step's fixture image (prova-docker's
@@ -236,7 +205,7 @@ async fn get_json(url: String) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn any_instance_serves_the_artifacts_of_a_job_another_ran() {
-    let Some(db) = postgres_db("shared_artifacts") else {
+    let Some(db) = support::postgres_db("shared_artifacts") else {
         return;
     };
     if !fixture_image() {

@@ -163,7 +163,6 @@ pub fn signal(child: &std::process::Child, sig: nix::sys::signal::Signal) {
 /// its URL. Its stderr is drained in the background, so the server never
 /// blocks on it.
 pub fn spawn_server(args: &[&str]) -> (std::process::Child, String) {
-    use std::io::{BufRead, BufReader};
     let mut child = Command::cargo_bin("prova")
         .unwrap()
         .args(["serve", "--listen", "127.0.0.1:0"])
@@ -174,16 +173,53 @@ pub fn spawn_server(args: &[&str]) -> (std::process::Child, String) {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let url = listening_url(&mut child);
+    (child, url)
+}
+
+/// The URL a `prova serve` child (spawned with its stderr piped) says it
+/// listens on; the rest of its stderr is then drained in the background.
+/// Panics with what the server said if it exits first.
+pub fn listening_url(child: &mut std::process::Child) -> String {
+    use std::io::{BufRead, BufReader};
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr piped")).lines();
+    let mut seen = Vec::new();
     let url = loop {
-        let line = lines
-            .next()
-            .expect("server exited before listening")
-            .unwrap();
+        let Some(line) = lines.next() else {
+            let status = child.wait().unwrap();
+            panic!(
+                "prova serve exited ({status}) before listening:\n{}",
+                seen.join("\n")
+            );
+        };
+        let line = line.unwrap();
         if let Some(rest) = line.split("listening on ").nth(1) {
             break rest.split_whitespace().next().unwrap().to_string();
         }
+        seen.push(line);
     };
     std::thread::spawn(move || for _ in lines {});
-    (child, url)
+    url
+}
+
+/// A fresh database named after `name` on the test PostgreSQL server
+/// (scripts/postgres.sh), or None when there is none and none is required.
+pub fn postgres_db(name: &str) -> Option<String> {
+    let Ok(url) = std::env::var("PROVA_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var_os("PROVA_REQUIRE_POSTGRES").is_none(),
+            "PROVA_REQUIRE_POSTGRES is set but PROVA_TEST_POSTGRES_URL is not"
+        );
+        eprintln!("skipped: no PROVA_TEST_POSTGRES_URL (scripts/test.sh starts PostgreSQL)");
+        return None;
+    };
+    let db = format!("prova_{name}_{}", std::process::id());
+    let status = Command::new("psql")
+        .arg(&url)
+        .args(["-q", "-c", &format!("CREATE DATABASE {db}")])
+        .status()
+        .unwrap();
+    assert!(status.success(), "cannot create database {db}");
+    let (base, _) = url.rsplit_once('/').unwrap();
+    Some(format!("{base}/{db}"))
 }
