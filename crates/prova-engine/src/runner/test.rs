@@ -193,23 +193,6 @@ async fn acquire(
     };
     let targets = match acquired {
         Ok(t) => t,
-        // A cancel while waiting for targets ends the test, not in error:
-        // the job is cancelled (ConTest's JobStateCancelled), not failed.
-        Err(message) if cancel.graceful.is_cancelled() => {
-            sink.emit(scope.event(
-                None,
-                None,
-                names::TARGET_ACQUIRE_FAILED,
-                Some(json!({ "Error": message })),
-            ));
-            sink.emit(scope.event(
-                None,
-                None,
-                names::TEST_FINISHED,
-                Some(json!({ "Success": false })),
-            ));
-            return Ok(None);
-        }
         Err(message) => {
             sink.emit(scope.event(
                 None,
@@ -217,19 +200,29 @@ async fn acquire(
                 names::TARGET_ACQUIRE_FAILED,
                 Some(json!({ "Error": message })),
             ));
-            sink.emit(scope.event(
-                None,
-                None,
-                names::TEST_ERROR,
-                Some(json!({ "Error": message })),
-            ));
+            // A cancel while waiting for targets ends the test, not in
+            // error: the job is cancelled (ConTest's JobStateCancelled),
+            // not failed.
+            let cancelled = cancel.graceful.is_cancelled();
+            if !cancelled {
+                sink.emit(scope.event(
+                    None,
+                    None,
+                    names::TEST_ERROR,
+                    Some(json!({ "Error": message })),
+                ));
+            }
             sink.emit(scope.event(
                 None,
                 None,
                 names::TEST_FINISHED,
                 Some(json!({ "Success": false })),
             ));
-            return Err(infra(message));
+            return if cancelled {
+                Ok(None)
+            } else {
+                Err(infra(message))
+            };
         }
     };
     if let Some(dup) = first_duplicate(&targets) {

@@ -75,6 +75,14 @@ fn jobs_of(events: &[NewEvent]) -> BTreeMap<JobId, JobBatch> {
     jobs
 }
 
+/// The jobs whose newest job-state event in the batch is a final state.
+fn ended_jobs(jobs: BTreeMap<JobId, JobBatch>) -> Vec<JobId> {
+    jobs.into_iter()
+        .filter(|(_, b)| b.state.is_some_and(|(st, _)| st.is_final()))
+        .map(|(job, _)| job)
+        .collect()
+}
+
 /// An event's target as stored: JSON text.
 fn target_json(e: &NewEvent) -> Result<Option<String>> {
     e.target
@@ -297,9 +305,11 @@ impl<'a> Append<'a> {
     }
 
     /// The transaction committed: the running statuses go back to the
-    /// store, but for jobs that ended.
-    fn committed(self, tracker: &TrackedJobs) {
+    /// store; returns the jobs the batch moved to a final state (their
+    /// verdicts are then due, see [`super::verdict`]).
+    fn committed(self, tracker: &TrackedJobs) -> Vec<JobId> {
         tracker.give_back(self.tracked);
+        ended_jobs(self.jobs)
     }
 }
 
@@ -342,8 +352,8 @@ impl SqlStore {
             a.save::<sqlx::Any>(&mut tx).await?;
             tx.commit().await.map_err(q("append events"))?;
         }
-        a.committed(&self.tracked);
-        self.save_verdicts(events).await;
+        let ended = a.committed(&self.tracked);
+        self.save_verdicts(&ended).await;
         Ok(())
     }
 }
@@ -351,6 +361,19 @@ impl SqlStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_final_job_states_end_a_job() {
+        let ev = |job, name: &str| NewEvent::job(job, name, None);
+        let events = [
+            ev(1, JobState::Started.event_name()),
+            ev(2, JobState::Completed.event_name()),
+            ev(3, JobState::Paused.event_name()),
+            ev(4, JobState::Cancelled.event_name()),
+            ev(5, "FinalReport"),
+        ];
+        assert_eq!(ended_jobs(jobs_of(&events)), [2, 4]);
+    }
 
     #[test]
     fn insert_sql_has_a_placeholder_per_value() {

@@ -10,32 +10,19 @@
 //! status gives ([`JobStatus::verdict`](prova_core::status::JobStatus)),
 //! infrastructure rule included, so the lists and `prova status` agree.
 
-use std::collections::BTreeSet;
-
-use prova_core::{EventKind, JobId, JobState, NewEvent};
+use prova_core::{JobId, JobState};
 
 use super::{SqlStore, q};
 use crate::Result;
 
-/// The jobs that `events` move to a final state.
-fn ended_jobs(events: &[NewEvent]) -> BTreeSet<JobId> {
-    events
-        .iter()
-        .filter(|e| {
-            e.kind == EventKind::Job && JobState::parse(&e.name).is_some_and(JobState::is_final)
-        })
-        .map(|e| e.job_id)
-        .collect()
-}
-
 impl SqlStore {
-    /// Stores the verdict of each job `events` (just committed) ended.
+    /// Stores the verdict of each job an append (just committed) ended.
     /// Runs after the append's transaction: its status read is then the
     /// saved status the append wrote. It cannot fail the append, whose
     /// events are stored: a verdict that could not be written stays NULL,
     /// and readers compute it from the job's status instead.
-    pub(super) async fn save_verdicts(&self, events: &[NewEvent]) {
-        for job in ended_jobs(events) {
+    pub(super) async fn save_verdicts(&self, ended: &[JobId]) {
+        for &job in ended {
             if let Err(e) = self.save_verdict(job).await {
                 tracing::warn!(job, error = %e, "cannot store the job's verdict");
             }
@@ -56,23 +43,5 @@ impl SqlStore {
             .await
             .map_err(q("store a job's verdict"))?;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_final_job_states_end_a_job() {
-        let ev = |job, name: &str| NewEvent::job(job, name, None);
-        let events = [
-            ev(1, JobState::Started.event_name()),
-            ev(2, JobState::Completed.event_name()),
-            ev(3, JobState::Paused.event_name()),
-            ev(4, JobState::Cancelled.event_name()),
-            ev(5, "FinalReport"),
-        ];
-        assert_eq!(ended_jobs(&events), BTreeSet::from([2, 4]));
     }
 }
