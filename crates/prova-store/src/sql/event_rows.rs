@@ -1,5 +1,5 @@
 //! Decoding events read from the store: a row per event, or (SQLite) many
-//! events packed into one row as JSON.
+//! events packed into one row.
 
 use prova_core::{Event, EventKind, NewEvent, Target};
 use sqlx::Row;
@@ -13,22 +13,22 @@ pub(super) const EVENT_COLUMNS: &str = "seq, job_id, kind, run_id, test_name, te
                                         step_label, target, name, payload, emit_time";
 
 /// An event's columns, borrowed from a row or a packed chunk.
-struct EventParts<'a> {
-    seq: i64,
-    job_id: i64,
-    kind: &'a str,
-    run_id: i64,
-    test_name: Option<&'a str>,
-    test_attempt: Option<i64>,
-    step_label: Option<&'a str>,
-    target: Option<&'a str>,
-    name: &'a str,
-    payload: Option<&'a str>,
-    emit_time: i64,
+pub(super) struct EventParts<'a> {
+    pub(super) seq: i64,
+    pub(super) job_id: i64,
+    pub(super) kind: &'a str,
+    pub(super) run_id: i64,
+    pub(super) test_name: Option<&'a str>,
+    pub(super) test_attempt: Option<i64>,
+    pub(super) step_label: Option<&'a str>,
+    pub(super) target: Option<&'a str>,
+    pub(super) name: &'a str,
+    pub(super) payload: Option<&'a str>,
+    pub(super) emit_time: i64,
 }
 
 impl EventParts<'_> {
-    fn into_event(self) -> Result<Event> {
+    pub(super) fn into_event(self) -> Result<Event> {
         let seq = self.seq;
         let kind = event_kind(seq, self.kind)?;
         let target = match self.target {
@@ -110,9 +110,9 @@ pub(super) const EVENTS_PER_PACK: usize = 1024;
 /// every row from its worker thread to the caller's task and copies every
 /// value on the way; `Any` copies each value again: for 100,000 events
 /// that was over half of a read. Packing cuts it to ~100 rows.
-/// (PostgreSQL reads plain rows on its own driver: its `json_agg`, and
-/// this packing with `string_agg`, were slower: 161–175 ms against
-/// 140–154 ms for 100,000 events, measured in the same run.)
+/// (PostgreSQL reads binary `COPY` instead, see [`super::pg_copy_out`]:
+/// its `json_agg`, and this packing with `string_agg`, were slower than
+/// even plain rows, 161–175 ms against 140–154 ms for 100,000 events.)
 ///
 /// The pack is not JSON: JSON made SQLite escape every string and this
 /// side unescape it into a new one, and the payload (itself JSON) was

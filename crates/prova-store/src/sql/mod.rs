@@ -9,7 +9,8 @@
 //!
 //! One module per concern: [`open`] (URLs, pools, migrations), [`jobs`]
 //! ([`crate::JobStore`]), [`events`] ([`crate::EventStore`]) with
-//! [`event_rows`] (decoding event rows, plain and packed), [`leases`]
+//! [`event_rows`] (decoding event rows, plain and packed) and
+//! [`pg_copy_out`] (PostgreSQL's reads by `COPY`), [`leases`]
 //! ([`crate::LeaseStore`]), [`locks`] ([`crate::TargetLockStore`]),
 //! [`hits`] ([`crate::AuditHitStore`]), [`statement`] (statements built
 //! at run time), [`append`] (writing events) with [`pg_copy`] (its
@@ -29,6 +30,7 @@ mod leases;
 mod locks;
 mod open;
 mod pg_copy;
+mod pg_copy_out;
 mod prune;
 mod statement;
 mod status;
@@ -61,8 +63,9 @@ pub struct SqlStore {
     backend: Backend,
     /// PostgreSQL only: the same database through sqlx's own PostgreSQL
     /// driver, for what `Any` cannot carry: `COPY`, the bulk event insert
-    /// (see [`pg_copy`]). Connects on first use, so opening a store costs
-    /// no more.
+    /// and read (see [`pg_copy`], [`pg_copy_out`]), and rows without
+    /// `Any`'s extra copy of every value. Connects on first use, so
+    /// opening a store costs no more.
     pg: Option<sqlx::PgPool>,
     /// SQLite files: the writer of event appends, on sqlx's own SQLite
     /// driver (see [`append`]). One connection, as `writer`; the two take

@@ -206,6 +206,7 @@ struct Best {
     write: Duration,
     python: Option<Duration>,
     read: Duration,
+    read_again: Duration,
     rebuild: Duration,
     status_in_process: Duration,
     status_process: Duration,
@@ -220,6 +221,7 @@ pub async fn run(a: StoreBench) -> anyhow::Result<std::process::ExitCode> {
         write: Duration::MAX,
         python: None,
         read: Duration::MAX,
+        read_again: Duration::MAX,
         rebuild: Duration::MAX,
         status_in_process: Duration::MAX,
         status_process: Duration::MAX,
@@ -262,6 +264,14 @@ pub async fn run(a: StoreBench) -> anyhow::Result<std::process::ExitCode> {
         let read = store.query_events(&EventQuery::for_job(job_id)).await?;
         let read_t = start.elapsed();
         anyhow::ensure!(read.len() == n, "read {} of {n} events", read.len());
+        // Once more: the first read of new rows pays work the database
+        // does once (PostgreSQL sets each row's hint bits); every later
+        // reader (the dashboard, `prova status`) gets this one.
+        let start = Instant::now();
+        let again = store.query_events(&EventQuery::for_job(job_id)).await?;
+        let again_t = start.elapsed();
+        anyhow::ensure!(again == read, "a second read differs from the first");
+        drop(again);
         let start = Instant::now();
         let status = prova_core::status::rebuild(job_id, "bench", &read);
         let rebuild_t = start.elapsed();
@@ -279,12 +289,13 @@ pub async fn run(a: StoreBench) -> anyhow::Result<std::process::ExitCode> {
         drop(store);
         let process_t = status_process(&url, job_id, a.status_runs.max(1)).await?;
         eprintln!(
-            "round {}: write {:.0} events/s{}, read all {:.1}ms, rebuild {:.1}ms, status {:.1}ms, `prova status` {:.1}ms",
+            "round {}: write {:.0} events/s{}, read all {:.1}ms (again {:.1}ms), rebuild {:.1}ms, status {:.1}ms, `prova status` {:.1}ms",
             i + 1,
             n as f64 / write.as_secs_f64(),
             py.map(|p| format!(" (python {:.0}/s)", n as f64 / p.as_secs_f64()))
                 .unwrap_or_default(),
             ms(read_t),
+            ms(again_t),
             ms(rebuild_t),
             ms(status_t),
             ms(process_t),
@@ -295,6 +306,7 @@ pub async fn run(a: StoreBench) -> anyhow::Result<std::process::ExitCode> {
             (b, p) => b.or(p),
         };
         best.read = best.read.min(read_t);
+        best.read_again = best.read_again.min(again_t);
         best.rebuild = best.rebuild.min(rebuild_t);
         best.status_in_process = best.status_in_process.min(status_t);
         best.status_process = best.status_process.min(process_t);
@@ -333,8 +345,9 @@ fn report(
         (None, None) => {}
     }
     outln!(
-        "  read all events:       {:.1} ms (target ≤ 150 ms)",
-        ms(best.read)
+        "  read all events:       {:.1} ms, again {:.1} ms (target ≤ 150 ms)",
+        ms(best.read),
+        ms(best.read_again)
     )?;
     outln!("  rebuild from all:      {:.1} ms", ms(best.rebuild))?;
     outln!(
