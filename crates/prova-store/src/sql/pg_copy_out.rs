@@ -106,7 +106,7 @@ impl CopyOutReader {
                 Ok(Some(event)) => out.push(event),
                 Ok(None) => self.trailer_read = true,
                 Err(Incomplete::Short) => break,
-                Err(Incomplete::Bad(e)) => return Err(e),
+                Err(Incomplete::Bad(e)) => return Err(*e),
             }
             at = t.at;
         }
@@ -139,16 +139,17 @@ fn bad(what: &str, at: usize) -> StoreError {
     corrupt("copied events", format!("{what} at byte {at}"))
 }
 
-/// Why a tuple could not be read.
+/// Why a tuple could not be read. Boxed: every field read returns one
+/// in its `Result`, which stays two words this way.
 enum Incomplete {
     /// It goes on in the next chunk.
     Short,
-    Bad(StoreError),
+    Bad(Box<StoreError>),
 }
 
 impl From<StoreError> for Incomplete {
     fn from(e: StoreError) -> Self {
-        Incomplete::Bad(e)
+        Incomplete::Bad(Box::new(e))
     }
 }
 
