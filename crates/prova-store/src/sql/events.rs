@@ -22,7 +22,7 @@ impl SqlStore {
     /// job's events are read in parts, one per core, on as many
     /// connections at once: the database works on each part in its own
     /// thread (SQLite) or process (PostgreSQL) while what has come is
-    /// decoded (on PostgreSQL in a task per part, see [`read_pg`]).
+    /// decoded (in a task per part, see [`in_own_task`]).
     async fn query_events_in_parts(
         &self,
         query: &EventQuery,
@@ -93,16 +93,8 @@ impl SqlStore {
                 out
             }
             (_, true) => {
-                let sql = Sql {
-                    text: packed_events_sql(&sql.text),
-                    args: sql.args,
-                };
-                let mut out = Vec::new();
-                let mut rows = sql.query().fetch(&self.pool);
-                while let Some(row) = rows.try_next().await.map_err(q("query events"))? {
-                    events_from_packed(&row, &mut out)?;
-                }
-                out
+                let pool = self.pool.clone();
+                in_own_task(async move { read_packed(&pool, sql).await }).await?
             }
         };
         // PostgreSQL is not asked to sort (see [`order_and_limit`]); the
@@ -130,27 +122,16 @@ impl SqlStore {
 
 /// A read on PostgreSQL: as binary `COPY` when it can be (see
 /// [`pg_copy_out`]), else rows on sqlx's own driver (`Any` would copy
-/// every value once more). The `COPY` runs in its own task, so the parts
-/// of a job decode on as many threads; a caller that gives up does not
-/// cut a `COPY` off halfway (the task reads it to its end and the
-/// connection goes back to the pool ready).
+/// every value once more).
 async fn read_pg(pg: &sqlx::PgPool, sql: Sql) -> Result<Vec<Event>> {
     if let Some(statement) = copy_out_statement(&sql) {
         let pg = pg.clone();
-        let read = tokio::spawn(async move { pg_copy_out::read_events(&pg, &statement).await });
-        match read.await {
-            Ok(Err(StoreError::Corrupt(e))) => {
+        match in_own_task(async move { pg_copy_out::read_events(&pg, &statement).await }).await {
+            Err(StoreError::Corrupt(e)) => {
                 // Rows name the bad one.
                 tracing::debug!(error = %e, "copied events unreadable; reading rows");
             }
-            Ok(other) => return other,
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(_) => {
-                return Err(StoreError::Query {
-                    what: "query events",
-                    source: sqlx::Error::WorkerCrashed,
-                });
-            }
+            other => return other,
         }
     }
     let mut out = Vec::new();
@@ -159,6 +140,38 @@ async fn read_pg(pg: &sqlx::PgPool, sql: Sql) -> Result<Vec<Event>> {
         out.push(event_from_row(&row)?);
     }
     Ok(out)
+}
+
+/// A read on SQLite, packed (see [`packed_events_sql`]).
+async fn read_packed(pool: &sqlx::AnyPool, sql: Sql) -> Result<Vec<Event>> {
+    let sql = Sql {
+        text: packed_events_sql(&sql.text),
+        args: sql.args,
+    };
+    let mut out = Vec::new();
+    let mut rows = sql.query().fetch(pool);
+    while let Some(row) = rows.try_next().await.map_err(q("query events"))? {
+        events_from_packed(&row, &mut out)?;
+    }
+    Ok(out)
+}
+
+/// Runs a read in a task of its own, so the parts of a job decode on as
+/// many threads (while the database produces the next rows), and a
+/// caller that gives up does not cut a read off halfway (a `COPY` cut
+/// off leaves its connection to drain it before its next use).
+async fn in_own_task<T: Send + 'static>(
+    read: impl Future<Output = Result<T>> + Send + 'static,
+) -> Result<T> {
+    match tokio::spawn(read).await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // Only when the runtime shuts down.
+        Err(_) => Err(StoreError::Query {
+            what: "query events",
+            source: sqlx::Error::WorkerCrashed,
+        }),
+    }
 }
 
 /// The most parts a job's events are read in at once (each its own
