@@ -587,3 +587,37 @@ fn kubernetes_examples_and_deploy_descriptors_are_valid() {
         assert_eq!(code, 0, "{f}: {out}{err}");
     }
 }
+
+/// `prova bench store` on a small job, on SQLite and PostgreSQL: it
+/// checks what it measures (a second read of all events equals the first,
+/// the status `prova status` reads equals the one rebuilt from every
+/// event) and fails otherwise. 5,000 events are read in parts (on
+/// PostgreSQL by `COPY`).
+#[test]
+fn bench_store_reads_back_what_it_wrote_on_both_backends() {
+    let env = Env::new();
+    let small = [
+        "bench",
+        "store",
+        "--events",
+        "5000",
+        "--repeat",
+        "1",
+        "--status-runs",
+        "1",
+        "--no-python",
+    ];
+    let (code, out, err) = env.run(&small);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("5000 events, SQLite"), "{out}");
+    assert!(out.contains("read all events:"), "{out}");
+    let Some(url) = support::postgres_db("bench_store") else {
+        return;
+    };
+    let mut args = small.to_vec();
+    args.extend(["--db", &url]);
+    let (code, out, err) = env.run(&args);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("5000 events, PostgreSQL"), "{out}");
+    assert!(out.contains("`prova status ID` as a process"), "{out}");
+}
