@@ -51,7 +51,18 @@ fn events(job_id: i64, n: usize) -> Vec<NewEvent> {
 }
 
 async fn fresh_store(dir: &tempfile::TempDir, name: &str) -> (SqlStore, i64) {
-    let store = SqlStore::open_path(&dir.path().join(name)).await.unwrap();
+    with_job(SqlStore::open_path(&dir.path().join(name)).await.unwrap()).await
+}
+
+/// A store and a new job on the server at `PROVA_TEST_POSTGRES_URL`, when
+/// that is set.
+async fn postgres_store() -> Option<(SqlStore, i64)> {
+    let url = std::env::var("PROVA_TEST_POSTGRES_URL").ok()?;
+    Some(with_job(SqlStore::open(&url).await.unwrap()).await)
+}
+
+/// `store` and a new job in it.
+async fn with_job(store: SqlStore) -> (SqlStore, i64) {
     let job = store
         .create_job(NewJob {
             name: "bench".into(),
@@ -60,21 +71,6 @@ async fn fresh_store(dir: &tempfile::TempDir, name: &str) -> (SqlStore, i64) {
         .await
         .unwrap();
     (store, job)
-}
-
-/// A store and a new job on the server at `PROVA_TEST_POSTGRES_URL`, when
-/// that is set.
-async fn postgres_store() -> Option<(SqlStore, i64)> {
-    let url = std::env::var("PROVA_TEST_POSTGRES_URL").ok()?;
-    let store = SqlStore::open(&url).await.unwrap();
-    let job = store
-        .create_job(NewJob {
-            name: "bench".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    Some((store, job))
 }
 
 fn benches(c: &mut Criterion) {
