@@ -128,26 +128,7 @@ fn unknown_step_parameters_warn_with_a_suggestion_and_fail_under_strict() {
 #[test]
 fn a_kubernetes_example_without_a_cluster_is_an_infrastructure_failure() {
     let env = Env::new();
-    // A copy: its junit reporter writes beside the descriptor.
-    let job = env.write(
-        "node-junit.yaml",
-        &std::fs::read_to_string(example("k8s/node-junit.yaml")).unwrap(),
-    );
-    let (code, out, err) = env
-        .cmd()
-        .args(["run", job.to_str().unwrap(), "--no-progress"])
-        .env("KUBECONFIG", env.dir.path().join("no-kubeconfig"))
-        .env("HOME", env.dir.path())
-        .env_remove("KUBERNETES_SERVICE_HOST")
-        .output()
-        .map(|o| {
-            (
-                o.status.code().unwrap_or(-1),
-                String::from_utf8_lossy(&o.stdout).into_owned(),
-                String::from_utf8_lossy(&o.stderr).into_owned(),
-            )
-        })
-        .unwrap();
+    let (code, out, err) = run_without_cluster(&env);
     assert_eq!(code, 3, "infrastructure, not a test failure\n{out}\n{err}");
     assert!(
         out.contains("hint: the infrastructure failed, not the tests (exit 3)"),
@@ -167,14 +148,15 @@ fn a_kubernetes_example_without_a_cluster_is_an_infrastructure_failure() {
     );
 }
 
-/// `prova run` of the Kubernetes example without a cluster: a job whose
-/// tests failed only because the infrastructure did. Returns its id.
-fn run_infra_failure(env: &Env) -> i64 {
+/// `prova run` of (a copy of) the Kubernetes example with no cluster to
+/// reach: its exit code, stdout and stderr. A copy: its junit reporter
+/// writes beside the descriptor.
+fn run_without_cluster(env: &Env) -> (i32, String, String) {
     let job = env.write(
         "node-junit.yaml",
         &std::fs::read_to_string(example("k8s/node-junit.yaml")).unwrap(),
     );
-    let out = env
+    let o = env
         .cmd()
         .args(["run", job.to_str().unwrap(), "--no-progress"])
         .env("KUBECONFIG", env.dir.path().join("no-kubeconfig"))
@@ -182,8 +164,18 @@ fn run_infra_failure(env: &Env) -> i64 {
         .env_remove("KUBERNETES_SERVICE_HOST")
         .output()
         .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "{err}");
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// A job whose tests failed only because the infrastructure did (see
+/// [`run_without_cluster`]). Returns its id.
+fn run_infra_failure(env: &Env) -> i64 {
+    let (code, _, err) = run_without_cluster(env);
+    assert_eq!(code, 3, "{err}");
     job_id(&err)
 }
 
@@ -423,7 +415,7 @@ fn start_and_stop_on_a_server_record_the_user_and_host() {
     let db = env.dir.path().join("server.db");
     let (server, url) = support::spawn_server(&["--db", db.to_str().unwrap()]);
     // Stopped however the test ends.
-    let _server = Stopped(server);
+    let _server = support::KillOnDrop(server);
     let job = env.write(
         "long.yaml",
         "JobName: long\nTestDescriptors:\n  - TargetManagerName: TargetList\n    TargetManagerAcquireParameters: {Targets: [{ID: a}]}\n    TestFetcherName: literal\n    TestFetcherFetchParameters:\n      TestName: t\n      Steps: [{name: sleep, label: s, parameters: {duration: [20s]}}]\nReporting:\n  RunReporters: [{name: noop}]\n",
@@ -509,7 +501,7 @@ fn start_wait_shows_the_progress_of_the_servers_events() {
     let db = env.dir.path().join("server.db");
     let (server, url) = support::spawn_server(&["--db", db.to_str().unwrap()]);
     // Stopped however the test ends.
-    let _server = Stopped(server);
+    let _server = support::KillOnDrop(server);
     let job = root().join("examples/cleanup.yaml");
     let (code, out, err) = env.run(&["start", job.to_str().unwrap(), "--server", &url, "--wait"]);
     assert_eq!(code, 1, "{out}\n{err}");
@@ -546,7 +538,7 @@ fn start_on_a_local_server_resolves_files_beside_the_descriptor() {
         env.dir.path().to_str().unwrap(),
     ]);
     // Stopped however the test ends.
-    let _server = Stopped(server);
+    let _server = support::KillOnDrop(server);
     let (code, out, err) = env.run(&[
         "start",
         "jobs/csv-inventory.json",
@@ -558,14 +550,4 @@ fn start_on_a_local_server_resolves_files_beside_the_descriptor() {
         code, 0,
         "FileURI inventory.csv beside the descriptor\n{out}\n{err}"
     );
-}
-
-/// A server process killed when the test ends, also when it fails.
-struct Stopped(std::process::Child);
-
-impl Drop for Stopped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }

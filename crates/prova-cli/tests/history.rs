@@ -194,16 +194,6 @@ Reporting:
     );
 }
 
-/// A `prova serve` child, killed when dropped (a failing test included).
-struct Served(std::process::Child);
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn history_and_diff_with_a_server_answer_as_the_local_store_does() {
     let env = Env::new();
@@ -213,7 +203,7 @@ fn history_and_diff_with_a_server_answer_as_the_local_store_does() {
     let _j3 = run(&env, &file, true);
     let db = env.db();
     let (child, url) = support::spawn_server(&["--db", db.to_str().unwrap()]);
-    let _served = Served(child);
+    let _served = support::KillOnDrop(child);
 
     let (j1, j2) = (j1.to_string(), j2.to_string());
     let same: [&[&str]; 7] = [

@@ -376,16 +376,6 @@ fn redact_clock(line: &str) -> String {
     out
 }
 
-/// Kills the server however the test ends.
-struct Server(std::process::Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn start_wait_draws_the_same_live_view_as_run_from_the_servers_events() {
     let bin = assert_cmd::cargo::cargo_bin("prova");
@@ -426,7 +416,7 @@ fn start_wait_draws_the_same_live_view_as_run_from_the_servers_events() {
     let env = Env::new();
     let db = env.dir.path().join("server.db");
     let (server, url) = support::spawn_server(&["--db", db.to_str().unwrap()]);
-    let _server = Server(server);
+    let _server = support::KillOnDrop(server);
     let gate = env.dir.path().join("gate");
     let job = gated_job(&env, "gated.yaml", &gate);
     let (code, live, all) = in_pty_live(

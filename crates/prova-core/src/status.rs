@@ -112,17 +112,18 @@ impl Verdict {
         }
     }
 
+    /// Every verdict.
+    pub const ALL: [Verdict; 5] = [
+        Verdict::Pending,
+        Verdict::Passed,
+        Verdict::Failed,
+        Verdict::Error,
+        Verdict::Cancelled,
+    ];
+
     /// The verdict [`Verdict::as_str`] names; `None` for any other text.
     pub fn parse(s: &str) -> Option<Verdict> {
-        [
-            Verdict::Pending,
-            Verdict::Passed,
-            Verdict::Failed,
-            Verdict::Error,
-            Verdict::Cancelled,
-        ]
-        .into_iter()
-        .find(|v| v.as_str() == s)
+        Verdict::ALL.into_iter().find(|v| v.as_str() == s)
     }
 }
 
@@ -565,13 +566,7 @@ mod tests {
 
     #[test]
     fn a_verdict_parses_from_its_name_and_nothing_else() {
-        for v in [
-            Verdict::Pending,
-            Verdict::Passed,
-            Verdict::Failed,
-            Verdict::Error,
-            Verdict::Cancelled,
-        ] {
+        for v in Verdict::ALL {
             assert_eq!(Verdict::parse(v.as_str()), Some(v));
         }
         assert_eq!(Verdict::parse("Passed"), None);

@@ -405,13 +405,7 @@ async fn stop_and_retry_work_from_the_page_and_fail_without_the_csrf_token() {
     c.execute("document.getElementById('action-cancel').click()", vec![])
         .await
         .unwrap();
-    let notice = c
-        .wait()
-        .at_most(Duration::from_secs(5))
-        .for_element(Locator::Id("notice"))
-        .await
-        .unwrap();
-    assert!(notice.text().await.unwrap().contains("cancel"));
+    assert!(notice_text(c).await.contains("cancel"));
     server
         .wait_state(id, "Cancelled", Duration::from_secs(10))
         .await;
@@ -423,21 +417,8 @@ async fn stop_and_retry_work_from_the_page_and_fail_without_the_csrf_token() {
         .click()
         .await
         .unwrap();
-    let notice = c
-        .wait()
-        .at_most(Duration::from_secs(5))
-        .for_element(Locator::Id("notice"))
-        .await
-        .unwrap();
-    assert!(
-        notice
-            .text()
-            .await
-            .unwrap()
-            .contains(&format!("reruns job {id}"))
-    );
-    let url = c.current_url().await.unwrap();
-    let new: i64 = url.path().trim_start_matches("/jobs/").parse().unwrap();
+    assert!(notice_text(c).await.contains(&format!("reruns job {id}")));
+    let new = job_on_page(c).await;
     assert!(new > id);
     server
         .wait_state(new, "Started", Duration::from_secs(10))
@@ -460,6 +441,24 @@ fn one_failing_one_passing() -> String {
         test("alpha-ok", "true"),
         test("omega-broken", "false")
     )
+}
+
+/// The text of the page's notice (what an action answered), once it shows.
+async fn notice_text(c: &Client) -> String {
+    c.wait()
+        .at_most(Duration::from_secs(5))
+        .for_element(Locator::Id("notice"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The id of the job whose page the browser is on (`/jobs/{id}`).
+async fn job_on_page(c: &Client) -> i64 {
+    let url = c.current_url().await.unwrap();
+    url.path().trim_start_matches("/jobs/").parse().unwrap()
 }
 
 /// The names of the tests the job page's status tree shows.
@@ -497,23 +496,12 @@ async fn retry_failed_from_the_page_reruns_only_the_failed_test() {
     )
     .await
     .unwrap();
-    let notice = c
-        .wait()
-        .at_most(Duration::from_secs(5))
-        .for_element(Locator::Id("notice"))
-        .await
-        .unwrap();
+    let notice = notice_text(c).await;
     assert!(
-        notice
-            .text()
-            .await
-            .unwrap()
-            .contains(&format!("reruns the tests that failed in job {id}")),
-        "{}",
-        notice.text().await.unwrap()
+        notice.contains(&format!("reruns the tests that failed in job {id}")),
+        "{notice}"
     );
-    let url = c.current_url().await.unwrap();
-    let new: i64 = url.path().trim_start_matches("/jobs/").parse().unwrap();
+    let new = job_on_page(c).await;
     assert!(new > id);
     server
         .wait_state(new, "Completed", Duration::from_secs(20))

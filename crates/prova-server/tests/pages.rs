@@ -258,15 +258,7 @@ async fn the_job_page_shows_the_failing_case_and_the_api_serves_the_merged_junit
         .unwrap();
     assert_eq!(r.text().await.unwrap(), xml);
     // The OpenAPI document gives the endpoint a schema.
-    let doc: serde_json::Value = client()
-        .get(format!("{}/api/v1/openapi.json", server.url))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = server.get_json("/api/v1/openapi.json").await;
     let ok = &doc["paths"]["/api/v1/jobs/{id}/junit"]["get"]["responses"]["200"]["content"]["application/xml"]
         ["schema"];
     assert_eq!(ok["type"], "string", "{ok}");
@@ -326,14 +318,7 @@ async fn the_jobs_list_filters_by_state_name_and_tag_and_pages() {
     let named = get(&format!("?name=Suite&limit=1&before={b}")).await;
     assert!(has(&named, a) && !has(&named, b) && !has(&named, c));
     // The same filter in the API.
-    let api: serde_json::Value = client()
-        .get(format!("{}/api/v1/jobs?name=sUITE", server.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let api = server.get_json("/api/v1/jobs?name=sUITE").await;
     let ids: Vec<i64> = api["Jobs"]
         .as_array()
         .unwrap()

@@ -305,15 +305,7 @@ async fn coverage_from_the_live_sink_is_the_audit_report_and_wins_over_a_saved_o
             .unwrap();
         assert_eq!(r.status(), StatusCode::OK);
     }
-    let report: serde_json::Value = client()
-        .get(format!("{}/api/v1/audit/report", server.url))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let report = server.get_json("/api/v1/audit/report").await;
     let tested = report["tested endpoints"].as_u64().unwrap();
     assert!(tested > 3, "{tested}");
     let (code, html) = get(&server, "/coverage").await;

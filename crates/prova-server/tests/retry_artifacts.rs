@@ -27,15 +27,7 @@ fn job(name: &str, tests: &[&str]) -> String {
 }
 
 async fn status(server: &Server, id: i64) -> Value {
-    client()
-        .get(format!("{}/api/v1/jobs/{id}", server.url))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    server.get_json(&format!("/api/v1/jobs/{id}")).await
 }
 
 /// The test names a job ran, in order.

@@ -4,7 +4,7 @@
 
 use prova_core::event::names;
 use prova_core::status::{FINAL_REPORT, Verdict};
-use prova_core::{EventKind, JobId, JobState, NewEvent, Target};
+use prova_core::{JobId, JobState, NewEvent};
 use prova_store::{EventStore, JobFilter, JobStore, NewJob, SqlStore};
 use serde_json::json;
 
@@ -37,18 +37,7 @@ fn test_ev(
     name: &str,
     payload: Option<serde_json::Value>,
 ) -> NewEvent {
-    NewEvent {
-        kind: EventKind::Test,
-        job_id: job,
-        run_id: 1,
-        test_name: Some("T".into()),
-        test_attempt: Some(0),
-        step_label: step.map(str::to_string),
-        target: Some(Target::with_id("t1")),
-        name: name.into(),
-        payload,
-        emit_time: jiff::Timestamp::now(),
-    }
+    support::test_event(job, step, "t1", name, payload, jiff::Timestamp::now())
 }
 
 /// A test whose only target fails at step "s1", `infra` or not.

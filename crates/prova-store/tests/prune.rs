@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use prova_core::event::names;
-use prova_core::{EventKind, EventQuery, JobId, JobState, NewEvent, Target};
+use prova_core::{EventQuery, JobId, JobState, NewEvent};
 use prova_store::{
     ArtifactStore, EventStore, JobStore, LeaseStore, NewJob, PRUNE_BATCH_EVENTS, PruneRule,
     PruneStore, SqlStore, TargetLockStore,
@@ -29,18 +29,8 @@ fn at(mut e: NewEvent, t: jiff::Timestamp) -> NewEvent {
 }
 
 fn test_event(job: JobId, step: Option<&str>, name: &str, t: jiff::Timestamp) -> NewEvent {
-    NewEvent {
-        kind: EventKind::Test,
-        job_id: job,
-        run_id: 1,
-        test_name: Some("T".into()),
-        test_attempt: Some(0),
-        step_label: step.map(str::to_string),
-        target: Some(Target::with_id(format!("t{job}"))),
-        name: name.into(),
-        payload: Some(json!({"Msg": "out"})),
-        emit_time: t,
-    }
+    let payload = Some(json!({"Msg": "out"}));
+    support::test_event(job, step, &format!("t{job}"), name, payload, t)
 }
 
 /// A job with tags, that went through `states` (the last one at `ended`),

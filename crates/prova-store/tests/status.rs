@@ -4,7 +4,7 @@
 
 use prova_core::event::names;
 use prova_core::status::{JobStatus, rebuild};
-use prova_core::{EventKind, EventQuery, JobState, NewEvent, Target};
+use prova_core::{EventQuery, JobState, NewEvent};
 use prova_store::{EventStore, JobStore, NewJob, SqlStore};
 use serde_json::json;
 use sqlx::{AnyPool, Row};
@@ -38,20 +38,10 @@ fn test_ev(
     payload: Option<serde_json::Value>,
     us: i64,
 ) -> NewEvent {
-    NewEvent {
-        kind: EventKind::Test,
-        job_id: job,
-        run_id: 1,
-        test_name: Some("T".into()),
-        test_attempt: Some(0),
-        step_label: step.map(str::to_string),
-        target: Some(Target::with_id(target)),
-        name: name.into(),
-        payload,
-        // Nanoseconds, as the engine's clock gives: the store keeps
-        // microseconds, and a status must be the stored events'.
-        emit_time: ts(us) + std::time::Duration::from_nanos(321),
-    }
+    // Nanoseconds, as the engine's clock gives: the store keeps
+    // microseconds, and a status must be the stored events'.
+    let at = ts(us) + std::time::Duration::from_nanos(321);
+    support::test_event(job, step, target, name, payload, at)
 }
 
 /// Targets through two steps: a pass, a failure, step output between.

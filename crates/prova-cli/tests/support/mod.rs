@@ -223,3 +223,14 @@ pub fn postgres_db(name: &str) -> Option<String> {
     let (base, _) = url.rsplit_once('/').unwrap();
     Some(format!("{base}/{db}"))
 }
+
+/// A child process (a `prova serve`) killed when the test ends, also
+/// when it fails.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -92,16 +92,20 @@ impl Server {
         v["JobID"].as_i64().unwrap()
     }
 
-    /// The job's state over the API.
-    pub async fn state_of(&self, id: JobId) -> String {
-        let v: Value = self
-            .authed(reqwest::Client::new().get(format!("{}/api/v1/jobs/{id}", self.url)))
+    /// `GET path` (with the token, when the server has one), as JSON.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.authed(reqwest::Client::new().get(format!("{}{path}", self.url)))
             .send()
             .await
             .unwrap()
             .json()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    /// The job's state over the API.
+    pub async fn state_of(&self, id: JobId) -> String {
+        let v = self.get_json(&format!("/api/v1/jobs/{id}")).await;
         v["State"].as_str().unwrap_or("").to_string()
     }
 
@@ -114,16 +118,7 @@ impl Server {
                 return;
             }
             if start.elapsed() >= within || s == "Failed" {
-                let events: Value = self
-                    .authed(
-                        reqwest::Client::new().get(format!("{}/api/v1/jobs/{id}/events", self.url)),
-                    )
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
+                let events = self.get_json(&format!("/api/v1/jobs/{id}/events")).await;
                 let names: Vec<String> = events
                     .as_array()
                     .into_iter()

@@ -135,7 +135,7 @@ async fn read_pg(pg: &sqlx::PgPool, sql: Sql) -> Result<Vec<Event>> {
         }
     }
     let mut out = Vec::new();
-    let mut rows = sql.pg_query().fetch(pg);
+    let mut rows = sql.query().fetch(pg);
     while let Some(row) = rows.try_next().await.map_err(q("query events"))? {
         out.push(event_from_row(&row)?);
     }

@@ -1,9 +1,8 @@
 //! Statements built at run time (filters, `IN` lists): SQL text with `$n`
 //! placeholders and the values to bind to them.
 
-use sqlx::any::AnyArguments;
+use sqlx::AssertSqlSafe;
 use sqlx::query::Query;
-use sqlx::{Any, AssertSqlSafe};
 
 use super::Backend;
 
@@ -109,18 +108,13 @@ impl Sql {
         self.text.push_str(s);
         self
     }
-    /// The statement on sqlx's own PostgreSQL driver.
-    pub(super) fn pg_query(self) -> Query<'static, sqlx::Postgres, sqlx::postgres::PgArguments> {
-        let mut qry = sqlx::query(AssertSqlSafe(self.text));
-        for a in self.args {
-            qry = match a {
-                Arg::I64(v) => qry.bind(v),
-                Arg::Text(v) => qry.bind(v),
-            };
-        }
-        qry
-    }
-    pub(super) fn query(self) -> Query<'static, Any, AnyArguments> {
+    /// The statement with its arguments bound, on `Any` or on a backend's
+    /// own driver (its own rows skip `Any`'s copy of every value).
+    pub(super) fn query<DB: sqlx::Database>(self) -> Query<'static, DB, DB::Arguments>
+    where
+        for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+        for<'t> String: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    {
         let mut qry = sqlx::query(AssertSqlSafe(self.text));
         for a in self.args {
             qry = match a {

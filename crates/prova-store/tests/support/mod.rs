@@ -99,3 +99,27 @@ where
         pg.drop().await;
     }
 }
+
+/// A test event of run 1, test "T", attempt 0, on `target`: of step
+/// `step`, or of the test itself without one.
+pub fn test_event(
+    job: prova_core::JobId,
+    step: Option<&str>,
+    target: &str,
+    name: &str,
+    payload: Option<serde_json::Value>,
+    emit_time: jiff::Timestamp,
+) -> prova_core::NewEvent {
+    prova_core::NewEvent {
+        kind: prova_core::EventKind::Test,
+        job_id: job,
+        run_id: 1,
+        test_name: Some("T".into()),
+        test_attempt: Some(0),
+        step_label: step.map(str::to_string),
+        target: Some(prova_core::Target::with_id(target)),
+        name: name.into(),
+        payload,
+        emit_time,
+    }
+}
